@@ -1,0 +1,195 @@
+//! Command-line flags, accepted the way go-pluginserver's Go `flag` package accepts them.
+//!
+//! Kong starts plugin servers with single-dash long flags (`-kong-prefix /usr/local/kong`,
+//! `-dump-all-plugins`), and Go also takes `--flag` and `-flag=value`. clap speaks GNU style,
+//! so [`normalize`] rewrites Go style into it before parsing.
+
+use std::{ffi::OsString, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+/// pluginhost serves Rust plugins (`cdylib` files built with plugin-abi) to Kong Gateway over
+/// one Unix socket, speaking Kong's MsgPack-RPC plugin protocol as go-pluginserver does.
+#[derive(Debug, Parser)]
+#[command(name = "pluginhost", disable_version_flag = true, max_term_width = 100)]
+pub struct Cli {
+    /// Kong's prefix directory; the socket is <PREFIX>/go_pluginserver.sock.
+    #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
+    pub kong_prefix: PathBuf,
+
+    /// Directory holding the plugins (*.so).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub plugins_directory: PathBuf,
+
+    /// Listen on this socket instead of <PREFIX>/go_pluginserver.sock.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Print one plugin's info as a MessagePack map and exit (Kong 2.x legacy mode).
+    #[arg(long, value_name = "NAME")]
+    pub dump_plugin_info: Option<String>,
+
+    /// Print one plugin's info as {"Protocol","Plugins":[info]} JSON and exit
+    /// (the query command of a Kong >= 3.9 `pluginserver_names` entry).
+    #[arg(long, value_name = "NAME")]
+    pub dump_plugin_info_json: Option<String>,
+
+    /// Print every plugin's info as a JSON array and exit (Kong 2.3 - 3.8 query command).
+    #[arg(long)]
+    pub dump_all_plugins: bool,
+
+    /// Print {"Protocol":"MsgPack:1","Plugins":[...]} JSON and exit (embedded-server style).
+    #[arg(long)]
+    pub dump: bool,
+
+    /// Print the version and build facts and exit.
+    #[arg(long)]
+    pub version: bool,
+
+    /// Seconds an event may wait for Kong's next Step before it is abandoned and reaped.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
+    pub event_timeout: f64,
+
+    /// Seconds an instance may stay unused before it is collected (Kong re-creates it on demand).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = positive_seconds)]
+    pub instance_ttl: f64,
+
+    /// Seconds running events get to finish after SIGTERM.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_seconds)]
+    pub shutdown_grace: f64,
+}
+
+impl Cli {
+    /// Parses the process arguments, Go style or GNU style.
+    pub fn from_env() -> Cli {
+        Cli::parse_from(normalize(std::env::args_os()))
+    }
+
+    /// The socket path to listen on.
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| self.kong_prefix.join("go_pluginserver.sock"))
+    }
+
+    /// `-event-timeout` as a duration.
+    pub fn event_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.event_timeout)
+    }
+
+    /// `-instance-ttl` as a duration.
+    pub fn instance_ttl(&self) -> Duration {
+        Duration::from_secs_f64(self.instance_ttl)
+    }
+
+    /// `-shutdown-grace` as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_grace)
+    }
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
+    }
+}
+
+/// The flags that take no value; Go lets them be written `-flag=true` or `-flag=false`.
+const BOOLEAN_FLAGS: [&str; 3] = ["dump-all-plugins", "dump", "version"];
+
+/// Rewrites Go-style arguments into clap's: `-long-flag` becomes `--long-flag`, and
+/// `-bool-flag=true|false` becomes `--bool-flag` or nothing. Single-letter flags (`-h`) and
+/// everything after `--` are left alone.
+pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut rest_is_positional = false;
+    for arg in args {
+        let Some(text) = arg.to_str().filter(|_| !rest_is_positional) else {
+            out.push(arg);
+            continue;
+        };
+        if text == "--" {
+            rest_is_positional = true;
+            out.push(arg);
+            continue;
+        }
+        let body = match text.strip_prefix("--").or_else(|| text.strip_prefix('-')) {
+            Some(body) if body.len() > 1 && !body.starts_with('-') => body,
+            _ => {
+                out.push(arg);
+                continue;
+            }
+        };
+        let (name, value) = match body.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (body, None),
+        };
+        match (BOOLEAN_FLAGS.contains(&name), value) {
+            (true, Some("false" | "0" | "f" | "F" | "FALSE" | "False")) => {}
+            (true, Some(_)) => out.push(format!("--{name}").into()),
+            _ => out.push(format!("--{body}").into()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let argv = std::iter::once("pluginhost")
+            .chain(args.iter().copied())
+            .map(OsString::from);
+        Cli::try_parse_from(normalize(argv)).unwrap()
+    }
+
+    #[test]
+    fn go_style_single_dash_flags() {
+        let cli = parse(&["-kong-prefix", "/p", "-plugins-directory", "/d"]);
+        assert_eq!(cli.kong_prefix, PathBuf::from("/p"));
+        assert_eq!(cli.plugins_directory, PathBuf::from("/d"));
+        assert_eq!(cli.socket_path(), PathBuf::from("/p/go_pluginserver.sock"));
+    }
+
+    #[test]
+    fn equals_and_double_dash_forms() {
+        let cli = parse(&[
+            "-kong-prefix=/p",
+            "--plugins-directory=/d",
+            "--dump-plugin-info",
+            "x",
+        ]);
+        assert_eq!(cli.kong_prefix, PathBuf::from("/p"));
+        assert_eq!(cli.plugins_directory, PathBuf::from("/d"));
+        assert_eq!(cli.dump_plugin_info.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn go_boolean_values() {
+        assert!(parse(&["-dump-all-plugins"]).dump_all_plugins);
+        assert!(parse(&["-dump-all-plugins=true"]).dump_all_plugins);
+        assert!(!parse(&["-dump-all-plugins=false"]).dump_all_plugins);
+    }
+
+    #[test]
+    fn socket_override_and_timeouts() {
+        let cli = parse(&["-socket", "/s.sock", "-event-timeout", "0.5"]);
+        assert_eq!(cli.socket_path(), PathBuf::from("/s.sock"));
+        assert_eq!(cli.event_timeout(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn unknown_flags_and_bad_values_are_errors() {
+        let argv = |a: &[&str]| {
+            normalize(
+                std::iter::once("pluginhost")
+                    .chain(a.iter().copied())
+                    .map(OsString::from),
+            )
+        };
+        assert!(Cli::try_parse_from(argv(&["-no-such-flag"])).is_err());
+        assert!(Cli::try_parse_from(argv(&["-event-timeout", "-3"])).is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! What Kong's query commands print: plugin infos as JSON or MessagePack.
+//!
+//! Kong parses stdout whole, so stdout carries the dump and nothing else; anything to say goes
+//! to stderr. Formats (spec §2.2): `-dump-all-plugins` a JSON array with no trailing newline,
+//! `-dump-plugin-info` exactly one MessagePack map, `-dump` a `{"Protocol","Plugins"}` object.
+
+use std::io::Write;
+
+use plugin_abi::PluginInfo;
+use serde::Serialize;
+
+use crate::{cli::Cli, registry::Registry};
+
+/// The protocol pluginhost speaks, as Kong names it in dumps.
+pub const PROTOCOL: &str = "MsgPack:1";
+
+/// Kong's plugin info, with its capitalised keys, in go-pluginserver's field order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KongInfo<'a> {
+    name: &'a str,
+    phases: Vec<&'static str>,
+    version: &'a str,
+    priority: i64,
+    schema: &'a serde_json::Value,
+}
+
+impl<'a> From<&'a PluginInfo> for KongInfo<'a> {
+    fn from(info: &'a PluginInfo) -> Self {
+        // Phase's order is the fixed dump order.
+        let mut phases = info.phases.clone();
+        phases.sort();
+        KongInfo {
+            name: &info.name,
+            phases: phases.into_iter().map(|p| p.as_str()).collect(),
+            version: &info.version,
+            priority: info.priority,
+            schema: &info.schema,
+        }
+    }
+}
+
+/// A plugin info as the MessagePack value `plugin.GetPluginInfo` returns.
+pub fn info_value(info: &PluginInfo) -> rmpv::Value {
+    let bytes = rmp_serde::to_vec_named(&KongInfo::from(info)).unwrap_or_default();
+    rmpv::decode::read_value(&mut bytes.as_slice()).unwrap_or(rmpv::Value::Nil)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Dump<'a> {
+    protocol: &'static str,
+    plugins: Vec<KongInfo<'a>>,
+}
+
+/// Why a dump printed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    /// The name asked for is not served.
+    #[error("no plugin named `{name}` is served from {dir} (served: {served})")]
+    UnknownPlugin {
+        /// The name asked for.
+        name: String,
+        /// The plugins directory.
+        dir: String,
+        /// What is served.
+        served: String,
+    },
+    /// The plugins directory cannot be read.
+    #[error("{0}")]
+    Load(#[from] crate::loader::LoadError),
+    /// stdout is gone.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[from] std::io::Error),
+}
+
+/// Runs the dump mode chosen on the command line. Refused plugins are left out of the dump and
+/// explained on stderr.
+pub fn run(cli: &Cli) -> Result<(), DumpError> {
+    let registry = Registry::default();
+    let report = registry.load_dir(&cli.plugins_directory)?;
+    for refused in &report.refused {
+        tracing::error!("refused plugin {refused}; it is left out of the dump");
+    }
+    let plugins = registry.all();
+    let one = |name: &str| {
+        registry.get(name).ok_or_else(|| DumpError::UnknownPlugin {
+            name: name.to_owned(),
+            dir: cli.plugins_directory.display().to_string(),
+            served: served(&registry),
+        })
+    };
+    let output = if let Some(name) = &cli.dump_plugin_info {
+        let plugin = one(name)?;
+        rmp_serde::to_vec_named(&KongInfo::from(&plugin.info))
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    } else if let Some(name) = &cli.dump_plugin_info_json {
+        let plugin = one(name)?;
+        let mut out = to_json(&Dump {
+            protocol: PROTOCOL,
+            plugins: vec![KongInfo::from(&plugin.info)],
+        });
+        out.push(b'\n');
+        out
+    } else if cli.dump {
+        let mut out = to_json(&Dump {
+            protocol: PROTOCOL,
+            plugins: plugins.iter().map(|p| KongInfo::from(&p.info)).collect(),
+        });
+        out.push(b'\n');
+        out
+    } else {
+        let infos: Vec<KongInfo> = plugins.iter().map(|p| KongInfo::from(&p.info)).collect();
+        to_json(&infos)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&output)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    // Serializing plain data into memory cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn served(registry: &Registry) -> String {
+    let names: Vec<String> = registry.all().iter().map(|p| p.name().to_owned()).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,38 @@
+//! # pluginhost — Kong's plugin server for Rust plugins
+//!
+//! Loads `cdylib` plugins built with `plugin-abi` and serves them to Kong over one Unix socket
+//! with Kong's MsgPack:1 protocol, as a drop-in for go-pluginserver.
+//!
+//! Where things live:
+//!
+//! * [`cli`] — flags, Go style (`-kong-prefix`) or GNU style (`--kong-prefix`);
+//! * [`dump`] — what Kong's query commands print; [`version`] — `-version`;
+//! * [`serve`] — the server's life: load, bind, serve, stop; [`lifecycle`] — signals and parent
+//!   death; [`socket`] — the listening socket;
+//! * [`rpc`] — the protocol: [`rpc::frame`] (framing), [`rpc::message`] (requests and
+//!   responses), [`rpc::dispatch`] (method table), [`rpc::methods`] (one function per
+//!   `plugin.*` method), [`rpc::server`] (the connection loop);
+//! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
+//!   handlers suspended at PDK calls; [`bridge`] — the host's side of a PDK call;
+//! * [`loader`] — scanning, preflight (before any plugin code runs) and loading; [`registry`] —
+//!   the plugins served.
+//!
+//! Invariants: stdout carries only dump output; state is keyed by id, never by connection; no
+//! lock is held across a PDK round trip; a plugin's code never runs before its file passed the
+//! preflight.
+
+pub mod bridge;
+pub mod cli;
+pub mod dump;
+pub mod events;
+pub mod host;
+pub mod ids;
+pub mod instances;
+pub mod lifecycle;
+pub mod loader;
+pub mod logging;
+pub mod registry;
+pub mod rpc;
+pub mod serve;
+pub mod socket;
+pub mod version;

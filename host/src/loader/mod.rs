@@ -1,0 +1,231 @@
+//! Finding and loading plugins: scan a directory, preflight each file, load it with abi_stable,
+//! read and validate what it declares.
+//!
+//! Loading uses `lib_header_from_path(..).init_root_module()`, never `RootModule::load_from*`:
+//! those cache one library per module type, so every plugin after the first would silently be
+//! the first one again.
+
+pub mod preflight;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    sync::atomic::AtomicU64,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use abi_stable::{
+    library::{LibraryError, lib_header_from_path},
+    std_types::RResult,
+};
+use plugin_abi::{
+    ABI_REVISION, PluginInfo,
+    ffi::{PluginInstanceBox, PluginModRef},
+};
+
+/// A plugin whose code is mapped into the process and ready to start instances.
+pub struct LoadedPlugin {
+    /// What the plugin declared.
+    pub info: PluginInfo,
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// Its root module.
+    module: PluginModRef,
+    /// The file's modification time, unix seconds.
+    pub mod_time: u64,
+    /// When it was loaded, unix seconds.
+    pub load_time: u64,
+    /// When an instance was last started or closed, unix seconds (0: never).
+    pub last_start_instance: AtomicU64,
+    /// See `last_start_instance`.
+    pub last_close_instance: AtomicU64,
+}
+
+impl LoadedPlugin {
+    /// The name Kong knows the plugin by.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Builds an instance from Kong's config JSON. The error is the plugin's own text
+    /// (`Decoding config: ...` when the JSON does not fit its config type).
+    pub fn new_instance(&self, config_json: &str) -> Result<PluginInstanceBox, String> {
+        match (self.module.new_instance())(config_json.into()) {
+            RResult::ROk(instance) => Ok(instance),
+            RResult::RErr(e) => Err(e.into_string()),
+        }
+    }
+}
+
+/// Why one file was not loaded. Displayed as `<file>: <reason>`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct LoadError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+impl LoadError {
+    pub(crate) fn new(path: &Path, reason: impl Into<String>) -> Self {
+        LoadError {
+            path: path.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The plugin files of `dir`: regular `*.so` files, hidden ones excluded (deploy temp names),
+/// sorted by name so that duplicates resolve the same way every time.
+pub fn scan(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !name.ends_with(".so") {
+            continue;
+        }
+        if entry.file_type()?.is_file() || fs::metadata(entry.path())?.is_file() {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Preflights and loads one plugin file.
+pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    let data = fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    preflight::check(&data).map_err(|e| LoadError::new(path, e.to_string()))?;
+    drop(data);
+
+    let module = lib_header_from_path(path)
+        .and_then(|header| header.init_root_module::<PluginModRef>())
+        .map_err(|e| LoadError::new(path, summarize(&e)))?;
+    if module.abi_revision() != ABI_REVISION {
+        return Err(LoadError::new(
+            path,
+            format!(
+                "built for plugin ABI revision {}, this host speaks revision {ABI_REVISION}: rebuild the plugin against this host's plugin-abi",
+                module.abi_revision()
+            ),
+        ));
+    }
+    let info = match (module.info())() {
+        RResult::ROk(json) => serde_json::from_str::<PluginInfo>(&json)
+            .map_err(|e| LoadError::new(path, format!("unreadable plugin info: {e}")))?,
+        RResult::RErr(e) => return Err(LoadError::new(path, e.into_string())),
+    };
+    validate(&info).map_err(|reason| LoadError::new(path, reason))?;
+
+    let mod_time = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(unix_seconds)
+        .unwrap_or(0);
+    Ok(LoadedPlugin {
+        info,
+        path: path.to_owned(),
+        module,
+        mod_time,
+        load_time: unix_seconds(SystemTime::now()),
+        last_start_instance: AtomicU64::new(0),
+        last_close_instance: AtomicU64::new(0),
+    })
+}
+
+/// Kong rejects (3.x) or misbehaves on (2.x) plugin infos outside these rules.
+fn validate(info: &PluginInfo) -> Result<(), String> {
+    let name_ok = !info.name.is_empty()
+        && info
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !name_ok {
+        return Err(format!(
+            "invalid plugin name {:?}: use lower-case letters, digits, '-' and '_'",
+            info.name
+        ));
+    }
+    let parts: Vec<&str> = info.version.split('.').collect();
+    let version_ok = parts.len() <= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !version_ok {
+        return Err(format!(
+            "invalid version {:?}: Kong wants x.y.z (at most three numbers)",
+            info.version
+        ));
+    }
+    if info.phases.is_empty() {
+        return Err("the plugin handles no phase".into());
+    }
+    Ok(())
+}
+
+/// abi_stable's errors are multi-line, and its layout report can run to thousands of lines:
+/// keep the `Error:`/`Expected:`/`Found:` lines when there are some, else the text on one line.
+fn summarize(e: &LibraryError) -> String {
+    let text = e.to_string();
+    tracing::debug!(report = %text, "abi_stable's full report");
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .peekable();
+    let mut kept = Vec::new();
+    while let Some(line) = lines.next() {
+        if line.starts_with("Error:") {
+            kept.push(line.to_owned());
+            for label in ["Expected:", "Found:"] {
+                if lines.peek() == Some(&label) {
+                    lines.next();
+                    if let Some(value) = lines.next() {
+                        kept.push(format!("{label} {value}"));
+                    }
+                }
+            }
+        }
+    }
+    if kept.is_empty() {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        kept.join("; ")
+    }
+}
+
+/// Seconds since the unix epoch (0 for times before it).
+pub fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_abi::Phase;
+
+    fn info(name: &str, version: &str) -> PluginInfo {
+        PluginInfo {
+            name: name.into(),
+            version: version.into(),
+            priority: 1,
+            phases: vec![Phase::Access],
+            schema: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn kong_rules_for_names_and_versions() {
+        assert!(validate(&info("key-auth", "1.2.3")).is_ok());
+        assert!(validate(&info("hello", "1")).is_ok());
+        assert!(validate(&info("Hello", "1.0.0")).is_err());
+        assert!(validate(&info("", "1.0.0")).is_err());
+        assert!(validate(&info("x", "1.2.3.4")).is_err());
+        assert!(validate(&info("x", "1.2.3-beta")).is_err());
+        let mut none = info("x", "1.0.0");
+        none.phases.clear();
+        assert!(validate(&none).is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! The `pluginhost` command. See the crate docs of `pluginhost` for the map of the code.
+
+use std::{io::Write, process::ExitCode};
+
+use pluginhost::{cli::Cli, dump, logging, serve, version};
+
+fn main() -> ExitCode {
+    let cli = Cli::from_env();
+    logging::init();
+    if cli.version {
+        // stdout may be a closed pipe; nothing useful to do about it.
+        let _ = std::io::stdout().write_all(version::text().as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let dumping = cli.dump_plugin_info.is_some()
+        || cli.dump_plugin_info_json.is_some()
+        || cli.dump_all_plugins
+        || cli.dump;
+    let result = if dumping {
+        dump::run(&cli).map_err(anyhow::Error::from)
+    } else {
+        serve::run(&cli)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

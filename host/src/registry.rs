@@ -1,0 +1,86 @@
+//! The loaded plugins, by name.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{Arc, RwLock},
+};
+
+use crate::loader::{self, LoadError, LoadedPlugin};
+
+/// Every plugin served, by the name it declares. Read on every `StartInstance`, written only
+/// when plugins are loaded.
+#[derive(Default)]
+pub struct Registry {
+    plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+}
+
+/// What loading a directory did.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Names of the plugins newly loaded.
+    pub loaded: Vec<String>,
+    /// Files refused, each with its reason.
+    pub refused: Vec<LoadError>,
+}
+
+impl Registry {
+    /// Loads every plugin file of `dir`. A bad file is refused and reported; it never stops the
+    /// others. A file declaring a name already served by another file is refused, naming both.
+    pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, LoadError> {
+        let files = loader::scan(dir)
+            .map_err(|e| LoadError::new(dir, format!("cannot list the plugins directory: {e}")))?;
+        let mut report = LoadReport::default();
+        for path in files {
+            if self.serves_file(&path) {
+                continue;
+            }
+            match loader::load(&path).and_then(|plugin| self.insert(plugin)) {
+                Ok(name) => report.loaded.push(name),
+                Err(e) => report.refused.push(e),
+            }
+        }
+        Ok(report)
+    }
+
+    fn insert(&self, plugin: LoadedPlugin) -> Result<String, LoadError> {
+        let mut plugins = self.write();
+        let name = plugin.name().to_owned();
+        if let Some(existing) = plugins.get(&name) {
+            return Err(LoadError::new(
+                &plugin.path,
+                format!(
+                    "plugin name `{name}` is already served by {}; refusing this second file",
+                    existing.path.display()
+                ),
+            ));
+        }
+        plugins.insert(name.clone(), Arc::new(plugin));
+        Ok(name)
+    }
+
+    fn serves_file(&self, path: &Path) -> bool {
+        let canonical = path.canonicalize().ok();
+        self.read()
+            .values()
+            .any(|p| p.path.canonicalize().ok() == canonical)
+    }
+
+    /// The plugin named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every plugin, sorted by name.
+    pub fn all(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.read().values().cloned().collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<LoadedPlugin>>> {
+        self.plugins.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<LoadedPlugin>>> {
+        self.plugins.write().unwrap_or_else(|p| p.into_inner())
+    }
+}

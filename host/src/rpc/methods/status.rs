@@ -1,0 +1,81 @@
+//! `plugin.SetPluginDir`, `plugin.GetStatus`, `plugin.GetPluginInfo`: not used by Kong itself,
+//! but by tools and tests, as with go-pluginserver.
+
+use std::{path::PathBuf, sync::Arc};
+
+use rmpv::Value;
+
+use super::instances::instance_value;
+use crate::{
+    dump,
+    host::Host,
+    rpc::{
+        message::{Reply, map},
+        params::text,
+    },
+};
+
+/// `plugin.SetPluginDir dir` → `"ok"`: loads the plugins of `dir` (plugins already served stay).
+pub fn set_plugin_dir(host: &Arc<Host>, param: &Value) -> Result<Reply, String> {
+    let dir = text(param).ok_or("plugin.SetPluginDir takes a directory path")?;
+    host.load_plugins(&PathBuf::from(dir))
+        .map_err(|e| e.to_string())?;
+    Ok(Reply::Value(Value::from("ok")))
+}
+
+/// `plugin.GetStatus` → `{Pid, Plugins: {name: {Name, Modtime, LoadTime, Instances,
+/// LastStartInstance, LastCloseInstance}}}`.
+pub fn get_status(host: &Arc<Host>) -> Result<Reply, String> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let plugins = host
+        .registry
+        .all()
+        .into_iter()
+        .map(|p| {
+            let instances = host
+                .instances
+                .of_plugin(p.name())
+                .iter()
+                .map(|i| instance_value(i))
+                .collect();
+            let status = map([
+                ("Name", Value::from(p.name())),
+                ("Modtime", Value::from(p.mod_time)),
+                ("LoadTime", Value::from(p.load_time)),
+                ("Instances", Value::Array(instances)),
+                (
+                    "LastStartInstance",
+                    Value::from(p.last_start_instance.load(Relaxed)),
+                ),
+                (
+                    "LastCloseInstance",
+                    Value::from(p.last_close_instance.load(Relaxed)),
+                ),
+            ]);
+            (Value::from(p.name()), status)
+        })
+        .collect();
+    Ok(Reply::Value(map([
+        ("Pid", Value::from(host.pid)),
+        ("Plugins", Value::Map(plugins)),
+    ])))
+}
+
+/// `plugin.GetPluginInfo name` → `{Name, Phases, Version, Priority, Schema}`.
+pub fn get_plugin_info(host: &Arc<Host>, param: &Value) -> Result<Reply, String> {
+    let name = text(param).ok_or("plugin.GetPluginInfo takes a plugin name")?;
+    let plugin = host
+        .registry
+        .get(&name)
+        .ok_or_else(|| no_such_plugin(host, &name))?;
+    Ok(Reply::Value(dump::info_value(&plugin.info)))
+}
+
+/// go-pluginserver's text for a plugin it cannot open, with the reason spelled out.
+pub fn no_such_plugin(host: &Host, name: &str) -> String {
+    let dir = host.plugins_dir.lock().unwrap_or_else(|p| p.into_inner());
+    format!(
+        "failed to open plugin {name}: no plugin named {name} is served from {}",
+        dir.display()
+    )
+}

@@ -1,0 +1,8 @@
+//! Kong's MsgPack:1 plugin protocol: framing, messages, dispatch, and the connection loop.
+
+pub mod dispatch;
+pub mod frame;
+pub mod message;
+pub mod methods;
+pub mod params;
+pub mod server;

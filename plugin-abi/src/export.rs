@@ -1,0 +1,295 @@
+//! [`export_plugin!`](crate::export_plugin) and the code it expands to.
+//!
+//! Everything the macro generates calls into [`__private`]; the functions there are what
+//! crosses the boundary, and each one catches panics: a panic that reached abi_stable's shims
+//! would `exit(1)` the host, and one that unwound into the host would abort it (the plugin's
+//! std and the host's are different copies). A panic becomes an error value instead.
+
+/// Exports a [`Plugin`](crate::Plugin) from a `cdylib` crate so that pluginhost can load it.
+///
+/// `version` is optional and defaults to the crate's `CARGO_PKG_VERSION`. `phases` lists the
+/// handlers Kong will call, in any order; an unknown phase is a compile error.
+///
+/// ```ignore
+/// use plugin_abi::{HandlerResult, Kong, Plugin};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// pub struct Config {
+///     #[serde(default)]
+///     message: String,
+/// }
+///
+/// pub struct Hello(Config);
+///
+/// impl Plugin for Hello {
+///     type Config = Config;
+///     fn new(config: Config) -> Result<Self, String> { Ok(Hello(config)) }
+///     fn access(&self, kong: &Kong) -> HandlerResult {
+///         kong.response().set_header("x-hello", &self.0.message)?;
+///         Ok(())
+///     }
+/// }
+///
+/// plugin_abi::export_plugin! {
+///     plugin: Hello,
+///     name: "hello",
+///     priority: 1,
+///     phases: [access],
+/// }
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    (
+        plugin: $plugin:ty,
+        name: $name:literal,
+        $(version: $version:literal,)?
+        priority: $priority:expr,
+        phases: [$($phase:ident),+ $(,)?] $(,)?
+    ) => {
+        const __PLUGINHOST_PHASES: &[$crate::Phase] = &[$($crate::__phase!($phase)),+];
+
+        extern "C" fn __pluginhost_info() -> $crate::__private::InfoResult {
+            $crate::__private::info::<$plugin>(
+                $name,
+                $crate::__version!($($version)?),
+                $priority,
+                __PLUGINHOST_PHASES,
+            )
+        }
+
+        extern "C" fn __pluginhost_new_instance(
+            config: $crate::__private::RStr<'_>,
+        ) -> $crate::__private::NewInstanceResult {
+            $crate::__private::new_instance::<$plugin>($name, __PLUGINHOST_PHASES, config)
+        }
+
+        fn __pluginhost_root_module() -> $crate::ffi::PluginModRef {
+            $crate::__private::root_module(__pluginhost_info, __pluginhost_new_instance)
+        }
+
+        extern "C" fn __pluginhost_load_root_module() -> $crate::__private::RootModuleResult {
+            $crate::__private::call_root_module_loader(__pluginhost_root_module)
+        }
+
+        /// The symbol abi_stable's loader looks up (what `#[export_root_module]` would emit,
+        /// spelled with paths that need no direct abi_stable dependency).
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::__private::LibHeader =
+            $crate::__private::lib_header(__pluginhost_load_root_module);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __version {
+    () => {
+        env!("CARGO_PKG_VERSION")
+    };
+    ($version:literal) => {
+        $version
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __phase {
+    (certificate) => {
+        $crate::Phase::Certificate
+    };
+    (rewrite) => {
+        $crate::Phase::Rewrite
+    };
+    (access) => {
+        $crate::Phase::Access
+    };
+    (response) => {
+        $crate::Phase::Response
+    };
+    (preread) => {
+        $crate::Phase::Preread
+    };
+    (log) => {
+        $crate::Phase::Log
+    };
+    ($other:ident) => {
+        compile_error!(concat!(
+            "unknown phase `",
+            stringify!($other),
+            "`: phases are certificate, rewrite, access, response, preread, log"
+        ))
+    };
+}
+
+/// Support for the code [`export_plugin!`](crate::export_plugin) generates. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    use std::{
+        any::Any,
+        panic::{AssertUnwindSafe, catch_unwind},
+    };
+
+    use abi_stable::{
+        library::CheckTypeLayout,
+        prefix_type::PrefixTypeTrait,
+        sabi_trait::TD_Opaque,
+        std_types::{RResult, RString},
+    };
+    pub use abi_stable::{
+        library::{
+            __call_root_module_loader as call_root_module_loader, LibHeader, RootModuleResult,
+        },
+        std_types::RStr,
+    };
+    use serde_json::Value;
+
+    use crate::{
+        ABI_REVISION, Kong, Phase, Plugin, PluginInfo,
+        ffi::{
+            HostBridgeRef, PluginInstance, PluginInstance_TO, PluginInstanceBox, PluginMod,
+            PluginModRef,
+        },
+        schema::kong_schema,
+    };
+
+    pub type InfoResult = RResult<RString, RString>;
+    pub type NewInstanceResult = RResult<PluginInstanceBox, RString>;
+
+    /// The library header of a plugin whose root module `load` returns.
+    pub const fn lib_header(load: extern "C" fn() -> RootModuleResult) -> LibHeader {
+        // SAFETY: `load` returns a `PluginModRef` (the macro builds it from `root_module`), and
+        // these are exactly the layout constants of `PluginModRef`.
+        unsafe { LibHeader::from_constructor::<PluginModRef>(load, CheckTypeLayout::Yes) }
+    }
+
+    pub fn root_module(
+        info: extern "C" fn() -> InfoResult,
+        new_instance: extern "C" fn(RStr<'_>) -> NewInstanceResult,
+    ) -> PluginModRef {
+        PluginMod {
+            abi_revision: ABI_REVISION,
+            info,
+            new_instance,
+        }
+        .leak_into_prefix()
+    }
+
+    pub fn info<P: Plugin>(
+        name: &str,
+        version: &str,
+        priority: i64,
+        phases: &[Phase],
+    ) -> InfoResult {
+        guarded(name, "describing itself", || {
+            let mut phases = phases.to_vec();
+            phases.sort();
+            phases.dedup();
+            let info = PluginInfo {
+                name: name.to_owned(),
+                version: version.to_owned(),
+                priority,
+                phases,
+                schema: kong_schema::<P::Config>(name)?,
+            };
+            serde_json::to_string(&info).map_err(|e| e.to_string())
+        })
+        .map(RString::from)
+        .map_err(RString::from)
+        .into()
+    }
+
+    pub fn new_instance<P: Plugin>(
+        name: &'static str,
+        phases: &'static [Phase],
+        config: RStr<'_>,
+    ) -> NewInstanceResult {
+        guarded(name, "starting an instance", || {
+            let mut value: Value = serde_json::from_str(config.as_str())
+                .map_err(|e| format!("Decoding config: {e}"))?;
+            strip_nulls(&mut value);
+            let config: P::Config =
+                serde_json::from_value(value).map_err(|e| format!("Decoding config: {e}"))?;
+            let plugin = P::new(config)?;
+            Ok(PluginInstance_TO::from_value(
+                Guarded {
+                    plugin,
+                    name,
+                    phases,
+                },
+                TD_Opaque,
+            ))
+        })
+        .map_err(RString::from)
+        .into()
+    }
+
+    /// Kong sends every absent optional field as `null`; Go's decoder leaves the zero value
+    /// then, and so do we: a removed key lets `#[serde(default)]` apply.
+    fn strip_nulls(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(strip_nulls);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+            _ => {}
+        }
+    }
+
+    struct Guarded<P> {
+        plugin: P,
+        name: &'static str,
+        phases: &'static [Phase],
+    }
+
+    impl<P: Plugin> PluginInstance for Guarded<P> {
+        fn handle(&self, phase: RStr<'_>, bridge: HostBridgeRef<'_>) -> RResult<(), RString> {
+            let name = self.name;
+            let Some(phase) = phase
+                .as_str()
+                .parse::<Phase>()
+                .ok()
+                .filter(|p| self.phases.contains(p))
+            else {
+                return RResult::RErr(format!("undefined method {phase} on plugin {name}").into());
+            };
+            guarded(name, phase.as_str(), || {
+                let kong = Kong::new(bridge);
+                let plugin = &self.plugin;
+                let result = match phase {
+                    Phase::Certificate => plugin.certificate(&kong),
+                    Phase::Rewrite => plugin.rewrite(&kong),
+                    Phase::Access => plugin.access(&kong),
+                    Phase::Response => plugin.response(&kong),
+                    Phase::Preread => plugin.preread(&kong),
+                    Phase::Log => plugin.log(&kong),
+                };
+                result.map_err(|e| format!("{name} {phase} handler failed: {e}"))
+            })
+            .map_err(RString::from)
+            .into()
+        }
+    }
+
+    /// Runs `f`, turning a panic into an error that says where it happened.
+    fn guarded<T>(
+        name: &str,
+        doing: &str,
+        f: impl FnOnce() -> Result<T, String>,
+    ) -> Result<T, String> {
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+            Err(format!(
+                "{name} panicked in {doing}: {}",
+                message(&*payload)
+            ))
+        })
+    }
+
+    fn message(payload: &(dyn Any + Send)) -> &str {
+        payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(a panic payload that is not a string)")
+    }
+}

@@ -1,0 +1,190 @@
+//! What a plugin author implements: [`Plugin`], and the [`Phase`]s it handles.
+
+use std::{fmt, str::FromStr};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::Kong;
+
+/// What a phase handler returns: `?` works on PDK calls and on any other error.
+///
+/// ```
+/// fn handler() -> plugin_abi::HandlerResult {
+///     let n: u32 = "42".parse()?;
+///     assert_eq!(n, 42);
+///     Ok(())
+/// }
+/// # handler().unwrap();
+/// ```
+pub type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// The phases Kong can run an external plugin in, in the order dumps list them.
+///
+/// ```
+/// use plugin_abi::Phase;
+/// assert_eq!("access".parse::<Phase>(), Ok(Phase::Access));
+/// assert_eq!(Phase::Log.as_str(), "log");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// TLS handshake (`ssl_certificate_by_lua`).
+    Certificate,
+    /// Before routing.
+    Rewrite,
+    /// After routing, before proxying: where most plugins work.
+    Access,
+    /// After the whole upstream response is received (makes Kong buffer it).
+    Response,
+    /// Stream (TCP/UDP) routes, before proxying.
+    Preread,
+    /// After the response was sent, with a snapshot of the request.
+    Log,
+}
+
+impl Phase {
+    /// Every phase, in the fixed order dumps use.
+    ///
+    /// ```
+    /// assert_eq!(plugin_abi::Phase::ALL.len(), 6);
+    /// ```
+    pub const ALL: [Phase; 6] = [
+        Phase::Certificate,
+        Phase::Rewrite,
+        Phase::Access,
+        Phase::Response,
+        Phase::Preread,
+        Phase::Log,
+    ];
+
+    /// The name Kong uses for the phase (`EventName` of `plugin.HandleEvent`).
+    ///
+    /// ```
+    /// assert_eq!(plugin_abi::Phase::Certificate.as_str(), "certificate");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Certificate => "certificate",
+            Phase::Rewrite => "rewrite",
+            Phase::Access => "access",
+            Phase::Response => "response",
+            Phase::Preread => "preread",
+            Phase::Log => "log",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing an unknown phase name.
+///
+/// ```
+/// assert!("header_filter".parse::<plugin_abi::Phase>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown phase `{0}` (phases are certificate, rewrite, access, response, preread, log)")]
+pub struct UnknownPhase(pub String);
+
+impl FromStr for Phase {
+    type Err = UnknownPhase;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownPhase(s.to_owned()))
+    }
+}
+
+/// A Kong plugin written in Rust.
+///
+/// `Config` is what operators set on the plugin entity; its schema is derived from the type (doc
+/// comments become descriptions, `#[serde(default)]` fields are optional). Implement the
+/// handlers of the phases you list in [`export_plugin!`](crate::export_plugin); the others are
+/// never called.
+///
+/// ```
+/// use plugin_abi::{HandlerResult, Kong, Plugin};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Config {
+///     /// The greeting to send back.
+///     #[serde(default)]
+///     message: String,
+/// }
+///
+/// struct Hello { message: String }
+///
+/// impl Plugin for Hello {
+///     type Config = Config;
+///     fn new(config: Config) -> Result<Self, String> {
+///         Ok(Hello { message: config.message })
+///     }
+///     fn access(&self, kong: &Kong) -> HandlerResult {
+///         kong.response().set_header("x-hello", &self.message)?;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Plugin: Sized + Send + Sync + 'static {
+    /// The plugin's configuration, decoded from the JSON Kong sends with `StartInstance`.
+    type Config: DeserializeOwned + JsonSchema;
+
+    /// Builds an instance from its configuration. An `Err` is reported to Kong as the
+    /// `StartInstance` error.
+    fn new(config: Self::Config) -> Result<Self, String>;
+
+    /// The `certificate` phase.
+    fn certificate(&self, _kong: &Kong) -> HandlerResult {
+        Ok(())
+    }
+    /// The `rewrite` phase.
+    fn rewrite(&self, _kong: &Kong) -> HandlerResult {
+        Ok(())
+    }
+    /// The `access` phase.
+    fn access(&self, _kong: &Kong) -> HandlerResult {
+        Ok(())
+    }
+    /// The `response` phase.
+    fn response(&self, _kong: &Kong) -> HandlerResult {
+        Ok(())
+    }
+    /// The `preread` phase.
+    fn preread(&self, _kong: &Kong) -> HandlerResult {
+        Ok(())
+    }
+    /// The `log` phase.
+    fn log(&self, _kong: &Kong) -> HandlerResult {
+        Ok(())
+    }
+}
+
+/// What a plugin declares about itself: the fields of Kong's plugin info.
+///
+/// It crosses the boundary as JSON (see [`PluginMod::info`](crate::ffi::PluginMod)).
+///
+/// ```
+/// let info: plugin_abi::PluginInfo = serde_json::from_str(
+///     r#"{"name":"hello","version":"0.1.0","priority":1,"phases":["access"],"schema":{}}"#,
+/// ).unwrap();
+/// assert_eq!(info.phases, vec![plugin_abi::Phase::Access]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    /// The plugin name Kong knows it by.
+    pub name: String,
+    /// The plugin version, `x.y.z`.
+    pub version: String,
+    /// Kong's execution priority (higher runs first).
+    pub priority: i64,
+    /// The phases the plugin handles.
+    pub phases: Vec<Phase>,
+    /// The config schema in Kong's format.
+    pub schema: serde_json::Value,
+}

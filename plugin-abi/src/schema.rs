@@ -1,0 +1,283 @@
+//! Kong config schemas derived from a Rust config type.
+//!
+//! The type's JSON Schema (from `schemars`, so doc comments, `#[serde(default)]`, renames and
+//! enums are all taken into account) is translated into Kong's schema vocabulary: `string`,
+//! `boolean`, `integer`, `number`, `array` (`elements`), `map` (`keys`/`values`) and `record`
+//! (`fields`, in declaration order), with `required`, `default`, `one_of`, `between` and
+//! `description` where the type says so. A type Kong cannot describe is an error naming the
+//! field, never a field silently left out.
+
+use schemars::{JsonSchema, generate::SchemaSettings};
+use serde_json::{Map, Value, json};
+
+/// The schema Kong expects for plugin `name` configured by `C`:
+/// `{"name": name, "fields": [{"config": {"type": "record", "fields": [...]}}]}`.
+///
+/// ```
+/// #[derive(schemars::JsonSchema, serde::Deserialize)]
+/// struct Config {
+///     /// Who to greet.
+///     name: String,
+///     #[serde(default)]
+///     loud: bool,
+/// }
+/// let schema = plugin_abi::schema::kong_schema::<Config>("greeter").unwrap();
+/// assert_eq!(schema["fields"][0]["config"]["fields"][0]["name"]["type"], "string");
+/// assert_eq!(schema["fields"][0]["config"]["fields"][0]["name"]["required"], true);
+/// assert_eq!(schema["fields"][0]["config"]["fields"][1]["loud"]["type"], "boolean");
+/// ```
+pub fn kong_schema<C: JsonSchema>(name: &str) -> Result<Value, String> {
+    let generator = SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let root = generator.into_root_schema_for::<C>();
+    let mut config = field(root.as_value(), "config")?;
+    // The type's own doc comment describes the Rust type, not a Kong field.
+    if let Some(decl) = config.as_object_mut() {
+        decl.remove("description");
+    }
+    if config.get("type").and_then(Value::as_str) != Some("record") {
+        return Err(format!(
+            "the config type must be a struct with named fields, found {}",
+            config["type"]
+        ));
+    }
+    Ok(json!({ "name": name, "fields": [{ "config": config }] }))
+}
+
+/// Translates one JSON Schema node into a Kong field declaration; `path` names it in errors.
+fn field(schema: &Value, path: &str) -> Result<Value, String> {
+    let schema = non_null(schema);
+    let mut decl = Map::new();
+    let kind = kind_of(schema).ok_or_else(|| unrepresentable(path, schema))?;
+    match kind {
+        "string" | "boolean" | "number" => {
+            decl.insert("type".into(), kind.into());
+        }
+        "integer" => {
+            decl.insert("type".into(), "integer".into());
+            if let (Some(min), Some(max)) = (schema.get("minimum"), schema.get("maximum")) {
+                decl.insert("between".into(), json!([min, max]));
+            }
+        }
+        "array" => {
+            let items = schema
+                .get("items")
+                .ok_or_else(|| unrepresentable(path, schema))?;
+            let set = schema.get("uniqueItems") == Some(&Value::Bool(true));
+            decl.insert("type".into(), if set { "set" } else { "array" }.into());
+            decl.insert("elements".into(), field(items, &format!("{path}[]"))?);
+        }
+        "object" => match (schema.get("properties"), schema.get("additionalProperties")) {
+            (Some(Value::Object(properties)), _) => {
+                decl.insert("type".into(), "record".into());
+                decl.insert("fields".into(), record_fields(schema, properties, path)?);
+            }
+            (None, Some(values @ Value::Object(_))) => {
+                decl.insert("type".into(), "map".into());
+                decl.insert("keys".into(), json!({"type": "string"}));
+                decl.insert("values".into(), field(values, &format!("{path}{{}}"))?);
+            }
+            _ => return Err(unrepresentable(path, schema)),
+        },
+        _ => return Err(unrepresentable(path, schema)),
+    }
+    if let Some(choices) = one_of(schema) {
+        decl.insert("one_of".into(), Value::Array(choices));
+    }
+    for key in ["default", "description"] {
+        if let Some(v) = schema.get(key) {
+            decl.insert(key.into(), v.clone());
+        }
+    }
+    Ok(Value::Object(decl))
+}
+
+fn record_fields(
+    schema: &Value,
+    properties: &Map<String, Value>,
+    path: &str,
+) -> Result<Value, String> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut fields = Vec::with_capacity(properties.len());
+    for (name, property) in properties {
+        let mut decl = field(property, &format!("{path}.{name}"))?;
+        let nullable = non_null(property) != property || type_list_has_null(property);
+        if required.contains(&name.as_str()) && !nullable && decl.get("default").is_none() {
+            decl["required"] = Value::Bool(true);
+        }
+        fields.push(json!({ name: decl }));
+    }
+    Ok(Value::Array(fields))
+}
+
+/// `Option<T>` is `{"type": [T, "null"]}` or `{"anyOf": [T, {"type": "null"}]}`: see through it.
+fn non_null(schema: &Value) -> &Value {
+    if let Some(Value::Array(alternatives)) = schema.get("anyOf") {
+        let mut rest = alternatives
+            .iter()
+            .filter(|a| a.get("type").and_then(Value::as_str) != Some("null"));
+        if let (Some(only), None) = (rest.next(), rest.next()) {
+            return only;
+        }
+    }
+    schema
+}
+
+fn type_list_has_null(schema: &Value) -> bool {
+    schema
+        .get("type")
+        .and_then(Value::as_array)
+        .is_some_and(|types| types.iter().any(|t| t == "null"))
+}
+
+/// The single non-null JSON type of `schema`, also for enums given as `oneOf` of constants.
+fn kind_of(schema: &Value) -> Option<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => Some(t),
+        Some(Value::Array(types)) => {
+            let mut rest = types
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null");
+            match (rest.next(), rest.next()) {
+                (Some(t), None) => Some(t),
+                _ => None,
+            }
+        }
+        _ => {
+            let variants = schema.get("oneOf")?.as_array()?;
+            let kinds: Vec<&str> = variants.iter().filter_map(kind_of).collect();
+            (kinds.len() == variants.len() && kinds.windows(2).all(|w| w[0] == w[1]))
+                .then(|| kinds.first().copied())
+                .flatten()
+        }
+    }
+}
+
+/// The allowed values of an enum: `enum`, `const`, or `oneOf` of constants.
+fn one_of(schema: &Value) -> Option<Vec<Value>> {
+    if let Some(Value::Array(values)) = schema.get("enum") {
+        return Some(values.iter().filter(|v| !v.is_null()).cloned().collect());
+    }
+    if let Some(c) = schema.get("const") {
+        return Some(vec![c.clone()]);
+    }
+    let variants = schema.get("oneOf")?.as_array()?;
+    variants
+        .iter()
+        .map(|v| one_of(v).filter(|c| c.len() == 1).map(|mut c| c.remove(0)))
+        .collect()
+}
+
+fn unrepresentable(path: &str, schema: &Value) -> String {
+    format!("config field `{path}` has a type Kong's schema cannot describe: {schema}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+    use std::collections::BTreeMap;
+
+    #[derive(JsonSchema, Deserialize, Serialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        #[default]
+        Fast,
+        Safe,
+    }
+
+    #[derive(JsonSchema, Deserialize)]
+    struct Inner {
+        host: String,
+        port: Option<u16>,
+    }
+
+    #[derive(JsonSchema, Deserialize)]
+    struct Config {
+        /// The greeting.
+        message: String,
+        count: Option<i32>,
+        #[serde(default)]
+        mode: Mode,
+        tags: Vec<String>,
+        limits: BTreeMap<String, f64>,
+        upstream: Inner,
+    }
+
+    fn config_fields() -> Vec<Value> {
+        let s = kong_schema::<Config>("t").unwrap();
+        assert_eq!(s["name"], "t");
+        s["fields"][0]["config"]["fields"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn fields_keep_their_order_and_types() {
+        let f = config_fields();
+        let names: Vec<&str> = f
+            .iter()
+            .map(|d| d.as_object().unwrap().keys().next().unwrap().as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["message", "count", "mode", "tags", "limits", "upstream"]
+        );
+        assert_eq!(
+            f[0]["message"],
+            json!({"type": "string", "required": true, "description": "The greeting."})
+        );
+        assert_eq!(f[1]["count"]["type"], "integer");
+        assert!(f[1]["count"].get("required").is_none());
+        assert_eq!(
+            f[3]["tags"],
+            json!({"type": "array", "elements": {"type": "string"}, "required": true})
+        );
+        assert_eq!(f[4]["limits"]["type"], "map");
+        assert_eq!(f[4]["limits"]["values"], json!({"type": "number"}));
+    }
+
+    #[test]
+    fn enums_become_one_of_with_defaults() {
+        let f = config_fields();
+        assert_eq!(f[2]["mode"]["type"], "string");
+        assert_eq!(f[2]["mode"]["one_of"], json!(["fast", "safe"]));
+        assert_eq!(f[2]["mode"]["default"], "fast");
+        assert!(f[2]["mode"].get("required").is_none());
+    }
+
+    #[test]
+    fn nested_records_and_bounded_integers() {
+        let f = config_fields();
+        let up = &f[5]["upstream"];
+        assert_eq!(up["type"], "record");
+        assert_eq!(up["fields"][0]["host"]["required"], true);
+        assert_eq!(up["fields"][1]["port"]["between"], json!([0, 65535]));
+    }
+
+    #[test]
+    fn unrepresentable_types_name_the_field() {
+        #[derive(JsonSchema)]
+        #[allow(dead_code)]
+        #[serde(untagged)]
+        enum Either {
+            A(String),
+            B(i64),
+        }
+        #[derive(JsonSchema)]
+        #[allow(dead_code)]
+        struct Bad {
+            either: Either,
+        }
+        let e = kong_schema::<Bad>("t").unwrap_err();
+        assert!(e.contains("config.either"), "{e}");
+    }
+}
