@@ -13,5 +13,8 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        // Its default reports a failed write with eprintln!, which panics when Kong has stopped
+        // reading our stderr pipe; a log line lost then is fine, a dead server is not.
+        .log_internal_errors(false)
         .init();
 }

@@ -10,7 +10,7 @@
 /// `version` is optional and defaults to the crate's `CARGO_PKG_VERSION`. `phases` lists the
 /// handlers Kong will call, in any order; an unknown phase is a compile error.
 ///
-/// ```ignore
+/// ```standalone_crate
 /// use plugin_abi::{HandlerResult, Kong, Plugin};
 ///
 /// #[derive(serde::Deserialize, schemars::JsonSchema)]

@@ -10,7 +10,7 @@
 //!
 //! A plugin is a `cdylib` crate:
 //!
-//! ```ignore
+//! ```standalone_crate
 //! use plugin_abi::{HandlerResult, Kong, Plugin};
 //!
 //! #[derive(serde::Deserialize, schemars::JsonSchema)]

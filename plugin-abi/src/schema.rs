@@ -194,12 +194,14 @@ mod tests {
     }
 
     #[derive(JsonSchema, Deserialize)]
+    #[allow(dead_code)]
     struct Inner {
         host: String,
         port: Option<u16>,
     }
 
     #[derive(JsonSchema, Deserialize)]
+    #[allow(dead_code)]
     struct Config {
         /// The greeting.
         message: String,

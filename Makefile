@@ -1,0 +1,72 @@
+# pluginhost — build, run and test. Needs only the Rust toolchain (cargo).
+
+CARGO       ?= cargo
+TARGET_DIR  := $(CURDIR)/target/debug
+RUN_PREFIX  := $(CURDIR)/run
+RUN_PLUGINS := $(RUN_PREFIX)/plugins
+PLUGINHOST  := $(TARGET_DIR)/pluginhost
+SOCKET      := $(RUN_PREFIX)/go_pluginserver.sock
+SAMPLES     := hello log
+
+.PHONY: all build plugins run test lint doc clean
+
+all: build
+
+## build: compile pluginhost, plugin-abi, the sample plugins and the test tools
+build:
+	$(CARGO) build --workspace
+
+## plugins: put the sample plugins, as <name>.so, into run/plugins
+plugins: build
+	@mkdir -p $(RUN_PLUGINS)
+	@for p in $(SAMPLES); do \
+	  cp $(TARGET_DIR)/lib$$p.so $(RUN_PLUGINS)/.$$p.so.tmp && mv $(RUN_PLUGINS)/.$$p.so.tmp $(RUN_PLUGINS)/$$p.so; \
+	done
+	@echo "sample plugins in $(RUN_PLUGINS): $(SAMPLES)"
+
+## run: build everything and serve the sample plugins on run/go_pluginserver.sock
+run: plugins
+	@echo
+	@echo "pluginhost serves $(SAMPLES) on $(SOCKET)"
+	@echo
+	@echo "kong.conf, Kong 2.3 to 3.8 (one server for every plugin):"
+	@echo "  plugins = bundled,hello,log"
+	@echo "  pluginserver_names = pluginhost"
+	@echo "  pluginserver_pluginhost_socket = $(SOCKET)"
+	@echo "  pluginserver_pluginhost_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"
+	@echo "  pluginserver_pluginhost_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-all-plugins"
+	@echo
+	@echo "kong.conf, Kong 3.9 and later (one entry per plugin, one shared socket):"
+	@echo "  plugins = bundled,hello,log"
+	@echo "  pluginserver_names = hello,log"
+	@echo "  pluginserver_hello_socket = $(SOCKET)"
+	@echo "  pluginserver_hello_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"
+	@echo "  pluginserver_hello_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-plugin-info-json hello"
+	@echo "  pluginserver_log_socket = $(SOCKET)"
+	@echo "  pluginserver_log_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-plugin-info-json log"
+	@echo
+	@echo "kong.conf, Kong 2.0 to 2.2 (Kong starts the server itself, socket in Kong's prefix):"
+	@echo "  plugins = bundled,hello,log"
+	@echo "  go_plugins_dir = $(RUN_PLUGINS)"
+	@echo "  go_pluginserver_exe = $(PLUGINHOST)"
+	@echo
+	@echo "(drop the start_cmd lines while this 'make run' server is running; Ctrl-C stops it)"
+	@echo
+	$(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)
+
+## test: every test of the workspace (unit, integration against the real binary, doc)
+test: build
+	$(CARGO) test --workspace
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## doc: the API docs of plugin-abi (the PDK reference) and pluginhost
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+clean:
+	$(CARGO) clean
+	rm -rf $(RUN_PREFIX)

@@ -1,0 +1,374 @@
+//! Kong's MsgPack-RPC client, as `kong/runloop/plugin_servers/rpc/mp_rpc.lua` behaves.
+//!
+//! Every call takes an idle connection from the pool (or opens one), writes one request, reads
+//! objects until the response, skipping notifications (`serverPid`), checks the response's
+//! msgid, and puts the connection back. So one event's RPCs travel over whichever connection is
+//! free, as in Kong.
+
+use std::{
+    io::{Read, Write},
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use rmpv::Value;
+
+use crate::encode::kong_pack;
+
+/// How long any read waits before the test fails instead of hanging.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One connection to the server, with the bytes read past the last response.
+pub struct Conn {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    /// The pids announced by `serverPid` notifications on this connection.
+    pub server_pids: Vec<u64>,
+}
+
+impl Conn {
+    /// Opens a connection. Like Kong, it does not read `serverPid` until it reads a response.
+    pub fn open(socket: &Path) -> std::io::Result<Conn> {
+        let stream = UnixStream::connect(socket)?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        Ok(Conn {
+            stream,
+            buf: Vec::new(),
+            server_pids: Vec::new(),
+        })
+    }
+
+    /// Writes raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Writes the request `[0, msgid, method, [param]]` in Kong's encoding.
+    pub fn send(&mut self, msgid: u64, method: &str, param: Value) -> std::io::Result<()> {
+        let request = Value::Array(vec![
+            Value::from(0),
+            Value::from(msgid),
+            Value::from(method),
+            Value::Array(vec![param]),
+        ]);
+        self.send_raw(&kong_pack(&request))
+    }
+
+    /// Reads the next object that is not a notification. `None` when the server closed the
+    /// connection.
+    pub fn read_message(&mut self) -> Option<Value> {
+        loop {
+            while let Some(value) = self.take_object() {
+                match value.as_array().map(Vec::as_slice) {
+                    Some([kind, label, pid]) if kind.as_u64() == Some(2) => {
+                        if label.as_str() == Some("serverPid") {
+                            self.server_pids.push(pid.as_u64().unwrap_or(0));
+                        }
+                    }
+                    _ => return Some(value),
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("reading from pluginhost failed: {e}"),
+            }
+        }
+    }
+
+    /// Reads the response to `msgid`, asserting what Kong asserts.
+    pub fn read_response(&mut self, msgid: u64) -> Result<Value, String> {
+        let message = self
+            .read_message()
+            .expect("pluginhost closed the connection instead of answering");
+        let items = message.as_array().expect("a response is an array");
+        assert_eq!(items.len(), 4, "a response has 4 elements: {message}");
+        assert_eq!(
+            items[0].as_u64(),
+            Some(1),
+            "RPC response expected: {message}"
+        );
+        assert_eq!(
+            items[1].as_u64(),
+            Some(msgid),
+            "unexpected RPC response ID: {message}"
+        );
+        match &items[2] {
+            Value::Nil => Ok(items[3].clone()),
+            Value::String(s) => {
+                assert!(items[3].is_nil(), "an error response has a nil result");
+                Err(s.as_str().expect("error text is UTF-8").to_owned())
+            }
+            other => panic!("the error of a response must be nil or a string, got {other}"),
+        }
+    }
+
+    /// Whether the server has closed this connection (waits up to `READ_TIMEOUT`).
+    pub fn is_closed(&mut self) -> bool {
+        self.read_message().is_none()
+    }
+
+    fn take_object(&mut self) -> Option<Value> {
+        let mut cursor = self.buf.as_slice();
+        let value = rmpv::decode::read_value(&mut cursor).ok()?;
+        let used = self.buf.len() - cursor.len();
+        self.buf.drain(..used);
+        Some(value)
+    }
+}
+
+/// What Kong answers to a PDK call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The function's result.
+    Value(Value),
+    /// No result: `Data` is left out of the Step.
+    Nil,
+    /// Kong 2.x: the function returned `nil, err` (sent as `plugin.StepError`).
+    Error(String),
+}
+
+/// A PDK call the plugin made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// The dotted method name.
+    pub method: String,
+    /// The arguments.
+    pub args: Vec<Value>,
+}
+
+/// How an event ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Every PDK call, in order.
+    pub calls: Vec<Call>,
+    /// Whether it ended with `kong.response.exit` (or `error`) rather than `"ret"`.
+    pub exited: bool,
+}
+
+/// The `plugin.Step*` method Kong uses to answer a PDK call (`get_step_method`).
+pub fn step_method(pdk_method: &str, answer: &Answer) -> &'static str {
+    if matches!(answer, Answer::Error(_)) {
+        return "plugin.StepError";
+    }
+    match pdk_method {
+        "kong.client.get_credential" | "kong.client.authenticate" => "plugin.StepCredential",
+        "kong.client.load_consumer" | "kong.client.get_consumer" => "plugin.StepConsumer",
+        "kong.node.get_memory_stats" => "plugin.StepMemoryStats",
+        "kong.router.get_route" => "plugin.StepRoute",
+        "kong.router.get_service" => "plugin.StepService",
+        "kong.request.get_query"
+        | "kong.request.get_headers"
+        | "kong.response.get_headers"
+        | "kong.service.response.get_headers" => "plugin.StepMultiMap",
+        _ => "plugin.Step",
+    }
+}
+
+/// A map with string keys.
+pub fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect(),
+    )
+}
+
+/// The value under `key` of a map.
+pub fn get<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    v.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
+
+/// One Kong worker's RPC object for a plugin server socket.
+pub struct Kong {
+    socket: PathBuf,
+    idle: Mutex<Vec<Conn>>,
+    msgid: AtomicU64,
+    /// Every pid seen in a `serverPid` notification.
+    pub server_pids: Mutex<Vec<u64>>,
+}
+
+impl Kong {
+    /// A client of the server listening on `socket`.
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Kong {
+            socket: socket.into(),
+            idle: Mutex::default(),
+            msgid: AtomicU64::new(0),
+            server_pids: Mutex::default(),
+        }
+    }
+
+    /// Opens a connection outside the pool.
+    pub fn open(&self) -> Conn {
+        Conn::open(&self.socket).expect("cannot connect to pluginhost")
+    }
+
+    /// Takes an idle pooled connection, or opens one.
+    pub fn acquire(&self) -> Conn {
+        let pooled = self.idle.lock().unwrap().pop();
+        pooled.unwrap_or_else(|| self.open())
+    }
+
+    /// Returns a connection to the pool.
+    pub fn release(&self, mut conn: Conn) {
+        self.server_pids
+            .lock()
+            .unwrap()
+            .append(&mut conn.server_pids);
+        self.idle.lock().unwrap().push(conn);
+    }
+
+    /// The next msgid, as Kong's per-Rpc counter gives them.
+    pub fn next_msgid(&self) -> u64 {
+        self.msgid.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Makes one RPC over a pooled connection.
+    pub fn call(&self, method: &str, param: Value) -> Result<Value, String> {
+        let mut conn = self.acquire();
+        let msgid = self.next_msgid();
+        conn.send(msgid, method, param)
+            .expect("cannot write to pluginhost");
+        let result = conn.read_response(msgid);
+        self.release(conn);
+        result
+    }
+
+    /// `plugin.StartInstance` with `config` as Kong's JSON text; returns the instance id.
+    pub fn start_instance(&self, name: &str, config: &serde_json::Value) -> Result<u64, String> {
+        let param = map([
+            ("Name", Value::from(name)),
+            ("Config", Value::from(config.to_string())),
+        ]);
+        let status = self.call("plugin.StartInstance", param)?;
+        Ok(get(&status, "Id")
+            .and_then(Value::as_u64)
+            .expect("StartInstance returns an Id"))
+    }
+
+    /// Runs one event as Kong's `bridge_loop` does, answering each PDK call with `pdk`.
+    pub fn handle_event(
+        &self,
+        instance_id: u64,
+        phase: &str,
+        mut pdk: impl FnMut(&Call) -> Answer,
+    ) -> Result<Outcome, String> {
+        let param = map([
+            ("InstanceId", Value::from(instance_id)),
+            ("EventName", Value::from(phase)),
+        ]);
+        let mut step = self.call("plugin.HandleEvent", param)?;
+        let event_id = get(&step, "EventId")
+            .cloned()
+            .expect("a step has an EventId");
+        let mut calls = Vec::new();
+        loop {
+            let data = get(&step, "Data").cloned().unwrap_or(Value::Nil);
+            if data.as_str() == Some("ret") {
+                return Ok(Outcome {
+                    calls,
+                    exited: false,
+                });
+            }
+            let call = parse_call(&data);
+            let terminal = matches!(
+                call.method.as_str(),
+                "kong.response.exit" | "kong.response.error"
+            );
+            let answer = pdk(&call);
+            calls.push(call);
+            if terminal {
+                return Ok(Outcome {
+                    calls,
+                    exited: true,
+                });
+            }
+            let method = step_method(&calls.last().expect("pushed").method, &answer);
+            let mut entries = vec![(Value::from("EventId"), event_id.clone())];
+            match answer {
+                Answer::Value(v) => entries.push((Value::from("Data"), v)),
+                Answer::Error(e) => entries.push((Value::from("Data"), Value::from(e))),
+                Answer::Nil => {}
+            }
+            step = self.call(method, Value::Map(entries))?;
+        }
+    }
+}
+
+/// A `Data` that is a PDK call `{Method, Args}`; panics as Kong's Lua would error otherwise.
+pub fn parse_call(data: &Value) -> Call {
+    let method = get(data, "Method")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("Data must be \"ret\" or {{Method, Args}}, got {data}"))
+        .to_owned();
+    let args = match get(data, "Args") {
+        Some(Value::Array(items)) => items.clone(),
+        None | Some(Value::Nil) => Vec::new(),
+        Some(other) => panic!("Args must be an array, got {other}"),
+    };
+    Call { method, args }
+}
+
+/// A plugin entity as Kong's `get_instance_id` keeps it: starts an instance on first use, and
+/// on `no plugin instance` forgets the id and starts a new one.
+pub struct Entity<'k> {
+    kong: &'k Kong,
+    name: String,
+    config: serde_json::Value,
+    id: Mutex<Option<u64>>,
+    /// How many instances were started for it.
+    pub starts: AtomicU64,
+}
+
+impl<'k> Entity<'k> {
+    /// An entity of plugin `name` with `config`.
+    pub fn new(kong: &'k Kong, name: &str, config: serde_json::Value) -> Self {
+        Entity {
+            kong,
+            name: name.to_owned(),
+            config,
+            id: Mutex::new(None),
+            starts: AtomicU64::new(0),
+        }
+    }
+
+    fn instance(&self) -> Result<u64, String> {
+        let mut id = self.id.lock().unwrap();
+        if let Some(id) = *id {
+            return Ok(id);
+        }
+        let new = self.kong.start_instance(&self.name, &self.config)?;
+        self.starts.fetch_add(1, Ordering::Relaxed);
+        *id = Some(new);
+        Ok(new)
+    }
+
+    /// Runs `phase`, retrying with a new instance when the server lost ours (Kong ≥ 2.5 rule).
+    pub fn run(
+        &self,
+        phase: &str,
+        mut pdk: impl FnMut(&Call) -> Answer,
+    ) -> Result<Outcome, String> {
+        for _ in 0..3 {
+            let id = self.instance()?;
+            match self.kong.handle_event(id, phase, &mut pdk) {
+                Err(e) if e.to_lowercase().contains("no plugin instance") => {
+                    *self.id.lock().unwrap() = None;
+                }
+                other => return other,
+            }
+        }
+        Err("no plugin instance, three times in a row".into())
+    }
+}

@@ -1,0 +1,18 @@
+//! # kong-sim — Kong, as pluginhost sees it
+//!
+//! A simulator of Kong's side of the external-plugin protocol, for tests, benchmarks and anyone
+//! who wants to drive pluginhost without Kong:
+//!
+//! * [`kong`] — Kong's MsgPack-RPC client (`mp_rpc.lua`): a pool of reused connections, the
+//!   `serverPid` notification, msgid checks, the event loop with typed `Step` replies picked by
+//!   PDK method name, the retry on `no plugin instance`, nothing sent after `kong.response.exit`;
+//! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
+//! * [`server`] — pluginhost run as a child process on a private prefix;
+//! * [`paths`] — where the built binary and plugins are.
+
+pub mod encode;
+pub mod kong;
+pub mod paths;
+pub mod server;
+
+pub use rmpv::Value;

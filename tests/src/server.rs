@@ -1,0 +1,240 @@
+//! pluginhost as a child process on a private prefix, the way Kong starts it:
+//! `pluginhost -kong-prefix PREFIX -plugins-directory DIR`.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::{Arc, Mutex},
+    thread,
+    time::{Duration, Instant},
+};
+
+use rustix::process::{Pid, Signal, kill_process};
+
+use crate::{kong::Kong, paths};
+
+/// A directory of plugins to serve, in a temporary prefix.
+pub struct Prefix {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Prefix {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Prefix {
+    /// An empty prefix with an empty `plugins/` directory.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ph-")
+            .tempdir()
+            .expect("cannot create a temporary prefix");
+        std::fs::create_dir(dir.path().join("plugins")).expect("cannot create plugins/");
+        Prefix { dir }
+    }
+
+    /// The prefix directory (Kong's `-kong-prefix`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The plugins directory.
+    pub fn plugins(&self) -> PathBuf {
+        self.path().join("plugins")
+    }
+
+    /// The default socket, `<prefix>/go_pluginserver.sock`.
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("go_pluginserver.sock")
+    }
+
+    /// Copies the built plugin crate `crate_name` into the plugins directory as `file_name`.
+    pub fn add_plugin(&self, crate_name: &str, file_name: &str) -> PathBuf {
+        let target = self.plugins().join(file_name);
+        std::fs::copy(paths::plugin(crate_name), &target).expect("cannot copy the plugin");
+        target
+    }
+
+    /// Writes `bytes` into the plugins directory as `file_name`.
+    pub fn add_file(&self, file_name: &str, bytes: &[u8]) -> PathBuf {
+        let target = self.plugins().join(file_name);
+        std::fs::write(&target, bytes).expect("cannot write the file");
+        target
+    }
+
+    /// Runs pluginhost to completion with `args` (for the dump modes), plugins directory set.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(paths::pluginhost())
+            .arg("-plugins-directory")
+            .arg(self.plugins())
+            .args(args)
+            .output()
+            .expect("cannot run pluginhost")
+    }
+
+    /// Starts pluginhost serving this prefix, and waits until it answers.
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        Server::start(self, extra)
+    }
+}
+
+/// A running pluginhost; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    socket: PathBuf,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(prefix: &Prefix, extra: &[&str]) -> Server {
+        let mut command = Command::new(paths::pluginhost());
+        command
+            .arg("-kong-prefix")
+            .arg(prefix.path())
+            .arg("-plugins-directory")
+            .arg(prefix.plugins())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let socket = match extra.iter().position(|a| *a == "-socket") {
+            Some(i) => PathBuf::from(extra[i + 1]),
+            None => prefix.socket(),
+        };
+        Server::spawn(command, socket)
+    }
+
+    /// Spawns `command` (a pluginhost command line) and waits for `socket` to answer.
+    pub fn spawn(command: Command, socket: PathBuf) -> Server {
+        Server::spawn_inner(command, socket, true)
+    }
+
+    /// Like [`Server::spawn`], but closes the read end of the server's stderr pipe at once, as
+    /// Kong does when a worker shuts down.
+    pub fn spawn_with_closed_stderr(command: Command, socket: PathBuf) -> Server {
+        Server::spawn_inner(command, socket, false)
+    }
+
+    fn spawn_inner(mut command: Command, socket: PathBuf, read_stderr: bool) -> Server {
+        let mut child = command
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start pluginhost");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr is piped");
+        if read_stderr {
+            let sink = Arc::clone(&stderr);
+            thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let mut log = sink.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        } else {
+            drop(pipe);
+        }
+        let mut server = Server {
+            child,
+            socket,
+            stderr,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "pluginhost exited with {status} before serving:\n{}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "pluginhost did not listen on {} within 20 s:\n{}",
+            self.socket.display(),
+            self.stderr()
+        );
+    }
+
+    /// The socket it listens on.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// A Kong worker's client of this server.
+    pub fn kong(&self) -> Kong {
+        Kong::new(&self.socket)
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `text` (logs arrive asynchronously).
+    pub fn wait_for_log(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.stderr();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "no `{text}` in the log:\n{log}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal(Signal::TERM);
+        self.wait_exit(Duration::from_secs(20))
+            .expect("pluginhost did not exit within 20 s of SIGTERM")
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.child.id() as i32).expect("a child pid is positive");
+        let _ = kill_process(pid, signal);
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(Signal::TERM);
+            if self.wait_exit(Duration::from_secs(5)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! What Kong's query commands get: every dump mode, and refusals that never reach stdout.
+
+use kong_sim::server::Prefix;
+use serde_json::{Value, json};
+
+fn samples() -> Prefix {
+    let prefix = Prefix::new();
+    prefix.add_plugin("hello", "libhello.so");
+    // The file name does not matter: the plugin's declared name does.
+    prefix.add_plugin("log", "log.so");
+    prefix.add_plugin("panicky", "libpanicky.so");
+    prefix
+}
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is exactly one JSON document")
+}
+
+#[test]
+fn dump_all_plugins_is_a_json_array_in_kongs_shape() {
+    let prefix = samples();
+    let output = prefix.run(&["-dump-all-plugins"]);
+    assert_ne!(
+        output.stdout.last(),
+        Some(&b'\n'),
+        "go-pluginserver prints no trailing newline"
+    );
+    let dump = stdout_json(&output);
+    let names: Vec<&str> = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hello", "log", "panicky"]);
+    let panicky = &dump[2];
+    // Declared as [log, access]: dumped in Kong's fixed order.
+    assert_eq!(panicky["Phases"], json!(["access", "log"]));
+    assert_eq!(panicky["Version"], "1.2.3");
+    assert_eq!(panicky["Priority"], 10);
+    let hello = &dump[0];
+    assert_eq!(
+        hello["Schema"],
+        json!({"name": "hello", "fields": [{"config": {"type": "record", "fields": [
+            {"message": {"type": "string", "default": "", "description": "Who says hello; `hello` when empty."}}
+        ]}}]})
+    );
+    let keys: Vec<&String> = hello.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["Name", "Phases", "Version", "Priority", "Schema"]);
+}
+
+#[test]
+fn go_flag_forms_are_all_accepted() {
+    let prefix = samples();
+    let dir = prefix.plugins();
+    let dir = dir.to_str().unwrap();
+    let expected = stdout_json(&prefix.run(&["-dump-all-plugins"]));
+    for args in [
+        vec!["--plugins-directory", dir, "--dump-all-plugins"],
+        vec![
+            &format!("-plugins-directory={dir}") as &str,
+            "-dump-all-plugins=true",
+        ],
+    ] {
+        let output = std::process::Command::new(kong_sim::paths::pluginhost())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(stdout_json(&output), expected, "{args:?}");
+    }
+}
+
+#[test]
+fn dump_plugin_info_is_exactly_one_msgpack_map() {
+    let prefix = samples();
+    let output = prefix.run(&["-dump-plugin-info", "log"]);
+    assert!(output.status.success());
+    let mut bytes = output.stdout.as_slice();
+    let value = rmpv::decode::read_value(&mut bytes).unwrap();
+    assert!(
+        bytes.is_empty(),
+        "no trailing bytes (lua-MessagePack refuses them)"
+    );
+    let keys: Vec<&str> = value
+        .as_map()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["Name", "Phases", "Version", "Priority", "Schema"]);
+}
+
+#[test]
+fn unknown_plugin_is_an_error_not_an_empty_record() {
+    let prefix = samples();
+    for flag in ["-dump-plugin-info", "-dump-plugin-info-json"] {
+        let output = prefix.run(&[flag, "nope"]);
+        assert!(!output.status.success());
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("no plugin named `nope`"), "{stderr}");
+        assert!(stderr.contains("served: hello, log, panicky"), "{stderr}");
+    }
+}
+
+#[test]
+fn embedded_style_dumps() {
+    let prefix = samples();
+    let dump = stdout_json(&prefix.run(&["-dump"]));
+    assert_eq!(dump["Protocol"], "MsgPack:1");
+    assert_eq!(dump["Plugins"].as_array().unwrap().len(), 3);
+
+    // Kong >= 3.9 registers only the first plugin of a dump: one entry per plugin name.
+    let one = stdout_json(&prefix.run(&["-dump-plugin-info-json", "log"]));
+    assert_eq!(one["Protocol"], "MsgPack:1");
+    assert_eq!(one["Plugins"].as_array().unwrap().len(), 1);
+    assert_eq!(one["Plugins"][0]["Name"], "log");
+}
+
+#[test]
+fn version_keeps_the_lines_kong_parses() {
+    let output = Prefix::new().run(&["-version"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("Version: 0.1.0\n"), "{text}");
+    // Kong 2.0–2.2: `Runtime Version: go(.+)\n$`
+    let last = text.strip_suffix('\n').unwrap().lines().last().unwrap();
+    assert!(last.starts_with("Runtime Version: go"), "{text}");
+}
+
+#[test]
+fn bad_files_are_refused_and_left_out_while_the_rest_is_served() {
+    let prefix = samples();
+    let hello = std::fs::read(kong_sim::paths::plugin("hello")).unwrap();
+    prefix.add_file("empty.so", b"");
+    prefix.add_file("text.so", b"this is not a plugin");
+    prefix.add_file("truncated.so", &hello[..hello.len() / 2]);
+    // Another shared object that is not a plugin.
+    let libm = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("libm is on every glibc system");
+    std::fs::copy(libm, prefix.plugins().join("libm.so")).unwrap();
+    // A second file declaring the name `hello`.
+    prefix.add_plugin("hello", "zz-hello-copy.so");
+    // Not *.so, hidden: ignored entirely.
+    prefix.add_file("README.txt", b"x");
+    prefix.add_file(".hidden.so", b"x");
+
+    let output = prefix.run(&["-dump-all-plugins"]);
+    let dump = stdout_json(&output);
+    let names: Vec<&str> = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["hello", "log", "panicky"],
+        "refused files never become entries"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "empty.so: the file is empty",
+        "text.so: not a 64-bit ELF shared object",
+        "truncated.so: ",
+        "libm.so: not a pluginhost plugin",
+        "zz-hello-copy.so: plugin name `hello` is already served by",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("README.txt") && !stderr.contains(".hidden.so"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_plugins_directory_is_a_clear_error() {
+    let output = std::process::Command::new(kong_sim::paths::pluginhost())
+        .args(["-plugins-directory", "/no/such/dir", "-dump-all-plugins"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/no/such/dir: cannot list the plugins directory"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_flags_print_usage_and_exit_2() {
+    let output = Prefix::new().run(&["-no-such-flag"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage"));
+}

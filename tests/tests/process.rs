@@ -1,0 +1,165 @@
+//! The process as Kong manages it: socket ownership, SIGTERM, parent death, closed pipes.
+
+use std::{
+    io::{BufRead, BufReader},
+    os::unix::net::UnixListener,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use kong_sim::{
+    Value,
+    kong::{Answer, Entity},
+    paths,
+    server::{Prefix, Server},
+};
+use serde_json::json;
+
+fn hello_prefix() -> Prefix {
+    let prefix = Prefix::new();
+    prefix.add_plugin("hello", "libhello.so");
+    prefix
+}
+
+#[test]
+fn a_stale_socket_is_replaced() {
+    let prefix = hello_prefix();
+    drop(UnixListener::bind(prefix.socket()).unwrap());
+    let server = prefix.serve(&[]);
+    assert!(server.kong().call("plugin.GetStatus", Value::Nil).is_ok());
+}
+
+#[test]
+fn a_live_socket_is_never_stolen() {
+    let prefix = hello_prefix();
+    let _first = prefix.serve(&[]);
+    let output = Command::new(paths::pluginhost())
+        .arg("-kong-prefix")
+        .arg(prefix.path())
+        .arg("-plugins-directory")
+        .arg(prefix.plugins())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another server is already listening on"),
+        "{stderr}"
+    );
+    // The first server still answers.
+    assert!(_first.kong().call("plugin.GetStatus", Value::Nil).is_ok());
+}
+
+#[test]
+fn socket_flag_overrides_the_default_path() {
+    let prefix = hello_prefix();
+    let path = prefix.path().join("custom.sock");
+    let server = prefix.serve(&["-socket", path.to_str().unwrap()]);
+    assert!(server.kong().call("plugin.GetStatus", Value::Nil).is_ok());
+    assert!(!prefix.socket().exists());
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_removes_the_socket() {
+    let prefix = hello_prefix();
+    let mut server = prefix.serve(&[]);
+    let kong = server.kong();
+    Entity::new(&kong, "hello", json!({}))
+        .run("access", |_| Answer::Nil)
+        .unwrap();
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+    assert!(!prefix.socket().exists(), "the socket is removed");
+    server.wait_for_log("SIGTERM: shutting down");
+}
+
+#[test]
+fn sigterm_leaves_a_socket_that_is_no_longer_ours() {
+    let prefix = hello_prefix();
+    let mut server = prefix.serve(&[]);
+    std::fs::remove_file(prefix.socket()).unwrap();
+    let other = UnixListener::bind(prefix.socket()).unwrap();
+    assert!(server.terminate().success());
+    assert!(
+        prefix.socket().exists(),
+        "another server's socket is left alone"
+    );
+    drop(other);
+}
+
+#[test]
+fn the_server_exits_when_its_parent_dies() {
+    let prefix = hello_prefix();
+    // A shell parent that starts pluginhost in the background and reports its pid.
+    let mut parent = Command::new("sh")
+        .arg("-c")
+        .arg("\"$@\" 2>/dev/null & echo $!; wait")
+        .arg("sh")
+        .arg(paths::pluginhost())
+        .arg("-kong-prefix")
+        .arg(prefix.path())
+        .arg("-plugins-directory")
+        .arg(prefix.plugins())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid: u32 = line.trim().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !prefix.socket().exists() {
+        assert!(Instant::now() < deadline, "pluginhost did not start");
+        thread::sleep(Duration::from_millis(10));
+    }
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_running(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "pluginhost {pid} outlived its parent"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !prefix.socket().exists(),
+        "it stopped cleanly, removing its socket"
+    );
+}
+
+fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Field 3 is the state; a zombie has exited.
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_closed_stderr_pipe_does_not_kill_the_server() {
+    let prefix = hello_prefix();
+    let mut command = Command::new(paths::pluginhost());
+    command
+        .arg("-kong-prefix")
+        .arg(prefix.path())
+        .arg("-plugins-directory")
+        .arg(prefix.plugins())
+        .env("PLUGINHOST_LOG", "debug");
+    // Kong stops reading the pipe on shutdown: the read end is closed, then the server logs a lot.
+    let server = Server::spawn_with_closed_stderr(command, prefix.socket());
+    let kong = server.kong();
+    for _ in 0..50 {
+        Entity::new(&kong, "hello", json!({}))
+            .run("access", |_| Answer::Nil)
+            .unwrap();
+    }
+    assert!(kong.call("plugin.GetStatus", Value::Nil).is_ok());
+}

@@ -1,0 +1,128 @@
+//! The sample plugins served end to end, as Kong drives them.
+
+use std::{collections::HashSet, thread};
+
+use kong_sim::{
+    Value,
+    kong::{Answer, Call, Entity},
+    server::Prefix,
+};
+use serde_json::json;
+
+fn hello_prefix() -> Prefix {
+    let prefix = Prefix::new();
+    prefix.add_plugin("hello", "libhello.so");
+    prefix
+}
+
+#[test]
+fn hello_answers_an_access_event_with_its_header() {
+    let prefix = hello_prefix();
+    let server = prefix.serve(&[]);
+    let kong = server.kong();
+    let entity = Entity::new(
+        &kong,
+        "hello",
+        json!({"message": "Kong!", "__seq__": 7, "route_id": null}),
+    );
+    let outcome = entity
+        .run("access", |call| match call.method.as_str() {
+            "kong.request.get_header" => Answer::Value(Value::from("localhost:8000")),
+            _ => Answer::Nil,
+        })
+        .unwrap();
+    assert!(!outcome.exited);
+    assert_eq!(
+        outcome.calls,
+        vec![
+            Call {
+                method: "kong.request.get_header".into(),
+                args: vec![Value::from("host")],
+            },
+            Call {
+                method: "kong.response.set_header".into(),
+                args: vec![
+                    Value::from("x-hello-from-rust"),
+                    Value::from("Rust says Kong! to localhost:8000"),
+                ],
+            },
+        ]
+    );
+}
+
+#[test]
+fn hello_defaults_its_message_and_survives_a_missing_host() {
+    let prefix = hello_prefix();
+    let server = prefix.serve(&[]);
+    let kong = server.kong();
+    // Kong sends absent optional fields as null.
+    let entity = Entity::new(&kong, "hello", json!({"message": null}));
+    let outcome = entity.run("access", |_| Answer::Nil).unwrap();
+    assert_eq!(
+        outcome.calls[1].args,
+        vec![
+            Value::from("x-hello-from-rust"),
+            Value::from("Rust says hello to ")
+        ]
+    );
+}
+
+#[test]
+fn log_appends_one_json_line_per_event_even_concurrently() {
+    for reopen in [false, true] {
+        let prefix = Prefix::new();
+        prefix.add_plugin("log", "liblog.so");
+        let server = prefix.serve(&[]);
+        let path = prefix.path().join("out.log");
+        let kong = server.kong();
+        let entity = Entity::new(&kong, "log", json!({"path": path, "reopen": reopen}));
+        thread::scope(|s| {
+            for worker in 0..8 {
+                let entity = &entity;
+                s.spawn(move || {
+                    for n in 0..25 {
+                        // A large entry, so that torn writes would show.
+                        let serialized = json!({"worker": worker, "n": n, "pad": "x".repeat(5000)});
+                        let outcome = entity
+                            .run("log", |call| {
+                                assert_eq!(call.method, "kong.log.serialize");
+                                Answer::Value(Value::from(serialized.to_string()))
+                            })
+                            .unwrap();
+                        assert!(!outcome.exited);
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut seen = HashSet::new();
+        for line in text.lines() {
+            let entry: serde_json::Value = serde_json::from_str(line).expect("whole JSON lines");
+            seen.insert((
+                entry["worker"].as_u64().unwrap(),
+                entry["n"].as_u64().unwrap(),
+            ));
+        }
+        assert_eq!(
+            seen.len(),
+            200,
+            "reopen={reopen}: every event logged exactly once"
+        );
+        assert_eq!(text.lines().count(), 200);
+    }
+}
+
+#[test]
+fn log_refuses_a_config_without_path() {
+    let prefix = Prefix::new();
+    prefix.add_plugin("log", "liblog.so");
+    let server = prefix.serve(&[]);
+    let kong = server.kong();
+    let e = kong
+        .start_instance("log", &json!({"reopen": true}))
+        .unwrap_err();
+    assert!(
+        e.starts_with("Decoding config: missing field `path`"),
+        "{e}"
+    );
+}
