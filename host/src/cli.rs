@@ -13,7 +13,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "pluginhost", disable_version_flag = true, max_term_width = 100)]
 pub struct Cli {
-    /// Kong's prefix directory; the socket is <PREFIX>/go_pluginserver.sock.
+    /// Kong's prefix directory; the socket is PREFIX/go_pluginserver.sock.
     #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
     pub kong_prefix: PathBuf,
 
@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub plugins_directory: PathBuf,
 
-    /// Listen on this socket instead of <PREFIX>/go_pluginserver.sock.
+    /// Listen on this socket instead of PREFIX/go_pluginserver.sock.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
 
@@ -29,8 +29,8 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub dump_plugin_info: Option<String>,
 
-    /// Print one plugin's info as {"Protocol","Plugins":[info]} JSON and exit
-    /// (the query command of a Kong >= 3.9 `pluginserver_names` entry).
+    /// Print one plugin's info as a -dump document holding only that plugin, and exit
+    /// (the query command of a Kong >= 3.9 pluginserver_names entry).
     #[arg(long, value_name = "NAME")]
     pub dump_plugin_info_json: Option<String>,
 

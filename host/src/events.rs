@@ -14,7 +14,11 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -49,6 +53,7 @@ pub type Answer = Result<Vec<u8>, BridgeError>;
 /// A suspended event, between two RPCs.
 pub struct Event {
     running: Running,
+    _live: Live,
     answers: mpsc::Sender<Answer>,
     calls: tokio_mpsc::Receiver<HandlerMessage>,
     suspended_at: Instant,
@@ -59,9 +64,27 @@ pub fn is_terminal(method: &str) -> bool {
     plugin_abi::pdk::TERMINAL_METHODS.contains(&method)
 }
 
+/// Counts an event as live until it is dropped, whether it is suspended in the table or being
+/// advanced by an RPC.
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Live(Arc::clone(count))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Every suspended event.
 pub struct Events {
     map: Mutex<HashMap<u64, Event>>,
+    live: Arc<AtomicUsize>,
     ids: IdGen,
     timeout: Duration,
 }
@@ -71,6 +94,7 @@ impl Events {
     pub fn new(timeout: Duration) -> Self {
         Events {
             map: Mutex::default(),
+            live: Arc::default(),
             ids: IdGen::random(),
             timeout,
         }
@@ -98,6 +122,7 @@ impl Events {
         });
         let event = Event {
             running,
+            _live: Live::new(&self.live),
             answers: answers_tx,
             calls: calls_rx,
             suspended_at: Instant::now(),
@@ -112,6 +137,7 @@ impl Events {
             .remove(&id)
             .ok_or_else(|| format!("No running event {id}"))?;
         if event.answers.send(answer).is_err() {
+            tracing::warn!(event = id, "the handler is gone: answer not delivered");
             return Err(format!("No running event {id}"));
         }
         self.advance(id, event).await
@@ -176,6 +202,11 @@ impl Events {
     /// How many events wait for a Step.
     pub fn suspended(&self) -> usize {
         self.lock().len()
+    }
+
+    /// How many events have not ended: suspended, or being advanced by an RPC.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
     }
 
     /// The reaping timeout.

@@ -89,10 +89,17 @@ fn spawn_collectors(host: Arc<Host>, mut stop: watch::Receiver<bool>) {
 /// Gives running events up to `grace` to finish.
 async fn wait_for_events(host: &Host, grace: Duration) {
     let deadline = tokio::time::Instant::now() + grace;
-    while host.events.suspended() > 0 && tokio::time::Instant::now() < deadline {
+    if host.events.live() > 0 {
+        tracing::info!(
+            events = host.events.live(),
+            ?grace,
+            "waiting for running events to finish"
+        );
+    }
+    while host.events.live() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let left = host.events.suspended();
+    let left = host.events.live();
     if left > 0 {
         tracing::warn!(events = left, "stopping with events Kong did not finish");
     }

@@ -33,6 +33,24 @@ fn step(event_id: &Value, data: Option<Value>) -> Value {
     Value::Map(entries)
 }
 
+/// Waits for a file the plugin writes from its handler thread.
+fn wait_for_file(path: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.is_empty()
+        {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plugin never wrote {}",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn header_of(step: &Value) -> Option<String> {
     let args = get(get(step, "Data")?, "Args")?.as_array()?;
     args.get(1)?.as_str().map(str::to_owned)
@@ -149,20 +167,20 @@ fn abandoned_events_are_reaped() {
         .call("plugin.HandleEvent", event(id, "access"))
         .unwrap();
     let e = get(&first, "EventId").cloned().unwrap();
-    thread::sleep(Duration::from_millis(1200));
-    // Kong comes back too late: the event is gone, and the handler was told.
+    server.wait_for_log("reaped an event Kong abandoned");
+    // Kong comes back too late: the event is gone...
     let late = kong.call("plugin.Step", step(&e, Some(Value::from(1))));
     assert_eq!(
         late,
         Err(format!("No running event {}", e.as_u64().unwrap()))
     );
-    let recorded: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    // ...and the handler's pending call was failed, freeing its thread.
+    let recorded = wait_for_file(&out);
+    let recorded: serde_json::Value = serde_json::from_str(&recorded).unwrap();
     assert!(
         recorded["err"].as_str().unwrap().contains("abandoned"),
         "{recorded}"
     );
-    server.wait_for_log("reaped an event Kong abandoned");
     // And new events still work.
     assert!(
         Entity::new(&kong, "hello", json!({}))

@@ -151,8 +151,7 @@ fn a_closed_stderr_pipe_does_not_kill_the_server() {
         .arg("-kong-prefix")
         .arg(prefix.path())
         .arg("-plugins-directory")
-        .arg(prefix.plugins())
-        .env("PLUGINHOST_LOG", "debug");
+        .arg(prefix.plugins());
     // Kong stops reading the pipe on shutdown: the read end is closed, then the server logs a lot.
     let server = Server::spawn_with_closed_stderr(command, prefix.socket());
     let kong = server.kong();
@@ -162,4 +161,42 @@ fn a_closed_stderr_pipe_does_not_kill_the_server() {
             .unwrap();
     }
     assert!(kong.call("plugin.GetStatus", Value::Nil).is_ok());
+}
+
+#[test]
+fn sigterm_lets_running_events_finish_over_open_connections() {
+    use kong_sim::kong::{Conn, get, map};
+    let prefix = hello_prefix();
+    let mut server = prefix.serve(&["-shutdown-grace", "10"]);
+    let id = server.kong().start_instance("hello", &json!({})).unwrap();
+    let mut conn = Conn::open(server.socket()).unwrap();
+    let event = map([
+        ("InstanceId", Value::from(id)),
+        ("EventName", Value::from("access")),
+    ]);
+    conn.send(1, "plugin.HandleEvent", event).unwrap();
+    let event_id = get(&conn.read_response(1).unwrap(), "EventId")
+        .cloned()
+        .unwrap();
+
+    server.signal(rustix::process::Signal::TERM);
+    server.wait_for_log("SIGTERM: shutting down");
+    let step = |data: Option<Value>| {
+        let mut entries = vec![(Value::from("EventId"), event_id.clone())];
+        entries.extend(data.map(|d| (Value::from("Data"), d)));
+        Value::Map(entries)
+    };
+    conn.send(2, "plugin.Step", step(Some(Value::from("h"))))
+        .unwrap();
+    assert!(conn.read_response(2).is_ok(), "{}", server.stderr());
+    conn.send(3, "plugin.Step", step(None)).unwrap();
+    assert_eq!(
+        get(&conn.read_response(3).unwrap(), "Data"),
+        Some(&Value::from("ret"))
+    );
+    // Nothing is left running, so it exits well before the 10 s grace.
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits once the event is done");
+    assert!(status.success());
 }

@@ -2,7 +2,7 @@
 //!
 //! Each PDK function encodes its arguments as a MessagePack array, sends the exact method
 //! string Kong resolves (`kong.request.get_header`...), and decodes Kong's answer with
-//! [`value`](crate::value). One file per Kong module.
+//! [`crate::value`] module. One file per Kong module.
 
 mod ctx;
 mod log;
