@@ -21,6 +21,12 @@ fn stdout_json(output: &std::process::Output) -> Value {
     serde_json::from_slice(&output.stdout).expect("stdout is exactly one JSON document")
 }
 
+/// The `Name`s of a `-dump-all-plugins` array, in order.
+fn names_of(dump: &Value) -> Vec<&str> {
+    let plugins = dump.as_array().expect("the dump is an array");
+    plugins.iter().map(|p| p["Name"].as_str().expect("a Name")).collect()
+}
+
 #[test]
 fn dump_all_plugins_is_a_json_array_in_kongs_shape() {
     let prefix = samples();
@@ -31,12 +37,7 @@ fn dump_all_plugins_is_a_json_array_in_kongs_shape() {
         "go-pluginserver prints no trailing newline"
     );
     let dump = stdout_json(&output);
-    let names: Vec<&str> = dump
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["Name"].as_str().unwrap())
-        .collect();
+    let names = names_of(&dump);
     assert_eq!(names, ["hello", "log", "panicky"]);
     let panicky = &dump[2];
     // Declared as [log, access]: dumped in Kong's fixed order.
@@ -157,12 +158,7 @@ fn bad_files_are_refused_and_left_out_while_the_rest_is_served() {
 
     let output = prefix.run(&["-dump-all-plugins"]);
     let dump = stdout_json(&output);
-    let names: Vec<&str> = dump
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["Name"].as_str().unwrap())
-        .collect();
+    let names = names_of(&dump);
     assert_eq!(
         names,
         ["hello", "log", "panicky"],
