@@ -24,7 +24,10 @@ fn stdout_json(output: &std::process::Output) -> Value {
 /// The `Name`s of a `-dump-all-plugins` array, in order.
 fn names_of(dump: &Value) -> Vec<&str> {
     let plugins = dump.as_array().expect("the dump is an array");
-    plugins.iter().map(|p| p["Name"].as_str().expect("a Name")).collect()
+    plugins
+        .iter()
+        .map(|p| p["Name"].as_str().expect("a Name"))
+        .collect()
 }
 
 #[test]
