@@ -42,9 +42,14 @@ pub struct Cli {
     #[arg(long)]
     pub dump: bool,
 
-    /// Print the version and build facts and exit.
+    /// Print the version and what a plugin's build must match, and exit.
     #[arg(long)]
     pub version: bool,
+
+    /// Refuse plugins whose build differs from the host's in any way, not only where soundness
+    /// is at stake (another rustc, profile or patch version then refuses the plugin).
+    #[arg(long)]
+    pub strict: bool,
 
     /// Seconds an event may wait for Kong's next Step before it is abandoned and reaped.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
@@ -72,6 +77,13 @@ impl Cli {
             .unwrap_or_else(|| self.kong_prefix.join("go_pluginserver.sock"))
     }
 
+    /// How plugin builds are checked.
+    pub fn policy(&self) -> crate::fingerprint::Policy {
+        crate::fingerprint::Policy {
+            strict: self.strict,
+        }
+    }
+
     /// `-event-timeout` as a duration.
     pub fn event_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.event_timeout)
@@ -96,7 +108,7 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 }
 
 /// The flags that take no value; Go lets them be written `-flag=true` or `-flag=false`.
-const BOOLEAN_FLAGS: [&str; 3] = ["dump-all-plugins", "dump", "version"];
+const BOOLEAN_FLAGS: [&str; 4] = ["dump-all-plugins", "dump", "version", "strict"];
 
 /// Rewrites Go-style arguments into clap's: `-long-flag` becomes `--long-flag`, and
 /// `-bool-flag=true|false` becomes `--bool-flag` or nothing. Single-letter flags (`-h`) and

@@ -77,10 +77,11 @@ pub enum DumpError {
 /// Runs the dump mode chosen on the command line. Refused plugins are left out of the dump and
 /// explained on stderr.
 pub fn run(cli: &Cli) -> Result<(), DumpError> {
-    let registry = Registry::default();
+    let registry = Registry::new(cli.policy());
     let report = registry.load_dir(&cli.plugins_directory)?;
-    for refused in &report.refused {
-        tracing::error!("refused plugin {refused}; it is left out of the dump");
+    report.log(&registry);
+    if !report.refused.is_empty() {
+        tracing::error!("refused plugins are left out of the dump");
     }
     let plugins = registry.all();
     let one = |name: &str| {

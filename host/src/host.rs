@@ -13,6 +13,8 @@ pub struct Settings {
     pub event_timeout: std::time::Duration,
     /// How long an unused instance lives.
     pub instance_ttl: std::time::Duration,
+    /// How plugin builds are checked.
+    pub policy: crate::fingerprint::Policy,
 }
 
 /// The shared state of one pluginhost process.
@@ -35,7 +37,7 @@ impl Host {
     /// A host with no plugin loaded yet.
     pub fn new(settings: Settings) -> Self {
         Host {
-            registry: Registry::default(),
+            registry: Registry::new(settings.policy),
             instances: Instances::default(),
             events: Events::new(settings.event_timeout),
             plugins_dir: Mutex::new(settings.plugins_dir.clone()),
@@ -47,9 +49,7 @@ impl Host {
     /// Loads every plugin of `dir`, logging what was refused and why.
     pub fn load_plugins(&self, dir: &std::path::Path) -> Result<usize, crate::loader::LoadError> {
         let report = self.registry.load_dir(dir)?;
-        for refused in &report.refused {
-            tracing::error!("refused plugin {refused}");
-        }
+        report.log(&self.registry);
         for name in &report.loaded {
             if let Some(plugin) = self.registry.get(name) {
                 tracing::info!(

@@ -15,7 +15,7 @@
 //! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
 //!   handlers suspended at PDK calls; [`bridge`] — the host's side of a PDK call;
 //! * [`loader`] — scanning, preflight (before any plugin code runs) and loading; [`registry`] —
-//!   the plugins served.
+//!   the plugins served; [`fingerprint`] — the build checks and their `have:`/`want:` reports.
 //!
 //! Invariants: stdout carries only dump output; state is keyed by id, never by connection; no
 //! lock is held across a PDK round trip; a plugin's code never runs before its file passed the
@@ -25,6 +25,7 @@ pub mod bridge;
 pub mod cli;
 pub mod dump;
 pub mod events;
+pub mod fingerprint;
 pub mod host;
 pub mod ids;
 pub mod instances;

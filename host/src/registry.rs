@@ -6,13 +6,17 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use crate::loader::{self, LoadError, LoadedPlugin};
+use crate::{
+    fingerprint::Policy,
+    loader::{self, LoadError, LoadedPlugin},
+};
 
 /// Every plugin served, by the name it declares. Read on every `StartInstance`, written only
 /// when plugins are loaded.
 #[derive(Default)]
 pub struct Registry {
     plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+    policy: Policy,
 }
 
 /// What loading a directory did.
@@ -24,7 +28,40 @@ pub struct LoadReport {
     pub refused: Vec<LoadError>,
 }
 
+impl LoadReport {
+    /// Logs what was refused and why, and the plugins loaded despite build differences.
+    pub fn log(&self, registry: &Registry) {
+        for refused in &self.refused {
+            tracing::error!("refused plugin {refused}");
+        }
+        for name in &self.loaded {
+            let Some(plugin) = registry.get(name) else {
+                continue;
+            };
+            if !plugin.warnings.is_empty() {
+                let verdict = crate::fingerprint::Verdict {
+                    refusals: Vec::new(),
+                    warnings: plugin.warnings.clone(),
+                };
+                tracing::warn!(
+                    "plugin {}: {}",
+                    plugin.path.display(),
+                    verdict.warning_text()
+                );
+            }
+        }
+    }
+}
+
 impl Registry {
+    /// An empty registry that checks plugins with `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Registry {
+            plugins: RwLock::default(),
+            policy,
+        }
+    }
+
     /// Loads every plugin file of `dir`. A bad file is refused and reported; it never stops the
     /// others. A file declaring a name already served by another file is refused, naming both.
     pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, LoadError> {
@@ -35,7 +72,7 @@ impl Registry {
             if self.serves_file(&path) {
                 continue;
             }
-            match loader::load(&path).and_then(|plugin| self.insert(plugin)) {
+            match loader::load(&path, &self.policy).and_then(|plugin| self.insert(plugin)) {
                 Ok(name) => report.loaded.push(name),
                 Err(e) => report.refused.push(e),
             }

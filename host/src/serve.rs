@@ -34,6 +34,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         plugins_dir: cli.plugins_directory.clone(),
         event_timeout: cli.event_timeout(),
         instance_ttl: cli.instance_ttl(),
+        policy: cli.policy(),
     }));
     // Plugins first, socket second: once Kong can connect, every plugin can answer.
     let loaded = host.load_plugins(&cli.plugins_directory)?;

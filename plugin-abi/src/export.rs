@@ -48,6 +48,26 @@ macro_rules! export_plugin {
     ) => {
         const __PLUGINHOST_PHASES: &[$crate::Phase] = &[$($crate::__phase!($phase)),+];
 
+        // Evaluated here, in the plugin crate: its own profile decides the panic strategy.
+        const __PLUGINHOST_PANIC: &str = if cfg!(panic = "unwind") { "unwind" } else { "abort" };
+        const __PLUGINHOST_DEBUG_ASSERTIONS: &str =
+            if cfg!(debug_assertions) { "true" } else { "false" };
+        const __PLUGINHOST_FINGERPRINT_TEXT: &str = $crate::__private::concatcp!(
+            $crate::fingerprint::COMMON,
+            "panic=", __PLUGINHOST_PANIC,
+            "\ndebug_assertions=", __PLUGINHOST_DEBUG_ASSERTIONS,
+            "\nplugin=", $name,
+            "\nplugin_version=", $crate::__version!($($version)?),
+            "\n",
+        );
+
+        /// The plugin's build fingerprint, read by pluginhost from the file before loading it.
+        #[unsafe(no_mangle)]
+        #[used]
+        #[unsafe(link_section = ".pluginhost_fp")]
+        pub static PLUGINHOST_FINGERPRINT: [u8; __PLUGINHOST_FINGERPRINT_TEXT.len()] =
+            $crate::fingerprint::text_array(__PLUGINHOST_FINGERPRINT_TEXT);
+
         extern "C" fn __pluginhost_info() -> $crate::__private::InfoResult {
             $crate::__private::info::<$plugin>(
                 $name,
@@ -135,6 +155,8 @@ pub mod __private {
         sabi_trait::TD_Opaque,
         std_types::{RResult, RString},
     };
+    pub use const_format::concatcp;
+
     pub use abi_stable::{
         library::{
             __call_root_module_loader as call_root_module_loader, LibHeader, RootModuleResult,

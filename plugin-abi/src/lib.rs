@@ -6,7 +6,8 @@
 //! * [`Plugin`] and [`export_plugin!`] — what an author implements and how it is exported;
 //! * [`Kong`] and [`pdk`] — the typed Kong PDK, every call built on one generic bridge call;
 //! * [`value`] — decoding of Kong's loose MessagePack answers;
-//! * [`schema`] — Kong config schemas derived from the config type.
+//! * [`schema`] — Kong config schemas derived from the config type;
+//! * [`fingerprint`] — the build facts every plugin carries, checked before it is loaded.
 //!
 //! A plugin is a `cdylib` crate:
 //!
@@ -38,6 +39,7 @@
 mod error;
 mod export;
 pub mod ffi;
+pub mod fingerprint;
 pub mod pdk;
 mod plugin;
 pub mod schema;

@@ -23,6 +23,8 @@ use plugin_abi::{
     ffi::{PluginInstanceBox, PluginModRef},
 };
 
+use crate::fingerprint::{Diff, HostFacts, Policy};
+
 /// A plugin whose code is mapped into the process and ready to start instances.
 pub struct LoadedPlugin {
     /// What the plugin declared.
@@ -39,6 +41,8 @@ pub struct LoadedPlugin {
     pub last_start_instance: AtomicU64,
     /// See `last_start_instance`.
     pub last_close_instance: AtomicU64,
+    /// Build differences it was loaded despite (see [`crate::fingerprint::policy`]).
+    pub warnings: Vec<Diff>,
 }
 
 impl LoadedPlugin {
@@ -95,11 +99,21 @@ pub fn scan(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Preflights and loads one plugin file.
-pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+/// Checks a plugin file without loading it: preflight, then the fingerprint policy. Returns
+/// the differences the plugin may be loaded despite.
+pub fn check(path: &Path, policy: &Policy) -> Result<Vec<Diff>, LoadError> {
     let data = fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
-    preflight::check(&data).map_err(|e| LoadError::new(path, e.to_string()))?;
-    drop(data);
+    let facts = preflight::inspect(&data).map_err(|e| LoadError::new(path, e.to_string()))?;
+    let verdict = policy.judge(&facts, HostFacts::current());
+    if !verdict.accepted() {
+        return Err(LoadError::new(path, verdict.refusal_text()));
+    }
+    Ok(verdict.warnings)
+}
+
+/// Checks and loads one plugin file. No code of the plugin runs unless [`check`] passed.
+pub fn load(path: &Path, policy: &Policy) -> Result<LoadedPlugin, LoadError> {
+    let warnings = check(path, policy)?;
 
     let module = lib_header_from_path(path)
         .and_then(|header| header.init_root_module::<PluginModRef>())
@@ -132,6 +146,7 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
         load_time: unix_seconds(SystemTime::now()),
         last_start_instance: AtomicU64::new(0),
         last_close_instance: AtomicU64::new(0),
+        warnings,
     })
 }
 
