@@ -8,13 +8,17 @@ PLUGINHOST  := $(TARGET_DIR)/pluginhost
 SOCKET      := $(RUN_PREFIX)/go_pluginserver.sock
 SAMPLES     := hello log
 
-.PHONY: all build plugins run test lint doc clean
+.PHONY: all build fixtures plugins run test lint doc clean
 
 all: build
 
 ## build: compile pluginhost, plugin-abi, the sample plugins and the test tools
 build:
 	$(CARGO) build --workspace
+
+## fixtures: plugins built wrong on purpose, which the tests check pluginhost refuses
+fixtures:
+	$(CARGO) build -p hello --profile panic-abort
 
 ## plugins: put the sample plugins, as <name>.so, into run/plugins
 plugins: build
@@ -55,7 +59,7 @@ run: plugins
 	$(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)
 
 ## test: every test of the workspace (unit, integration against the real binary, doc)
-test: build
+test: build fixtures
 	$(CARGO) test --workspace
 
 ## lint: formatting and clippy, warnings are errors

@@ -2,7 +2,9 @@
 //! own toolchain and profile, so these facts describe the plugin's build: they go into its
 //! fingerprint.
 
-use std::{env, process::Command};
+use std::{env, fs, path::PathBuf, process::Command};
+
+include!("build/lockfile.rs");
 
 fn main() {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -33,4 +35,34 @@ fn main() {
     println!("cargo:rustc-env=PLUGIN_ABI_PROFILE={}", var("PROFILE"));
     println!("cargo:rustc-env=PLUGIN_ABI_OPT_LEVEL={}", var("OPT_LEVEL"));
     println!("cargo:rerun-if-env-changed=RUSTC");
+    println!(
+        "cargo:rustc-env=PLUGIN_ABI_SHARED_CRATES={}",
+        shared_crates()
+    );
+}
+
+/// The boundary crates as the plugin's workspace resolved them, `name@version,...`, or
+/// `unknown`. A build script is not told which workspace it builds for; the lock is found by
+/// walking up from OUT_DIR, which lies in that workspace's `target/` unless CARGO_TARGET_DIR
+/// moved it elsewhere.
+fn shared_crates() -> String {
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap_or_default());
+    let Some(lock) = out
+        .ancestors()
+        .map(|dir| dir.join("Cargo.lock"))
+        .find(|path| path.is_file())
+    else {
+        return "unknown".into();
+    };
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let text = fs::read_to_string(&lock).unwrap_or_default();
+    let crates: Vec<String> = boundary_crates(&text)
+        .into_iter()
+        .map(|(name, version)| format!("{name}@{version}"))
+        .collect();
+    if crates.is_empty() {
+        "unknown".into()
+    } else {
+        crates.join(",")
+    }
 }

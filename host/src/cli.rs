@@ -6,13 +6,17 @@
 
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 /// pluginhost serves Rust plugins (`cdylib` files built with plugin-abi) to Kong Gateway over
 /// one Unix socket, speaking Kong's MsgPack-RPC plugin protocol as go-pluginserver does.
 #[derive(Debug, Parser)]
 #[command(name = "pluginhost", disable_version_flag = true, max_term_width = 100)]
 pub struct Cli {
+    /// A command other than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Kong's prefix directory; the socket is PREFIX/go_pluginserver.sock.
     #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
     pub kong_prefix: PathBuf,
@@ -48,7 +52,7 @@ pub struct Cli {
 
     /// Refuse plugins whose build differs from the host's in any way, not only where soundness
     /// is at stake (another rustc, profile or patch version then refuses the plugin).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub strict: bool,
 
     /// Seconds an event may wait for Kong's next Step before it is abandoned and reaped.
@@ -62,6 +66,51 @@ pub struct Cli {
     /// Seconds running events get to finish after SIGTERM.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_seconds)]
     pub shutdown_grace: f64,
+}
+
+/// Commands other than serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check plugins against this host without serving them, as `krakend check-plugin` and
+    /// `krakend test-plugin` do: give plugin files (*.so), or a plugin's Cargo.lock with -s.
+    CheckPlugin(CheckPluginArgs),
+}
+
+/// The arguments of `pluginhost check-plugin`.
+#[derive(Debug, Args)]
+pub struct CheckPluginArgs {
+    /// Plugin files to check: preflight, fingerprint, and a real load in a child process.
+    #[arg(value_name = "PLUGIN.so")]
+    pub files: Vec<PathBuf>,
+
+    /// The plugin's Cargo.lock: compare its toolchain and the crates it shares with this host.
+    #[arg(
+        short = 's',
+        long = "sum",
+        value_name = "CARGO_LOCK",
+        conflicts_with = "files"
+    )]
+    pub lock: Option<PathBuf>,
+
+    /// The rustc version the plugin is built with (with -s).
+    #[arg(short = 'r', long = "rustc", value_name = "VERSION", requires = "lock")]
+    pub rustc: Option<String>,
+
+    /// The glibc version of the machine the plugin is built on (with -s).
+    #[arg(short = 'l', long = "libc", value_name = "VERSION", requires = "lock")]
+    pub libc: Option<String>,
+
+    /// Print the `cargo update` commands that fix crate differences (with -s).
+    #[arg(short = 'f', long = "format", requires = "lock")]
+    pub fix: bool,
+
+    /// Compare every crate both builds have, not only those that cross the boundary (with -s).
+    #[arg(long, requires = "lock")]
+    pub all: bool,
+
+    /// Load the one file given in this process and report (used by check-plugin itself).
+    #[arg(long, hide = true)]
+    pub load_only: bool,
 }
 
 impl Cli {
@@ -108,7 +157,14 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 }
 
 /// The flags that take no value; Go lets them be written `-flag=true` or `-flag=false`.
-const BOOLEAN_FLAGS: [&str; 4] = ["dump-all-plugins", "dump", "version", "strict"];
+const BOOLEAN_FLAGS: [&str; 6] = [
+    "dump-all-plugins",
+    "dump",
+    "version",
+    "strict",
+    "all",
+    "load-only",
+];
 
 /// Rewrites Go-style arguments into clap's: `-long-flag` becomes `--long-flag`, and
 /// `-bool-flag=true|false` becomes `--bool-flag` or nothing. Single-letter flags (`-h`) and
@@ -190,6 +246,31 @@ mod tests {
         let cli = parse(&["-socket", "/s.sock", "-event-timeout", "0.5"]);
         assert_eq!(cli.socket_path(), PathBuf::from("/s.sock"));
         assert_eq!(cli.event_timeout(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn check_plugin_takes_files_or_a_lock() {
+        let cli = parse(&["check-plugin", "a.so", "b.so", "-strict"]);
+        let Some(Command::CheckPlugin(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.files.len(), 2);
+        assert!(cli.strict);
+        let cli = parse(&[
+            "check-plugin",
+            "-s",
+            "Cargo.lock",
+            "-r",
+            "1.94.1",
+            "-f",
+            "-all",
+        ]);
+        let Some(Command::CheckPlugin(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.lock, Some(PathBuf::from("Cargo.lock")));
+        assert_eq!(args.rustc.as_deref(), Some("1.94.1"));
+        assert!(args.fix && args.all);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! Where things live:
 //!
 //! * [`cli`] — flags, Go style (`-kong-prefix`) or GNU style (`--kong-prefix`);
-//! * [`dump`] — what Kong's query commands print; [`version`] — `-version`;
+//! * [`dump`] — what Kong's query commands print; [`version`] — `-version`; [`check`] —
+//!   `check-plugin`, the KrakenD-style offline checks;
 //! * [`serve`] — the server's life: load, bind, serve, stop; [`lifecycle`] — signals and parent
 //!   death; [`socket`] — the listening socket;
 //! * [`rpc`] — the protocol: [`rpc::frame`] (framing), [`rpc::message`] (requests and
@@ -22,6 +23,7 @@
 //! preflight.
 
 pub mod bridge;
+pub mod check;
 pub mod cli;
 pub mod dump;
 pub mod events;

@@ -2,7 +2,11 @@
 
 use std::{io::Write, process::ExitCode};
 
-use pluginhost::{cli::Cli, dump, logging, serve, version};
+use pluginhost::{
+    check,
+    cli::{Cli, Command},
+    dump, logging, serve, version,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::from_env();
@@ -16,6 +20,12 @@ fn main() -> ExitCode {
         || cli.dump_plugin_info_json.is_some()
         || cli.dump_all_plugins
         || cli.dump;
+    if let Some(Command::CheckPlugin(args)) = &cli.command {
+        return check::run(args, cli.policy()).unwrap_or_else(|e| {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        });
+    }
     let result = if dumping {
         dump::run(&cli).map_err(anyhow::Error::from)
     } else {

@@ -107,8 +107,20 @@ pub const COMMON: &str = const_format::concatcp!(
     PROFILE,
     "\nopt_level=",
     OPT_LEVEL,
+    "\nshared=",
+    SHARED_CRATES,
     "\n",
 );
+
+/// The crates whose code or types cross the plugin boundary (plugin-abi, abi_stable and its
+/// dependencies) as the plugin's Cargo.lock resolved them: `name@version,...`, or `unknown`
+/// when the build could not find the lock.
+///
+/// ```
+/// let shared = plugin_abi::fingerprint::SHARED_CRATES;
+/// assert!(shared == "unknown" || shared.contains("abi_stable@"));
+/// ```
+pub const SHARED_CRATES: &str = env!("PLUGIN_ABI_SHARED_CRATES");
 
 /// A parsed fingerprint: its `key=value` lines. Values are trimmed; blank lines and lines
 /// without `=` are ignored.

@@ -8,9 +8,11 @@
 //!   PDK method name, the retry on `no plugin instance`, nothing sent after `kong.response.exit`;
 //! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
 //! * [`server`] — pluginhost run as a child process on a private prefix;
-//! * [`paths`] — where the built binary and plugins are.
+//! * [`paths`] — where the built binary and plugins are;
+//! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests.
 
 pub mod encode;
+pub mod fixtures;
 pub mod kong;
 pub mod paths;
 pub mod server;

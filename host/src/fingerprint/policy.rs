@@ -11,6 +11,7 @@
 use plugin_abi::fingerprint::Fingerprint;
 
 use super::{
+    crates::{CrateVersions, host_boundary, parse_shared, versions_text},
     glibc::{self, GlibcVersion},
     report::{Diff, blocks, count_line},
 };
@@ -38,6 +39,8 @@ pub struct HostFacts {
     pub profile: String,
     /// The glibc running now.
     pub glibc: Option<GlibcVersion>,
+    /// The host's boundary crates.
+    pub shared: CrateVersions,
 }
 
 impl HostFacts {
@@ -61,6 +64,7 @@ impl HostFacts {
             architecture: format!("{:?}", crate::loader::preflight::host_architecture()),
             profile: fp::PROFILE.into(),
             glibc: glibc::running(),
+            shared: host_boundary(),
         }
     }
 }
@@ -194,6 +198,23 @@ impl Policy {
                 warn.push(Diff::new(field, value(field), want_value.as_str()));
             }
         }
+        // plugin-abi and abi_stable were judged above; the rest of the shared crates only warn:
+        // abi_stable's layout check guards the types that cross.
+        let shared = parse_shared(fp.get("shared").unwrap_or(""));
+        for (name, have_versions) in &shared {
+            if name == "plugin-abi" || name == "abi_stable" {
+                continue;
+            }
+            if let Some(want_versions) = want.shared.get(name)
+                && want_versions != have_versions
+            {
+                warn.push(Diff::new(
+                    &format!("crate {name}"),
+                    versions_text(have_versions),
+                    versions_text(want_versions),
+                ));
+            }
+        }
         if self.strict {
             verdict.refusals.append(&mut warn);
         } else {
@@ -204,7 +225,7 @@ impl Policy {
 }
 
 /// Cargo's compatibility rule: same major, or same minor for `0.y` versions.
-fn compatible(have: &str, want: &str) -> bool {
+pub fn compatible(have: &str, want: &str) -> bool {
     let parts = |v: &str| -> Option<(u64, u64)> {
         let mut it = v.split('.').map(|p| p.parse::<u64>().ok());
         Some((it.next()??, it.next()??))
@@ -235,6 +256,7 @@ mod tests {
                 major: 2,
                 minor: 36,
             }),
+            shared: parse_shared("abi_stable@0.11.3,core_extensions@1.5.4"),
         }
     }
 
@@ -291,12 +313,25 @@ mod tests {
 
     #[test]
     fn toolchain_differences_warn_unless_strict() {
-        let p = plugin(&[("rustc", "1.97.0-nightly"), ("abi_stable", "0.11.2")]);
+        let p = plugin(&[
+            ("rustc", "1.97.0-nightly"),
+            ("abi_stable", "0.11.2"),
+            (
+                "shared",
+                "abi_stable@0.11.2,core_extensions@1.5.3,only_in_plugin@1.0.0",
+            ),
+        ]);
         let v = Policy::default().judge(&p, &host());
         assert!(v.accepted());
-        assert_eq!(fields(&v.warnings), ["abi_stable", "rustc"]);
+        assert_eq!(
+            fields(&v.warnings),
+            ["abi_stable", "rustc", "crate core_extensions"]
+        );
         let strict = Policy { strict: true }.judge(&p, &host());
-        assert_eq!(fields(&strict.refusals), ["abi_stable", "rustc"]);
+        assert_eq!(
+            fields(&strict.refusals),
+            ["abi_stable", "rustc", "crate core_extensions"]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::{
 };
 
 use abi_stable::{
-    library::{LibraryError, lib_header_from_path},
+    library::{AbiHeader, LibraryError, lib_header_from_path},
     std_types::RResult,
 };
 use plugin_abi::{
@@ -23,7 +23,7 @@ use plugin_abi::{
     ffi::{PluginInstanceBox, PluginModRef},
 };
 
-use crate::fingerprint::{Diff, HostFacts, Policy};
+use crate::fingerprint::{Diff, HostFacts, Policy, Verdict};
 
 /// A plugin whose code is mapped into the process and ready to start instances.
 pub struct LoadedPlugin {
@@ -117,7 +117,7 @@ pub fn load(path: &Path, policy: &Policy) -> Result<LoadedPlugin, LoadError> {
 
     let module = lib_header_from_path(path)
         .and_then(|header| header.init_root_module::<PluginModRef>())
-        .map_err(|e| LoadError::new(path, summarize(&e)))?;
+        .map_err(|e| LoadError::new(path, explain(&e)))?;
     if module.abi_revision() != ABI_REVISION {
         return Err(LoadError::new(
             path,
@@ -180,11 +180,58 @@ fn validate(info: &PluginInfo) -> Result<(), String> {
     Ok(())
 }
 
-/// abi_stable's errors are multi-line, and its layout report can run to thousands of lines:
-/// keep the `Error:`/`Expected:`/`Found:` lines when there are some, else the text on one line.
-fn summarize(e: &LibraryError) -> String {
-    let text = e.to_string();
-    tracing::debug!(report = %text, "abi_stable's full report");
+/// abi_stable's load errors in words an operator can act on. Its own texts are multi-line, and
+/// its layout report can run to thousands of lines (logged whole at debug level).
+fn explain(e: &LibraryError) -> String {
+    let refusal = |diff: Diff| {
+        Verdict {
+            refusals: vec![diff],
+            warnings: Vec::new(),
+        }
+        .refusal_text()
+    };
+    match e {
+        LibraryError::OpenError { err, .. } => format!("dlopen failed: {err}"),
+        LibraryError::GetSymbolError { symbol, err, .. } => format!(
+            "symbol {} not found: {err}",
+            String::from_utf8_lossy(symbol)
+        ),
+        LibraryError::IncompatibleVersionNumber {
+            expected_version,
+            actual_version,
+            ..
+        } => refusal(Diff::new(
+            "plugin-abi (abi_stable's version check)",
+            actual_version.to_string(),
+            expected_version.to_string(),
+        )),
+        LibraryError::InvalidAbiHeader(header) => {
+            let want = AbiHeader::VALUE;
+            refusal(Diff::new(
+                "abi_stable library header",
+                format!("ABI {}.{}", header.abi_major, header.abi_minor),
+                format!(
+                    "ABI {}.{}: rebuild the plugin against this host's plugin-abi",
+                    want.abi_major, want.abi_minor
+                ),
+            ))
+        }
+        LibraryError::AbiInstability(report) => {
+            let text = report.to_string();
+            tracing::debug!(report = %text, "abi_stable's full layout report");
+            format!(
+                "abi_stable's layout check refused it: {}",
+                summarize_layout(&text)
+            )
+        }
+        LibraryError::Many(errors) => errors.iter().map(explain).collect::<Vec<_>>().join("; "),
+        other => one_line(&other.to_string()),
+    }
+}
+
+/// The `Error:`/`Expected:`/`Found:` lines of abi_stable's layout report, on one line; the
+/// whole report on one line if it has none.
+fn summarize_layout(text: &str) -> String {
     let mut lines = text
         .lines()
         .map(str::trim)
@@ -205,10 +252,14 @@ fn summarize(e: &LibraryError) -> String {
         }
     }
     if kept.is_empty() {
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
+        one_line(text)
     } else {
         kept.join("; ")
     }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Seconds since the unix epoch (0 for times before it).
@@ -229,6 +280,17 @@ mod tests {
             phases: vec![Phase::Access],
             schema: serde_json::json!({}),
         }
+    }
+
+    #[test]
+    fn layout_reports_keep_their_error_lines() {
+        let report = "Compared <this>\n  To <other>\n1 error(s)inside:\n\
+                      Error:too many fields\nExpected:\n    5\nFound:\n    4\n  more\n";
+        assert_eq!(
+            summarize_layout(report),
+            "Error:too many fields; Expected: 5; Found: 4"
+        );
+        assert_eq!(summarize_layout("  a\n  b  "), "a b");
     }
 
     #[test]
