@@ -5,30 +5,19 @@
 use std::{env, fs, path::PathBuf, process::Command};
 
 fn main() {
-    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let verbose = output(&rustc, &["-vV"]);
-    let field = |key: &str| {
-        verbose
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(str::trim)
-            .unwrap_or("unknown")
-            .to_owned()
-    };
     println!(
         "cargo:rustc-env=PLUGINHOST_RUSTC_VERSION={}",
-        field("release:")
+        rustc_fact("release:")
     );
     println!(
         "cargo:rustc-env=PLUGINHOST_RUSTC_COMMIT={}",
-        field("commit-hash:")
+        rustc_fact("commit-hash:")
     );
     println!(
         "cargo:rustc-env=PLUGINHOST_TARGET={}",
         env::var("TARGET").unwrap_or_else(|_| "unknown".into())
     );
     println!("cargo:rustc-env=PLUGINHOST_BUILD_GLIBC={}", build_glibc());
-    println!("cargo:rerun-if-env-changed=RUSTC");
 
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let lock = manifest.join("../Cargo.lock");
@@ -68,7 +57,7 @@ fn build_glibc() -> String {
     }
 }
 
-include!("../plugin-abi/build/lockfile.rs");
+include!("../plugin-abi/build/common.rs");
 
 /// `name version boundary|linked` lines for every crate pluginhost links (the dependency
 /// closure of the `pluginhost` package); `boundary` marks the crates whose code or types cross

@@ -1,5 +1,25 @@
-// Shared by the build scripts of plugin-abi and pluginhost (through `include!`): which crate
-// versions a Cargo.lock resolves for a package and everything it depends on.
+// Shared by the build scripts of plugin-abi and pluginhost (through `include!`): the facts of
+// the toolchain compiling, and which crate versions a Cargo.lock resolves for a package and
+// everything it depends on.
+
+/// The value of `key` (`release:`, `commit-hash:`) in `rustc -vV` of the compiler cargo uses,
+/// `unknown` if it cannot be run. Also asks cargo to rerun when that compiler changes.
+fn rustc_fact(key: &str) -> String {
+    println!("cargo:rerun-if-env-changed=RUSTC");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let verbose = std::process::Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
+    verbose
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+        .unwrap_or("unknown")
+        .to_owned()
+}
 
 /// The `(name, version)` pairs reachable from `root` in the Cargo.lock text `lock`, `root`
 /// included. Platform-specific dependencies are included: a lock lists them for every platform,
