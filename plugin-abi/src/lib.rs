@@ -7,7 +7,8 @@
 //! * [`Kong`] and [`pdk`] — the typed Kong PDK, every call built on one generic bridge call;
 //! * [`value`] — decoding of Kong's loose MessagePack answers;
 //! * [`schema`] — Kong config schemas derived from the config type;
-//! * [`fingerprint`] — the build facts every plugin carries, checked before it is loaded.
+//! * [`fingerprint`] — the build facts every plugin carries, checked before it is loaded;
+//! * `testkit` (feature `testkit`) — an in-process Kong to unit-test plugins without Kong.
 //!
 //! A plugin is a `cdylib` crate:
 //!
@@ -43,6 +44,8 @@ pub mod fingerprint;
 pub mod pdk;
 mod plugin;
 pub mod schema;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod value;
 
 pub use error::{PdkError, PdkResult};

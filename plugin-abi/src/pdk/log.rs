@@ -149,6 +149,20 @@ impl Log<'_, '_> {
         self.values(LogLevel::Debug, (message.as_ref(),))
     }
 
+    /// `kong.log.set_serialize_value(key, value)`: sets `key` (dotted for nesting, like
+    /// `request.tls`) in what [`serialize`](Self::serialize) returns for this request.
+    ///
+    /// ```
+    /// # use plugin_abi::testkit::{Answer, ScriptedKong};
+    /// let kong = ScriptedKong::answering(Answer::Nil);
+    /// kong.run(|k| k.log().set_serialize_value("tenant", "acme")).unwrap();
+    /// assert_eq!(kong.calls()[0].args, vec!["tenant".into(), "acme".into()]);
+    /// ```
+    pub fn set_serialize_value(&self, key: &str, value: impl Serialize) -> PdkResult<()> {
+        self.kong
+            .call_unit("kong.log.set_serialize_value", (key, value))
+    }
+
     /// `kong.log.serialize()`: the request and response as the JSON text Kong's log plugins
     /// write (Kong encodes it itself, so this is a string, not a table).
     ///

@@ -4,20 +4,33 @@
 //! string Kong resolves (`kong.request.get_header`...), and decodes Kong's answer with
 //! [`crate::value`] module. One file per Kong module.
 
+mod client;
 mod ctx;
+mod entities;
 mod log;
+mod nginx;
 mod request;
 mod response;
+mod router;
+mod service;
 
 use std::cell::Cell;
 
 use abi_stable::std_types::RResult;
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use client::{Client, Ip};
 pub use ctx::{Ctx, Shared};
+pub use entities::{
+    AuthenticatedCredential, Consumer, DictStats, EntityRef, MemoryStats, MultiMap, Route, Service,
+    UriCaptures, WorkerStats,
+};
 pub use log::{Log, LogLevel};
+pub use nginx::{Nginx, Node};
 pub use request::Request;
 pub use response::Response;
+pub use router::Router;
+pub use service::{ServiceRequest, ServiceResponse, UpstreamService};
 
 use crate::{PdkError, PdkResult, ffi::HostBridgeRef, value};
 
@@ -101,6 +114,72 @@ impl<'a> Kong<'a> {
         Ctx { kong: self }
     }
 
+    /// `kong.client.*`: who sent the request.
+    ///
+    /// ```no_run
+    /// # fn f(kong: &plugin_abi::Kong) -> plugin_abi::PdkResult<()> {
+    /// let ip = kong.client().get_forwarded_ip()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn client(&self) -> Client<'_, 'a> {
+        Client { kong: self }
+    }
+
+    /// `kong.ip.*`: Kong's trusted addresses.
+    ///
+    /// ```no_run
+    /// # fn f(kong: &plugin_abi::Kong) -> plugin_abi::PdkResult<()> {
+    /// let trusted = kong.ip().is_trusted("10.0.0.1")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ip(&self) -> Ip<'_, 'a> {
+        Ip { kong: self }
+    }
+
+    /// `kong.nginx.*`: nginx variables and context.
+    ///
+    /// ```no_run
+    /// # fn f(kong: &plugin_abi::Kong) -> plugin_abi::PdkResult<()> {
+    /// let id = kong.nginx().get_var("request_id")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn nginx(&self) -> Nginx<'_, 'a> {
+        Nginx { kong: self }
+    }
+
+    /// `kong.node.*`: this Kong node.
+    ///
+    /// ```no_run
+    /// # fn f(kong: &plugin_abi::Kong) -> plugin_abi::PdkResult<()> {
+    /// let node = kong.node().get_id()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn node(&self) -> Node<'_, 'a> {
+        Node { kong: self }
+    }
+
+    /// `kong.router.*`: the matched route and service.
+    ///
+    /// ```no_run
+    /// # fn f(kong: &plugin_abi::Kong) -> plugin_abi::PdkResult<()> {
+    /// let route = kong.router().get_route()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn router(&self) -> Router<'_, 'a> {
+        Router { kong: self }
+    }
+
+    /// `kong.service.*`: the upstream, and the request sent to it.
+    ///
+    /// ```no_run
+    /// # fn f(kong: &plugin_abi::Kong) -> plugin_abi::PdkResult<()> {
+    /// kong.service().request().set_header("x-user", "alice")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn service(&self) -> UpstreamService<'_, 'a> {
+        UpstreamService { kong: self }
+    }
+
     /// Calls any Kong function by its dotted name and decodes the answer into `T`. Kong resolves
     /// every plain function reachable from its `kong` global; `args` must serialize as a
     /// sequence (a tuple, an array, a `Vec`).
@@ -114,6 +193,41 @@ impl<'a> Kong<'a> {
     pub fn call<T: DeserializeOwned>(&self, method: &str, args: impl Serialize) -> PdkResult<T> {
         let answer = self.call_raw(method, &encode_args(method, &args)?)?;
         value::decode_as(method, &answer)
+    }
+
+    /// Like [`call`](Self::call) for functions that always return a value: a missing answer is
+    /// an error, since Kong ≥ 3.0 reports a failed PDK call by sending nothing.
+    pub(crate) fn call_value<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: impl Serialize,
+    ) -> PdkResult<T> {
+        match self.call::<Option<T>>(method, args)? {
+            Some(value) => Ok(value),
+            None => Err(PdkError::Decode {
+                method: method.to_owned(),
+                message: "Kong returned no value (Kong 3.x answers a failed PDK call this way)"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Calls a function answering with a header or query multimap.
+    pub(crate) fn call_multimap(&self, method: &str, args: impl Serialize) -> PdkResult<MultiMap> {
+        let value: serde_json::Value = self.call(method, args)?;
+        entities::to_multimap(value).map_err(|message| PdkError::Decode {
+            method: method.to_owned(),
+            message,
+        })
+    }
+
+    /// Calls a function answering with raw bytes (bin, or str).
+    pub(crate) fn call_bytes(&self, method: &str) -> PdkResult<Vec<u8>> {
+        let answer = self.call_raw(method, &[0x90])?;
+        value::decode_bytes(method, &answer)?.ok_or_else(|| PdkError::Decode {
+            method: method.to_owned(),
+            message: "Kong returned no body".into(),
+        })
     }
 
     /// Calls a Kong function whose answer is ignored (setters, logging).
@@ -153,6 +267,11 @@ impl<'a> Kong<'a> {
     }
 }
 
+/// The arguments of the `get_headers`/`get_query` family: `[max]`, or none for Kong's default.
+pub(crate) fn max_args(max: Option<u32>) -> Vec<u32> {
+    max.into_iter().collect()
+}
+
 /// Encodes PDK arguments as the MessagePack array Kong unpacks into positional arguments.
 pub(crate) fn encode_args(method: &str, args: &impl Serialize) -> PdkResult<Vec<u8>> {
     let bytes = rmp_serde::to_vec_named(args).map_err(|e| PdkError::Encode {
@@ -173,7 +292,10 @@ pub(crate) fn encode_args(method: &str, args: &impl Serialize) -> PdkResult<Vec<
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod encoding_tests {
     use super::*;
 
     #[test]
