@@ -1,13 +1,13 @@
 //! The loaded plugins, by name.
 
 use std::{
-    collections::BTreeMap,
-    path::Path,
+    collections::{BTreeMap, HashSet},
+    path::{Path, PathBuf},
     sync::{Arc, RwLock},
 };
 
 use crate::{
-    fingerprint::Policy,
+    fingerprint::{Policy, report::warning_text},
     loader::{self, LoadError, LoadedPlugin},
 };
 
@@ -39,14 +39,10 @@ impl LoadReport {
                 continue;
             };
             if !plugin.warnings.is_empty() {
-                let verdict = crate::fingerprint::Verdict {
-                    refusals: Vec::new(),
-                    warnings: plugin.warnings.clone(),
-                };
                 tracing::warn!(
                     "plugin {}: {}",
                     plugin.path.display(),
-                    verdict.warning_text()
+                    warning_text(&plugin.warnings)
                 );
             }
         }
@@ -68,8 +64,13 @@ impl Registry {
         let files = loader::scan(dir)
             .map_err(|e| LoadError::new(dir, format!("cannot list the plugins directory: {e}")))?;
         let mut report = LoadReport::default();
+        let served: HashSet<PathBuf> = self
+            .read()
+            .values()
+            .filter_map(|p| p.path.canonicalize().ok())
+            .collect();
         for path in files {
-            if self.serves_file(&path) {
+            if path.canonicalize().is_ok_and(|p| served.contains(&p)) {
                 continue;
             }
             match loader::load(&path, &self.policy).and_then(|plugin| self.insert(plugin)) {
@@ -94,13 +95,6 @@ impl Registry {
         }
         plugins.insert(name.clone(), Arc::new(plugin));
         Ok(name)
-    }
-
-    fn serves_file(&self, path: &Path) -> bool {
-        let canonical = path.canonicalize().ok();
-        self.read()
-            .values()
-            .any(|p| p.path.canonicalize().ok() == canonical)
     }
 
     /// The plugin named `name`.

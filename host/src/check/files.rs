@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::{
-    fingerprint::{Policy, Verdict},
+    fingerprint::{Diff, Policy, report::warning_text},
     loader,
 };
 
@@ -25,11 +25,12 @@ pub fn run(files: &[PathBuf], policy: Policy) -> anyhow::Result<bool> {
         match check_one(file, policy) {
             Ok(warnings) if warnings.is_empty() => writeln!(out, "[OK] {}", file.display())?,
             Ok(warnings) => {
-                let verdict = Verdict {
-                    refusals: Vec::new(),
-                    warnings,
-                };
-                writeln!(out, "[WARN] {}: {}", file.display(), verdict.warning_text())?;
+                writeln!(
+                    out,
+                    "[WARN] {}: {}",
+                    file.display(),
+                    warning_text(&warnings)
+                )?;
             }
             Err(reason) => {
                 failed += 1;
@@ -51,7 +52,7 @@ pub fn run(files: &[PathBuf], policy: Policy) -> anyhow::Result<bool> {
 }
 
 /// The checks of one file; the differences it passed with, or why it failed.
-fn check_one(file: &Path, policy: Policy) -> Result<Vec<crate::fingerprint::Diff>, String> {
+fn check_one(file: &Path, policy: Policy) -> Result<Vec<Diff>, String> {
     let warnings = loader::check(file, &policy).map_err(|e| e.reason)?;
     let mut command = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
     command.args(["check-plugin", "--load-only"]);

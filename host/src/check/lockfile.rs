@@ -56,10 +56,8 @@ pub fn run(lock: &Path, args: &CheckPluginArgs) -> anyhow::Result<bool> {
                 return None;
             }
             let have = versions.iter().find(|v| compatible(v, c.version))?;
-            Some({
-                let fix = format!("cargo update -p {}@{have} --precise {}", c.name, c.version);
-                (Diff::new(c.name, have.as_str(), c.version), fix)
-            })
+            let fix = format!("cargo update -p {}@{have} --precise {}", c.name, c.version);
+            Some((Diff::new(c.name, have.as_str(), c.version), fix))
         })
         .collect();
 

@@ -13,7 +13,7 @@ use plugin_abi::fingerprint::Fingerprint;
 use super::{
     crates::{CrateVersions, host_boundary, parse_shared, versions_text},
     glibc::{self, GlibcVersion},
-    report::{Diff, blocks, count_line},
+    report::{self, Diff},
 };
 
 /// What this host wants, from its own build.
@@ -95,23 +95,9 @@ impl Verdict {
         self.refusals.is_empty()
     }
 
-    /// The refusal, KrakenD style: `N incompatibilities found -- not loading` then the blocks.
+    /// The refusal, KrakenD style (see [`report::refusal_text`]).
     pub fn refusal_text(&self) -> String {
-        format!(
-            "{} -- not loading\n{}",
-            count_line(self.refusals.len()),
-            blocks(&self.refusals).trim_end()
-        )
-    }
-
-    /// The warning for a plugin loaded despite differences.
-    pub fn warning_text(&self) -> String {
-        format!(
-            "built differently from this host, loaded anyway: these differences do not affect \
-             soundness (each cdylib carries its own std and only abi_stable-checked types cross \
-             the boundary); -strict refuses them\n{}",
-            blocks(&self.warnings).trim_end()
-        )
+        report::refusal_text(&self.refusals)
     }
 }
 

@@ -40,6 +40,25 @@ pub fn blocks(diffs: &[Diff]) -> String {
     diffs.iter().map(|d| format!("{d}\n")).collect()
 }
 
+/// A refusal, KrakenD style: `N incompatibilities found -- not loading`, then the blocks.
+pub fn refusal_text(refusals: &[Diff]) -> String {
+    format!(
+        "{} -- not loading\n{}",
+        count_line(refusals.len()),
+        blocks(refusals).trim_end()
+    )
+}
+
+/// The warning for a plugin loaded despite build differences.
+pub fn warning_text(warnings: &[Diff]) -> String {
+    format!(
+        "built differently from this host, loaded anyway: these differences do not affect \
+         soundness (each cdylib carries its own std and only abi_stable-checked types cross \
+         the boundary); -strict refuses them\n{}",
+        blocks(warnings).trim_end()
+    )
+}
+
 /// `1 incompatibility found` / `N incompatibilities found` / `No incompatibilities found!`.
 pub fn count_line(n: usize) -> String {
     match n {

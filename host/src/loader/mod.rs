@@ -23,7 +23,7 @@ use plugin_abi::{
     ffi::{PluginInstanceBox, PluginModRef},
 };
 
-use crate::fingerprint::{Diff, HostFacts, Policy, Verdict};
+use crate::fingerprint::{Diff, HostFacts, Policy, report::refusal_text};
 
 /// A plugin whose code is mapped into the process and ready to start instances.
 pub struct LoadedPlugin {
@@ -183,13 +183,7 @@ fn validate(info: &PluginInfo) -> Result<(), String> {
 /// abi_stable's load errors in words an operator can act on. Its own texts are multi-line, and
 /// its layout report can run to thousands of lines (logged whole at debug level).
 fn explain(e: &LibraryError) -> String {
-    let refusal = |diff: Diff| {
-        Verdict {
-            refusals: vec![diff],
-            warnings: Vec::new(),
-        }
-        .refusal_text()
-    };
+    let refusal = |diff: Diff| refusal_text(&[diff]);
     match e {
         LibraryError::OpenError { err, .. } => format!("dlopen failed: {err}"),
         LibraryError::GetSymbolError { symbol, err, .. } => format!(
