@@ -141,6 +141,27 @@ macro_rules! __phase {
     };
 }
 
+/// Decodes the config JSON of `StartInstance` into the plugin's config type.
+pub(crate) fn decode_config<C: serde::de::DeserializeOwned>(json: &str) -> Result<C, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("Decoding config: {e}"))?;
+    strip_nulls(&mut value);
+    serde_json::from_value(value).map_err(|e| format!("Decoding config: {e}"))
+}
+
+/// Kong sends every absent optional field as `null`; Go's decoder leaves the zero value
+/// then, and so do we: a removed key lets `#[serde(default)]` apply.
+fn strip_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
 /// Support for the code [`export_plugin!`](crate::export_plugin) generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {
@@ -163,7 +184,6 @@ pub mod __private {
         },
         std_types::RStr,
     };
-    use serde_json::Value;
 
     use crate::{
         ABI_REVISION, Kong, Phase, Plugin, PluginInfo,
@@ -226,12 +246,7 @@ pub mod __private {
         config: RStr<'_>,
     ) -> NewInstanceResult {
         guarded(name, "starting an instance", || {
-            let mut value: Value = serde_json::from_str(config.as_str())
-                .map_err(|e| format!("Decoding config: {e}"))?;
-            strip_nulls(&mut value);
-            let config: P::Config =
-                serde_json::from_value(value).map_err(|e| format!("Decoding config: {e}"))?;
-            let plugin = P::new(config)?;
+            let plugin = P::new(super::decode_config(config.as_str())?)?;
             Ok(PluginInstance_TO::from_value(
                 Guarded {
                     plugin,
@@ -243,19 +258,6 @@ pub mod __private {
         })
         .map_err(RString::from)
         .into()
-    }
-
-    /// Kong sends every absent optional field as `null`; Go's decoder leaves the zero value
-    /// then, and so do we: a removed key lets `#[serde(default)]` apply.
-    fn strip_nulls(value: &mut Value) {
-        match value {
-            Value::Object(map) => {
-                map.retain(|_, v| !v.is_null());
-                map.values_mut().for_each(strip_nulls);
-            }
-            Value::Array(items) => items.iter_mut().for_each(strip_nulls),
-            _ => {}
-        }
     }
 
     struct Guarded<P> {

@@ -85,7 +85,7 @@ fn empty_array_as_map<T: DeserializeOwned>(value: Value) -> Value {
     value
 }
 
-fn to_json(mp: Mp) -> Value {
+pub(crate) fn to_json(mp: Mp) -> Value {
     match mp {
         Mp::Nil | Mp::Ext(..) => Value::Null,
         Mp::Boolean(b) => Value::Bool(b),

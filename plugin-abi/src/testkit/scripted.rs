@@ -1,10 +1,4 @@
-//! An in-process Kong for unit tests (feature `testkit`): run PDK calls and plugin handlers
-//! without Kong or pluginhost.
-//!
-//! [`ScriptedKong`] answers every PDK call with what a closure returns and records the calls:
-//! the exact method string and the arguments as Kong would receive them (decoded from the
-//! MessagePack the PDK sent). Answers are MessagePack values, so a test can send every shape
-//! Kong sends: str or bin, floats for integers, `[]` for an empty map, integer keys, nothing.
+//! [`ScriptedKong`]: a Kong whose every answer a test writes, to pin exact wire shapes.
 
 use std::cell::RefCell;
 
@@ -12,38 +6,12 @@ use abi_stable::{
     sabi_trait::TD_Opaque,
     std_types::{RResult, RSlice, RStr, RVec},
 };
-pub use rmpv::Value;
 
+use super::{Answer, Call};
 use crate::{
     Kong,
-    ffi::{BridgeError, BridgeErrorKind, HostBridge, HostBridge_TO},
+    ffi::{BridgeError, HostBridge, HostBridge_TO},
 };
-
-/// A PDK call as Kong received it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Call {
-    /// The dotted method name.
-    pub method: String,
-    /// The arguments, as the MessagePack array Kong unpacks.
-    pub args: Vec<Value>,
-}
-
-/// How the scripted Kong answers a call.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
-    /// The PDK function returned this value.
-    Value(Value),
-    /// It returned nothing (Kong leaves `Data` out of the Step).
-    Nil,
-    /// It returned `nil, err` (Kong 2.x sends `plugin.StepError`).
-    Error(String),
-}
-
-impl<T: Into<Value>> From<T> for Answer {
-    fn from(v: T) -> Self {
-        Answer::Value(v.into())
-    }
-}
 
 /// What answers the calls of a [`ScriptedKong`].
 type Script = Box<dyn FnMut(&Call) -> Answer>;
@@ -116,27 +84,12 @@ impl ScriptedKong {
 
 impl HostBridge for ScriptedKong {
     fn call(&self, method: RStr<'_>, args: RSlice<'_, u8>) -> RResult<RVec<u8>, BridgeError> {
-        let host_error = |m: String| RResult::RErr(BridgeError::new(BridgeErrorKind::HOST, m));
-        let args = match rmpv::decode::read_value(&mut args.as_slice()) {
-            Ok(Value::Array(items)) => items,
-            Ok(other) => return host_error(format!("arguments must be an array, got {other}")),
-            Err(e) => return host_error(format!("undecodable arguments: {e}")),
-        };
-        let call = Call {
-            method: method.as_str().to_owned(),
-            args,
+        let call = match Call::decode(method.as_str(), args.as_slice()) {
+            Ok(call) => call,
+            Err(e) => return RResult::RErr(e),
         };
         let answer = (self.script.borrow_mut())(&call);
         self.calls.borrow_mut().push(call);
-        match answer {
-            Answer::Error(e) => RResult::RErr(BridgeError::new(BridgeErrorKind::KONG, e)),
-            Answer::Nil => RResult::ROk(RVec::from(vec![0xc0])),
-            Answer::Value(v) => {
-                let mut out = Vec::new();
-                // Writes into a Vec cannot fail.
-                let _ = rmpv::encode::write_value(&mut out, &v);
-                RResult::ROk(RVec::from(out))
-            }
-        }
+        answer.encode()
     }
 }
