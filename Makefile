@@ -6,7 +6,7 @@ RUN_PREFIX  := $(CURDIR)/run
 RUN_PLUGINS := $(RUN_PREFIX)/plugins
 PLUGINHOST  := $(TARGET_DIR)/pluginhost
 SOCKET      := $(RUN_PREFIX)/go_pluginserver.sock
-SAMPLES     := hello log
+SAMPLES     := hello log key-auth rate-limit request-transformer response-headers
 
 .PHONY: all build fixtures plugins run test lint doc clean
 
@@ -24,7 +24,8 @@ fixtures:
 plugins: build
 	@mkdir -p $(RUN_PLUGINS)
 	@for p in $(SAMPLES); do \
-	  cp $(TARGET_DIR)/lib$$p.so $(RUN_PLUGINS)/.$$p.so.tmp && mv $(RUN_PLUGINS)/.$$p.so.tmp $(RUN_PLUGINS)/$$p.so; \
+	  lib=$$(echo $$p | tr - _); \
+	  cp $(TARGET_DIR)/lib$$lib.so $(RUN_PLUGINS)/.$$p.so.tmp && mv $(RUN_PLUGINS)/.$$p.so.tmp $(RUN_PLUGINS)/$$p.so; \
 	done
 	@echo "sample plugins in $(RUN_PLUGINS): $(SAMPLES)"
 

@@ -55,6 +55,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub strict: bool,
 
+    /// Leave field descriptions out of config schemas: Kong releases whose MetaSchema predates
+    /// `description` (Kong/kong#10150, 2023) refuse schemas that carry them.
+    #[arg(long)]
+    pub no_descriptions: bool,
+
     /// Seconds an event may wait for Kong's next Step before it is abandoned and reaped.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
     pub event_timeout: f64,
@@ -157,11 +162,12 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 }
 
 /// The flags that take no value; Go lets them be written `-flag=true` or `-flag=false`.
-const BOOLEAN_FLAGS: [&str; 6] = [
+const BOOLEAN_FLAGS: [&str; 7] = [
     "dump-all-plugins",
     "dump",
     "version",
     "strict",
+    "no-descriptions",
     "all",
     "load-only",
 ];

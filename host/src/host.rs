@@ -15,6 +15,8 @@ pub struct Settings {
     pub instance_ttl: std::time::Duration,
     /// How plugin builds are checked.
     pub policy: crate::fingerprint::Policy,
+    /// Whether schemas keep their field descriptions (`-no-descriptions` drops them).
+    pub schema_descriptions: bool,
 }
 
 /// The shared state of one pluginhost process.
@@ -37,7 +39,8 @@ impl Host {
     /// A host with no plugin loaded yet.
     pub fn new(settings: Settings) -> Self {
         Host {
-            registry: Registry::new(settings.policy),
+            registry: Registry::new(settings.policy)
+                .without_descriptions(!settings.schema_descriptions),
             instances: Instances::default(),
             events: Events::new(settings.event_timeout),
             plugins_dir: Mutex::new(settings.plugins_dir.clone()),

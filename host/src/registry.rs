@@ -17,6 +17,9 @@ use crate::{
 pub struct Registry {
     plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
     policy: Policy,
+    /// Kong's MetaSchema accepts `description` only since 2023 (Kong/kong#10150); older
+    /// Kongs refuse a schema carrying it. `-no-descriptions` removes them for those.
+    strip_descriptions: bool,
 }
 
 /// What loading a directory did.
@@ -55,7 +58,14 @@ impl Registry {
         Registry {
             plugins: RwLock::default(),
             policy,
+            strip_descriptions: false,
         }
+    }
+
+    /// Serves schemas without field descriptions, for Kongs that refuse them.
+    pub fn without_descriptions(mut self, strip: bool) -> Self {
+        self.strip_descriptions = strip;
+        self
     }
 
     /// Loads every plugin file of `dir`. A bad file is refused and reported; it never stops the
@@ -81,7 +91,10 @@ impl Registry {
         Ok(report)
     }
 
-    fn insert(&self, plugin: LoadedPlugin) -> Result<String, LoadError> {
+    fn insert(&self, mut plugin: LoadedPlugin) -> Result<String, LoadError> {
+        if self.strip_descriptions {
+            strip_descriptions(&mut plugin.info.schema);
+        }
         let mut plugins = self.write();
         let name = plugin.name().to_owned();
         if let Some(existing) = plugins.get(&name) {
@@ -113,5 +126,36 @@ impl Registry {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<LoadedPlugin>>> {
         self.plugins.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Removes `description` from every field declaration of a Kong schema.
+fn strip_descriptions(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            // A field *named* `description` sits in a `fields` entry as a key whose value is
+            // a declaration object; only attributes with a string value are descriptions.
+            map.retain(|k, v| !(k == "description" && v.is_string()));
+            map.values_mut().for_each(strip_descriptions);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_descriptions),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn descriptions_go_and_fields_named_description_stay() {
+        let mut schema = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
+            {"description": {"type": "string", "description": "A field named description."}},
+        ]}}]});
+        super::strip_descriptions(&mut schema);
+        assert_eq!(
+            schema["fields"][0]["config"]["fields"][0],
+            json!({"description": {"type": "string"}})
+        );
     }
 }

@@ -35,6 +35,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         event_timeout: cli.event_timeout(),
         instance_ttl: cli.instance_ttl(),
         policy: cli.policy(),
+        schema_descriptions: !cli.no_descriptions,
     }));
     // Plugins first, socket second: once Kong can connect, every plugin can answer.
     let loaded = host.load_plugins(&cli.plugins_directory)?;

@@ -208,3 +208,51 @@ fn unknown_flags_print_usage_and_exit_2() {
     assert!(output.stdout.is_empty());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Usage"));
 }
+
+#[test]
+fn every_sample_is_served_with_a_schema_kong_accepts() {
+    let prefix = Prefix::new();
+    for (krate, file) in [
+        ("hello", "libhello.so"),
+        ("log", "liblog.so"),
+        ("key_auth", "key-auth.so"),
+        ("rate_limit", "rate-limit.so"),
+        ("request_transformer", "request-transformer.so"),
+        ("response_headers", "response-headers.so"),
+    ] {
+        prefix.add_plugin(krate, file);
+    }
+    let dump = stdout_json(&prefix.run(&["-dump-all-plugins"]));
+    assert_eq!(
+        names_of(&dump),
+        [
+            "hello",
+            "log",
+            "rate-limit",
+            "response-headers",
+            "rust-key-auth",
+            "rust-request-transformer"
+        ]
+    );
+    for plugin in dump.as_array().unwrap() {
+        plugin_abi::schema::check_kong_schema(&plugin["Schema"])
+            .unwrap_or_else(|e| panic!("{}: {e:?}", plugin["Name"]));
+    }
+    let rate_limit = &dump[2]["Schema"]["fields"][0]["config"]["fields"];
+    assert_eq!(
+        rate_limit[2]["limit_by"],
+        json!({"type": "string", "one_of": ["consumer", "ip"], "default": "consumer",
+               "description": "Whom the limit applies to; requests without a consumer are counted by client IP."})
+    );
+}
+
+#[test]
+fn no_descriptions_leaves_them_out_for_older_kongs() {
+    let prefix = samples();
+    let dump = stdout_json(&prefix.run(&["-dump-all-plugins", "-no-descriptions"]));
+    assert_eq!(
+        dump[0]["Schema"]["fields"][0]["config"]["fields"][0],
+        json!({"message": {"type": "string", "default": ""}})
+    );
+    assert!(!dump.to_string().contains("\"description\""));
+}

@@ -177,7 +177,14 @@ fn validate(info: &PluginInfo) -> Result<(), String> {
     if info.phases.is_empty() {
         return Err("the plugin handles no phase".into());
     }
-    Ok(())
+    // The plugin's own plugin-abi checks this too; a plugin built with another release of
+    // it, or with a hand-written info, is checked here before Kong refuses it at start.
+    plugin_abi::schema::check_kong_schema(&info.schema).map_err(|errors| {
+        format!(
+            "Kong's MetaSchema would refuse its config schema: {}",
+            errors.join("; ")
+        )
+    })
 }
 
 /// abi_stable's load errors in words an operator can act on. Its own texts are multi-line, and
@@ -272,7 +279,9 @@ mod tests {
             version: version.into(),
             priority: 1,
             phases: vec![Phase::Access],
-            schema: serde_json::json!({}),
+            schema: serde_json::json!({"name": name, "fields": [
+                {"config": {"type": "record", "fields": []}}
+            ]}),
         }
     }
 
@@ -285,6 +294,15 @@ mod tests {
             "Error:too many fields; Expected: 5; Found: 4"
         );
         assert_eq!(summarize_layout("  a\n  b  "), "a b");
+    }
+
+    #[test]
+    fn schemas_kong_would_refuse_are_refused() {
+        let mut bad = info("p", "1.0.0");
+        bad.schema["fields"][0]["config"]["fields"] =
+            serde_json::json!([{"n": {"type": "integer", "nilable": true}}]);
+        let e = validate(&bad).unwrap_err();
+        assert!(e.contains("config.n: unknown attribute `nilable`"), "{e}");
     }
 
     #[test]

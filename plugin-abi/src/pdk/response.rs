@@ -145,6 +145,33 @@ impl Response<'_, '_> {
         self.terminal("kong.response.exit", status, body, headers)
     }
 
+    /// `kong.response.exit(status, body, headers)` with a body Kong encodes as JSON: Kong sends
+    /// a table body JSON-encoded, with `Content-Type: application/json; charset=utf-8` unless
+    /// `headers` sets one. `body` must serialize as a map or a sequence. Terminal, like
+    /// [`exit`](Self::exit).
+    ///
+    /// ```
+    /// # use plugin_abi::testkit::{SimulatedKong, TestRequest};
+    /// let kong = SimulatedKong::new(TestRequest::get("http://a/"));
+    /// kong.run(|k| k.response().exit_json(401, &serde_json::json!({"message": "no key"}), None))
+    ///     .unwrap();
+    /// assert_eq!(kong.calls()[0].method, "kong.response.exit");
+    /// assert_eq!(kong.response().json()["message"], "no key");
+    /// assert_eq!(kong.response().headers.get("content-type"), Some("application/json; charset=utf-8"));
+    /// ```
+    pub fn exit_json(
+        &self,
+        status: u16,
+        body: &impl serde::Serialize,
+        headers: Option<&MultiMap>,
+    ) -> PdkResult<()> {
+        let method = "kong.response.exit";
+        match headers {
+            None => self.kong.call_unit(method, (status, body)),
+            Some(headers) => self.kong.call_unit(method, (status, body, headers)),
+        }
+    }
+
     /// `kong.response.error(status, message, headers)`: ends the request with Kong's error
     /// response for `status` (JSON or HTML by the client's `Accept`). Terminal, like
     /// [`exit`](Self::exit).

@@ -339,6 +339,25 @@ fn method_strings_and_argument_shapes() {
             vec![Value::from(204)],
         ),
         (
+            Box::new(|k| {
+                drop(
+                    k.response().exit_json(
+                        401,
+                        &[("message", "no")]
+                            .into_iter()
+                            .collect::<std::collections::BTreeMap<_, _>>(),
+                        Some(&headers),
+                    ),
+                )
+            }),
+            "kong.response.exit",
+            vec![
+                Value::from(401),
+                Value::Map(vec![(s("message"), s("no"))]),
+                map(),
+            ],
+        ),
+        (
             Box::new(|k| drop(k.response().error(500, None, None))),
             "kong.response.error",
             vec![Value::from(500)],

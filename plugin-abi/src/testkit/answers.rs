@@ -63,7 +63,9 @@ pub(super) fn answer(state: &mut State, call: &Call) -> Answer {
             Answer::Nil
         }
         "kong.ctx.shared.set" => store(&mut state.shared, &args),
-        "kong.ctx.shared.get" => Answer::json(args.text(0).and_then(|k| state.shared.get(&k).cloned())),
+        "kong.ctx.shared.get" => {
+            Answer::json(args.text(0).and_then(|k| state.shared.get(&k).cloned()))
+        }
         "kong.nginx.set_ctx" => store(&mut state.nginx_ctx, &args),
         "kong.nginx.get_ctx" => {
             Answer::json(args.text(0).and_then(|k| state.nginx_ctx.get(&k).cloned()))
@@ -114,9 +116,9 @@ pub(super) fn answer(state: &mut State, call: &Call) -> Answer {
         "kong.request.get_header" => header(&request.headers, &args),
         "kong.request.get_headers" => Answer::json(Some(request.headers.to_kong(args.max(0)))),
         "kong.request.get_raw_body" => Answer::Value(request.body.clone().into()),
-        "kong.request.get_uri_captures" => {
-            Answer::json(Some(json!({"unnamed": [request.path.clone()], "named": {}})))
-        }
+        "kong.request.get_uri_captures" => Answer::json(Some(
+            json!({"unnamed": [request.path.clone()], "named": {}}),
+        )),
         "kong.response.get_status" => number(state.response.status),
         "kong.response.get_header" => header(&state.response.headers, &args),
         "kong.response.get_headers" => {
@@ -382,13 +384,19 @@ impl Args<'_> {
 
     fn int(&self, i: usize) -> Option<i64> {
         let value = self.0.get(i)?;
-        value
-            .as_i64()
-            .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+        value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0)
+                .map(|f| f as i64)
+        })
     }
 
     fn flag(&self, i: usize) -> bool {
-        self.0.get(i).and_then(rmpv::Value::as_bool).unwrap_or(false)
+        self.0
+            .get(i)
+            .and_then(rmpv::Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// `get_headers(max)`/`get_query(max)`: Kong's default when absent.
@@ -430,7 +438,10 @@ fn headers_of(map: &MultiMap) -> Headers {
 }
 
 fn header(headers: &Headers, args: &Args) -> Answer {
-    match args.text(0).and_then(|name| headers.get(&name).map(str::to_owned)) {
+    match args
+        .text(0)
+        .and_then(|name| headers.get(&name).map(str::to_owned))
+    {
         Some(value) => text(&value),
         None => Answer::Nil,
     }

@@ -150,7 +150,10 @@ impl Headers {
 
 impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for Headers {
     fn from(pairs: [(K, V); N]) -> Self {
-        pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect()
     }
 }
 

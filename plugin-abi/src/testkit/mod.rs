@@ -48,7 +48,11 @@ impl Call {
         let host_error = |m: String| BridgeError::new(BridgeErrorKind::HOST, m);
         let args = match rmpv::decode::read_value(&mut &args[..]) {
             Ok(Value::Array(items)) => items,
-            Ok(other) => return Err(host_error(format!("arguments must be an array, got {other}"))),
+            Ok(other) => {
+                return Err(host_error(format!(
+                    "arguments must be an array, got {other}"
+                )));
+            }
             Err(e) => return Err(host_error(format!("undecodable arguments: {e}"))),
         };
         Ok(Call {

@@ -411,7 +411,13 @@ impl SimulatedKong {
 
 impl State {
     /// Ends the request with this response (`kong.response.exit`, `error`, a failed handler).
-    pub(super) fn end(&mut self, source: &'static str, status: u16, headers: &Headers, body: Vec<u8>) {
+    pub(super) fn end(
+        &mut self,
+        source: &'static str,
+        status: u16,
+        headers: &Headers,
+        body: Vec<u8>,
+    ) {
         self.exited = true;
         self.response.status = status;
         self.response.source = source;

@@ -46,7 +46,10 @@ fn exit_in_access_skips_the_service_and_the_response_phase_but_not_log() {
             Ok(())
         }),
         response: Some(|k| Ok(k.response().set_header("x-response-ran", "1")?)),
-        log: Some(|k| Ok(k.log().info(format!("status {}", k.response().get_status()?))?)),
+        log: Some(|k| {
+            Ok(k.log()
+                .info(format!("status {}", k.response().get_status()?))?)
+        }),
         ..Default::default()
     };
     let kong = get("http://a/");
@@ -72,7 +75,10 @@ fn calls_after_exit_fail_in_the_plugin() {
     };
     let kong = get("http://a/");
     let err = kong.run_request(&plugin).unwrap_err();
-    assert!(err.to_string().contains("after kong.response.exit"), "{err}");
+    assert!(
+        err.to_string().contains("after kong.response.exit"),
+        "{err}"
+    );
     assert_eq!(kong.response().status, 403);
 }
 
@@ -95,7 +101,11 @@ fn response_headers_set_before_proxying_win_over_the_service() {
     let plugin = Scripted {
         access: Some(|k| Ok(k.response().set_header("server", "kong")?)),
         response: Some(|k| {
-            let etag = k.service().response().get_header("etag")?.unwrap_or_default();
+            let etag = k
+                .service()
+                .response()
+                .get_header("etag")?
+                .unwrap_or_default();
             k.response().set_header("x-etag-was", &etag)?;
             Ok(())
         }),
@@ -163,7 +173,8 @@ fn request_answers_have_kongs_shapes() {
 
 #[test]
 fn service_request_edits_are_what_the_service_receives() {
-    let kong = SimulatedKong::new(TestRequest::post("http://a/v1/x?keep=1", "in").header("drop", "d"));
+    let kong =
+        SimulatedKong::new(TestRequest::post("http://a/v1/x?keep=1", "in").header("drop", "d"));
     kong.run(|k| {
         let s = k.service().request();
         s.set_method("PUT")?;
@@ -205,7 +216,10 @@ fn serialize_includes_set_values_under_dotted_keys() {
 fn error_sends_kongs_json_body() {
     let kong = get("http://a/");
     kong.run(|k| k.response().error(429, None, None)).unwrap();
-    assert_eq!(kong.response().json(), json!({"message": "API rate limit exceeded"}));
+    assert_eq!(
+        kong.response().json(),
+        json!({"message": "API rate limit exceeded"})
+    );
     assert_eq!(kong.response().source, "error");
 }
 
@@ -215,5 +229,8 @@ fn unknown_functions_say_how_to_answer_them() {
     let err = kong
         .run(|k| k.call::<String>("kong.vault.get", ("{vault://env/x}",)))
         .unwrap_err();
-    assert!(err.to_string().contains("SimulatedKong::answering"), "{err}");
+    assert!(
+        err.to_string().contains("SimulatedKong::answering"),
+        "{err}"
+    );
 }

@@ -43,3 +43,6 @@ plugin_abi::export_plugin! {
     priority: 1,
     phases: [access],
 }
+
+#[cfg(test)]
+mod tests;

@@ -79,3 +79,6 @@ plugin_abi::export_plugin! {
     priority: 1,
     phases: [log],
 }
+
+#[cfg(test)]
+mod tests;

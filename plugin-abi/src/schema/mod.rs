@@ -4,11 +4,16 @@
 //! enums are all taken into account) is translated into Kong's schema vocabulary: `string`,
 //! `boolean`, `integer`, `number`, `array` (`elements`), `map` (`keys`/`values`) and `record`
 //! (`fields`, in declaration order), with `required`, `default`, `one_of`, `between` and
-//! `description` where the type says so. A type Kong cannot describe is an error naming the
-//! field, never a field silently left out.
+//! `description`, `len_min`/`len_max` where the type says so. A type Kong cannot describe is an
+//! error naming the field, never a field silently left out, and the result is checked against
+//! Kong's MetaSchema ([`check_kong_schema`]) before anyone sees it.
+
+mod metaschema;
 
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
+
+pub use metaschema::{DESCRIPTION_LEN, check_kong_schema};
 
 /// The schema Kong expects for plugin `name` configured by `C`:
 /// `{"name": name, "fields": [{"config": {"type": "record", "fields": [...]}}]}`.
@@ -42,7 +47,14 @@ pub fn kong_schema<C: JsonSchema>(name: &str) -> Result<Value, String> {
             config["type"]
         ));
     }
-    Ok(json!({ "name": name, "fields": [{ "config": config }] }))
+    let schema = json!({ "name": name, "fields": [{ "config": config }] });
+    check_kong_schema(&schema).map_err(|errors| {
+        format!(
+            "Kong's MetaSchema would refuse the config schema: {}",
+            errors.join("; ")
+        )
+    })?;
+    Ok(schema)
 }
 
 /// Translates one JSON Schema node into a Kong field declaration; `path` names it in errors.
@@ -51,13 +63,17 @@ fn field(schema: &Value, path: &str) -> Result<Value, String> {
     let mut decl = Map::new();
     let kind = kind_of(schema).ok_or_else(|| unrepresentable(path, schema))?;
     match kind {
-        "string" | "boolean" | "number" => {
+        "string" => {
+            decl.insert("type".into(), kind.into());
+            lengths(schema, "minLength", "maxLength", &mut decl);
+        }
+        "boolean" | "number" => {
             decl.insert("type".into(), kind.into());
         }
         "integer" => {
             decl.insert("type".into(), "integer".into());
-            if let (Some(min), Some(max)) = (schema.get("minimum"), schema.get("maximum")) {
-                decl.insert("between".into(), json!([min, max]));
+            if let Some(bounds) = integer_bounds(schema) {
+                decl.insert("between".into(), bounds);
             }
         }
         "array" => {
@@ -67,6 +83,7 @@ fn field(schema: &Value, path: &str) -> Result<Value, String> {
             let set = schema.get("uniqueItems") == Some(&Value::Bool(true));
             decl.insert("type".into(), if set { "set" } else { "array" }.into());
             decl.insert("elements".into(), field(items, &format!("{path}[]"))?);
+            lengths(schema, "minItems", "maxItems", &mut decl);
         }
         "object" => match (schema.get("properties"), schema.get("additionalProperties")) {
             (Some(Value::Object(properties)), _) => {
@@ -85,12 +102,58 @@ fn field(schema: &Value, path: &str) -> Result<Value, String> {
     if let Some(choices) = one_of(schema) {
         decl.insert("one_of".into(), Value::Array(choices));
     }
-    for key in ["default", "description"] {
-        if let Some(v) = schema.get(key) {
-            decl.insert(key.into(), v.clone());
-        }
+    // A null default is no default: Kong sends absent fields as null anyway.
+    if let Some(default) = schema.get("default").filter(|d| !d.is_null()) {
+        decl.insert("default".into(), default.clone());
+    }
+    if let Some(Value::String(description)) = schema.get("description") {
+        decl.insert("description".into(), reflow(description).into());
     }
     Ok(Value::Object(decl))
+}
+
+/// `len_min`/`len_max` from JSON Schema's length keywords (`#[schemars(length(...))]`).
+fn lengths(schema: &Value, min: &str, max: &str, decl: &mut Map<String, Value>) {
+    for (from, to) in [(min, "len_min"), (max, "len_max")] {
+        if let Some(n) = schema.get(from).filter(|n| n.is_u64()) {
+            decl.insert(to.into(), n.clone());
+        }
+    }
+}
+
+/// `between` for an integer: the bounds of `#[schemars(range(...))]`, completed with the limits
+/// of the Rust type when only one side is given (`u32` is `[0, 4294967295]`). Unbounded types
+/// (`i64`) get no `between`.
+fn integer_bounds(schema: &Value) -> Option<Value> {
+    let (type_min, type_max): (i64, i64) = match schema.get("format").and_then(Value::as_str) {
+        Some("uint8") => (0, u8::MAX.into()),
+        Some("int8") => (i8::MIN.into(), i8::MAX.into()),
+        Some("uint16") => (0, u16::MAX.into()),
+        Some("int16") => (i16::MIN.into(), i16::MAX.into()),
+        Some("uint32") => (0, u32::MAX.into()),
+        Some("int32") => (i32::MIN.into(), i32::MAX.into()),
+        // Kong's integers are Lua numbers: exact up to 2^53.
+        Some("uint64" | "uint") => (0, (1 << 53) - 1),
+        _ => (-((1 << 53) - 1), (1 << 53) - 1),
+    };
+    let min = schema.get("minimum").and_then(Value::as_i64);
+    let max = schema.get("maximum").and_then(Value::as_i64);
+    let bounded = min.is_some()
+        || max.is_some()
+        || schema
+            .get("format")
+            .is_some_and(|f| f != "int64" && f != "int");
+    bounded.then(|| json!([min.unwrap_or(type_min), max.unwrap_or(type_max)]))
+}
+
+/// A doc comment as one paragraph per blank line: rustdoc's line breaks are not meant for Kong
+/// Manager's field help.
+fn reflow(description: &str) -> String {
+    description
+        .split("\n\n")
+        .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 fn record_fields(
@@ -263,6 +326,105 @@ mod tests {
         assert_eq!(up["type"], "record");
         assert_eq!(up["fields"][0]["host"]["required"], true);
         assert_eq!(up["fields"][1]["port"]["between"], json!([0, 65535]));
+    }
+
+    #[test]
+    fn arrays_and_maps_of_records_are_nested_records() {
+        #[derive(JsonSchema, Deserialize)]
+        #[allow(dead_code)]
+        struct Rule {
+            /// The header a rule matches.
+            #[schemars(length(min = 1, max = 64))]
+            header: String,
+            weight: Option<u32>,
+        }
+        #[derive(JsonSchema, Deserialize)]
+        #[allow(dead_code)]
+        struct Nested {
+            #[schemars(length(max = 8))]
+            rules: Vec<Rule>,
+            by_name: BTreeMap<String, Rule>,
+            #[serde(default)]
+            modes: Vec<Mode>,
+        }
+        let s = kong_schema::<Nested>("n").unwrap();
+        let f = &s["fields"][0]["config"]["fields"];
+        let rule = json!({"type": "record", "fields": [
+            {"header": {"type": "string", "len_min": 1, "len_max": 64,
+                        "description": "The header a rule matches.", "required": true}},
+            {"weight": {"type": "integer", "between": [0, 4294967295u64]}},
+        ]});
+        assert_eq!(
+            f[0]["rules"],
+            json!({"type": "array", "elements": rule, "len_max": 8, "required": true})
+        );
+        assert_eq!(
+            f[1]["by_name"],
+            json!({"type": "map", "keys": {"type": "string"}, "values": rule, "required": true})
+        );
+        assert_eq!(f[2]["modes"]["elements"]["one_of"], json!(["fast", "safe"]));
+        assert_eq!(f[2]["modes"]["default"], json!([]));
+    }
+
+    #[test]
+    fn optional_fields_have_no_null_default() {
+        #[derive(JsonSchema, Deserialize, Serialize, Default)]
+        #[serde(default)]
+        #[allow(dead_code)]
+        struct Optional {
+            name: Option<String>,
+            big: u64,
+            signed: i64,
+        }
+        let s = kong_schema::<Optional>("o").unwrap();
+        let f = &s["fields"][0]["config"]["fields"];
+        assert_eq!(f[0]["name"], json!({"type": "string"}));
+        assert_eq!(f[1]["big"]["between"], json!([0, 9007199254740991u64]));
+        assert_eq!(f[2]["signed"], json!({"type": "integer", "default": 0}));
+    }
+
+    #[test]
+    fn doc_comments_are_reflowed_and_must_fit_kongs_bounds() {
+        #[derive(JsonSchema, Deserialize)]
+        #[allow(dead_code)]
+        struct Documented {
+            /// A description written over
+            /// two lines.
+            ///
+            /// And a second paragraph.
+            long: String,
+        }
+        let s = kong_schema::<Documented>("d").unwrap();
+        assert_eq!(
+            s["fields"][0]["config"]["fields"][0]["long"]["description"],
+            "A description written over two lines.\n\nAnd a second paragraph."
+        );
+        #[derive(JsonSchema, Deserialize)]
+        #[allow(dead_code)]
+        struct Terse {
+            /// Port.
+            port: u16,
+        }
+        let e = kong_schema::<Terse>("t").unwrap_err();
+        assert!(
+            e.contains("config.port: `description` must be a string of 10 to 500 characters"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn enums_of_other_types_than_strings_and_numbers_are_refused() {
+        #[derive(JsonSchema, Deserialize)]
+        #[allow(dead_code)]
+        struct Flagged {
+            #[schemars(extend("enum" = [true]))]
+            on: bool,
+        }
+        let e = kong_schema::<Flagged>("f").unwrap_err();
+        assert!(
+            e.contains("config.on: a boolean field cannot have `one_of`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,0 +1,316 @@
+//! The check Kong's `MetaSchema.MetaSubSchema` makes on a plugin schema before it registers it
+//! (`kong/db/schema/metaschema.lua`), restricted to the vocabulary a derived schema uses. A
+//! schema that passes here is not refused by Kong at `kong start`.
+
+use serde_json::{Map, Value};
+
+/// Field types Kong knows (`Schema.valid_types`) that a plugin config may use.
+const TYPES: [&str; 9] = [
+    "string", "boolean", "integer", "number", "array", "set", "map", "record", "any",
+];
+
+/// Attributes a field declaration may carry, beyond `type`.
+const ATTRIBUTES: [&str; 15] = [
+    "required",
+    "default",
+    "description",
+    "elements",
+    "keys",
+    "values",
+    "fields",
+    "one_of",
+    "between",
+    "len_min",
+    "len_max",
+    "len_eq",
+    "gt",
+    "match",
+    "referenceable",
+];
+
+/// Kong's length bounds on `description` (since it accepts the attribute).
+pub const DESCRIPTION_LEN: std::ops::RangeInclusive<usize> = 10..=500;
+
+/// Checks `schema` (`{"name", "fields": [...]}`) the way Kong's MetaSubSchema does, and
+/// returns every violation, each naming the field path.
+///
+/// ```
+/// use serde_json::json;
+/// use plugin_abi::schema::check_kong_schema;
+/// let good = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
+///     {"n": {"type": "integer", "between": [1, 5]}}]}}]});
+/// assert!(check_kong_schema(&good).is_ok());
+/// let bad = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
+///     {"n": {"type": "boolean", "one_of": [true]}}]}}]});
+/// assert_eq!(
+///     check_kong_schema(&bad).unwrap_err(),
+///     ["config.n: a boolean field cannot have `one_of`"]
+/// );
+/// ```
+pub fn check_kong_schema(schema: &Value) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    match schema.get("name") {
+        Some(Value::String(name)) if !name.is_empty() => {}
+        _ => errors.push("schema: `name` must be a non-empty string".to_owned()),
+    }
+    if let Some(obj) = schema.as_object() {
+        for key in obj
+            .keys()
+            .filter(|k| !["name", "fields"].contains(&k.as_str()))
+        {
+            errors.push(format!("schema: unknown attribute `{key}`"));
+        }
+    }
+    match schema.get("fields") {
+        Some(fields) => check_fields(fields, "", &mut errors),
+        None => errors.push("schema: `fields` is missing".to_owned()),
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// `fields`: an array of one-key maps, name → declaration.
+fn check_fields(fields: &Value, path: &str, errors: &mut Vec<String>) {
+    let Some(entries) = fields.as_array() else {
+        errors.push(format!("{}: `fields` must be an array", label(path)));
+        return;
+    };
+    for entry in entries {
+        match entry.as_object().filter(|e| e.len() == 1) {
+            Some(entry) => {
+                let (name, decl) = entry.iter().next().expect("one entry");
+                let path = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                check_field(decl, &path, errors);
+            }
+            None => errors.push(format!(
+                "{}: each entry of `fields` must be a map with exactly one field name",
+                label(path)
+            )),
+        }
+    }
+}
+
+fn check_field(decl: &Value, path: &str, errors: &mut Vec<String>) {
+    let Some(decl) = decl.as_object() else {
+        errors.push(format!("{path}: a field declaration must be a map"));
+        return;
+    };
+    let kind = match decl.get("type").and_then(Value::as_str) {
+        Some(kind) if TYPES.contains(&kind) => kind,
+        Some(other) => {
+            errors.push(format!("{path}: `{other}` is not a Kong field type"));
+            return;
+        }
+        None => {
+            errors.push(format!("{path}: missing type declaration"));
+            return;
+        }
+    };
+    for key in decl.keys().filter(|k| k.as_str() != "type") {
+        if !ATTRIBUTES.contains(&key.as_str()) {
+            errors.push(format!("{path}: unknown attribute `{key}`"));
+        } else if let Some(allowed) = allowed_types(key)
+            && !allowed.contains(&kind)
+        {
+            errors.push(format!("{path}: {} field cannot have `{key}`", a(kind)));
+        }
+    }
+    let required: &[&str] = match kind {
+        "array" | "set" => &["elements"],
+        "map" => &["keys", "values"],
+        "record" => &["fields"],
+        _ => &[],
+    };
+    for attribute in required {
+        if !decl.contains_key(*attribute) {
+            errors.push(format!(
+                "{path}: {} field must declare `{attribute}`",
+                a(kind)
+            ));
+        }
+    }
+    check_values(decl, path, errors);
+    for (nested, suffix) in [("elements", "[]"), ("keys", "{key}"), ("values", "{}")] {
+        if let Some(inner) = decl.get(nested) {
+            check_field(inner, &format!("{path}{suffix}"), errors);
+        }
+    }
+    if let (Some(fields), "record") = (decl.get("fields"), kind) {
+        check_fields(fields, path, errors);
+    }
+    if let Some(default) = decl.get("default")
+        && let Err(why) = conforms(default, decl)
+    {
+        errors.push(format!("{path}: the default {default} {why}"));
+    }
+}
+
+/// The attribute values Kong's MetaSchema types: booleans, bounds, lists, lengths.
+fn check_values(decl: &Map<String, Value>, path: &str, errors: &mut Vec<String>) {
+    let mut bad = |key: &str, want: &str| errors.push(format!("{path}: `{key}` must be {want}"));
+    if decl.get("required").is_some_and(|v| !v.is_boolean()) {
+        bad("required", "a boolean");
+    }
+    if let Some(between) = decl.get("between") {
+        let ok = between
+            .as_array()
+            .is_some_and(|b| b.len() == 2 && b.iter().all(Value::is_number));
+        if !ok {
+            bad("between", "an array of two numbers");
+        }
+    }
+    if decl.get("one_of").is_some_and(|v| !v.is_array()) {
+        bad("one_of", "an array");
+    }
+    for key in ["len_min", "len_max", "len_eq"] {
+        if decl.get(key).is_some_and(|v| !v.is_u64()) {
+            bad(key, "an integer");
+        }
+    }
+    if let Some(description) = decl.get("description") {
+        match description.as_str() {
+            // Kong counts bytes or characters depending on its version: require both in range.
+            Some(d)
+                if DESCRIPTION_LEN.contains(&d.chars().count())
+                    && DESCRIPTION_LEN.contains(&d.len()) => {}
+            _ => bad("description", "a string of 10 to 500 characters"),
+        }
+    }
+}
+
+/// The field types an attribute is allowed on (`attribute_types` in Kong's MetaSchema).
+fn allowed_types(attribute: &str) -> Option<&'static [&'static str]> {
+    Some(match attribute {
+        "between" | "gt" => &["integer", "number"],
+        "one_of" => &["string", "number", "integer"],
+        "len_eq" => &["array", "set", "string", "map"],
+        "match" => &["string"],
+        _ => return None,
+    })
+}
+
+/// Whether `value` fits the declaration (Kong types `default` as "self").
+fn conforms(value: &Value, decl: &Map<String, Value>) -> Result<(), String> {
+    let kind = decl.get("type").and_then(Value::as_str).unwrap_or("any");
+    let ok = match kind {
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "array" | "set" => {
+            let Some(items) = value.as_array() else {
+                return Err(format!("is not {}", a(kind)));
+            };
+            if let Some(Value::Object(elements)) = decl.get("elements") {
+                for item in items {
+                    conforms(item, elements)?;
+                }
+            }
+            true
+        }
+        "map" => {
+            let Some(entries) = value.as_object() else {
+                return Err("is not a map".into());
+            };
+            if let Some(Value::Object(values)) = decl.get("values") {
+                for item in entries.values() {
+                    conforms(item, values)?;
+                }
+            }
+            true
+        }
+        "record" => value.is_object(),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("is not {}", a(kind)));
+    }
+    if let Some(Value::Array(choices)) = decl.get("one_of")
+        && !choices.contains(value)
+    {
+        return Err("is not one of `one_of`".into());
+    }
+    Ok(())
+}
+
+/// `kind` with its article: "an integer", "a string".
+fn a(kind: &str) -> String {
+    match kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => format!("an {kind}"),
+        false => format!("a {kind}"),
+    }
+}
+
+fn label(path: &str) -> &str {
+    if path.is_empty() { "schema" } else { path }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::check_kong_schema;
+
+    fn config(fields: serde_json::Value) -> serde_json::Value {
+        json!({"name": "p", "fields": [{"config": {"type": "record", "fields": fields}}]})
+    }
+
+    fn errors(fields: serde_json::Value) -> Vec<String> {
+        check_kong_schema(&config(fields)).unwrap_err()
+    }
+
+    #[test]
+    fn nested_declarations_are_checked_with_their_paths() {
+        let e = errors(json!([
+            {"tags": {"type": "array"}},
+            {"limits": {"type": "map", "keys": {"type": "string"}, "values": {"type": "float"}}},
+            {"up": {"type": "record", "fields": [{"port": {"type": "integer", "nilable": true}}]}},
+        ]));
+        assert_eq!(
+            e,
+            [
+                "config.tags: an array field must declare `elements`",
+                "config.limits{}: `float` is not a Kong field type",
+                "config.up.port: unknown attribute `nilable`",
+            ]
+        );
+    }
+
+    #[test]
+    fn descriptions_have_kongs_length_bounds() {
+        let e = errors(json!([{"a": {"type": "string", "description": "short"}}]));
+        assert_eq!(
+            e,
+            ["config.a: `description` must be a string of 10 to 500 characters"]
+        );
+        let long = "x".repeat(501);
+        assert_eq!(
+            errors(json!([{"a": {"type": "string", "description": long}}])).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn defaults_must_fit_their_field() {
+        let e = errors(json!([
+            {"n": {"type": "integer", "default": "5"}},
+            {"m": {"type": "string", "one_of": ["a", "b"], "default": "c"}},
+            {"l": {"type": "array", "elements": {"type": "integer"}, "default": [1, "x"]}},
+        ]));
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].starts_with("config.n: the default \"5\" is not an integer"));
+    }
+
+    #[test]
+    fn the_wrapper_is_checked_too() {
+        let e = check_kong_schema(&json!({"fields": [{"a": 1, "b": 2}], "extra": 1})).unwrap_err();
+        assert_eq!(e.len(), 3, "{e:?}");
+    }
+}
