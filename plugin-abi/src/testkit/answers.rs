@@ -6,7 +6,7 @@ use serde_json::{Value as Json, json};
 use super::{
     Answer, Call,
     http::{Headers, LogLine, encode_query, parse_query, query_to_kong},
-    simulated::{State, kong_error_body},
+    simulated::State,
     to_json,
 };
 use crate::{
@@ -325,6 +325,25 @@ fn serialize(state: &State) -> Json {
         *slot = value.clone();
     }
     out
+}
+
+/// Kong's default error body: `{"message": ...}` with the status's standard text.
+fn kong_error_body(status: u16, message: Option<&str>) -> Vec<u8> {
+    let default = match status {
+        400 => "Bad request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not found",
+        405 => "Method not allowed",
+        429 => "API rate limit exceeded",
+        502 => "An invalid response was received from the upstream server",
+        503 => "The upstream server is currently unavailable",
+        504 => "The upstream server is timing out",
+        _ => "An unexpected error occurred",
+    };
+    serde_json::json!({ "message": message.unwrap_or(default) })
+        .to_string()
+        .into_bytes()
 }
 
 /// The nginx variables a plugin commonly reads.

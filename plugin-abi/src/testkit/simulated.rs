@@ -18,7 +18,7 @@ use super::{
 use crate::{
     HandlerResult, Kong, Phase, Plugin,
     ffi::{BridgeError, HostBridge, HostBridge_TO},
-    pdk::{AuthenticatedCredential, Consumer, Route, Service},
+    pdk::{AuthenticatedCredential, Consumer, LogLevel, Route, Service},
 };
 
 /// A Kong holding one simulated request. A plugin's handlers run in-process against it, and
@@ -246,16 +246,20 @@ impl SimulatedKong {
         });
         let mut state = self.state.borrow_mut();
         state.phase = None;
-        if result.is_err() && phase != Phase::Log && !state.exited {
-            // Kong answers a failed handler with a 500 and ends the request.
-            state.end("error", 500, &Headers::new(), kong_error_body(500, None));
+        if let Err(e) = &result {
+            // Kong (MsgPack protocol) logs a failed handler and goes on without the plugin.
+            state.logs.push(LogLine {
+                level: LogLevel::Err,
+                message: e.to_string(),
+            });
         }
         result
     }
 
     /// Runs a whole request through `plugin`: `rewrite`, `access`, the service, `response` and
-    /// `log`, stopping early as Kong does when a handler ends the request or fails (`log`
-    /// still runs). Returns the first handler error.
+    /// `log`. After `kong.response.exit` only `log` runs, as in Kong. A failed handler is
+    /// logged at `err` level and the request goes on without it, as Kong does with plugin
+    /// servers; the first handler error is returned.
     ///
     /// ```
     /// use plugin_abi::testkit::{SimulatedKong, TestRequest, UpstreamResponse};
@@ -429,25 +433,6 @@ impl State {
         }
         self.response.body = body;
     }
-}
-
-/// Kong's default error body: `{"message": ...}` with the status's standard text.
-pub(super) fn kong_error_body(status: u16, message: Option<&str>) -> Vec<u8> {
-    let default = match status {
-        400 => "Bad request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not found",
-        405 => "Method not allowed",
-        429 => "API rate limit exceeded",
-        502 => "An invalid response was received from the upstream server",
-        503 => "The upstream server is currently unavailable",
-        504 => "The upstream server is timing out",
-        _ => "An unexpected error occurred",
-    };
-    serde_json::json!({ "message": message.unwrap_or(default) })
-        .to_string()
-        .into_bytes()
 }
 
 impl HostBridge for SimulatedKong {
