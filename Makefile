@@ -7,6 +7,13 @@ RUN_PLUGINS := $(RUN_PREFIX)/plugins
 PLUGINHOST  := $(TARGET_DIR)/pluginhost
 SOCKET      := $(RUN_PREFIX)/go_pluginserver.sock
 SAMPLES     := hello log key-auth rate-limit request-transformer response-headers
+# The names the samples are served under (two differ from their crates: Kong has plugins
+# named key-auth and request-transformer).
+NAMES       := hello log rust-key-auth rate-limit rust-request-transformer response-headers
+comma       := ,
+empty       :=
+space       := $(empty) $(empty)
+NAME_LIST   := $(subst $(space),$(comma),$(NAMES))
 
 .PHONY: all build fixtures plugins run test lint doc clean
 
@@ -35,23 +42,24 @@ run: plugins
 	@echo "pluginhost serves $(SAMPLES) on $(SOCKET)"
 	@echo
 	@echo "kong.conf, Kong 2.3 to 3.8 (one server for every plugin):"
-	@echo "  plugins = bundled,hello,log"
+	@echo "  plugins = bundled,$(NAME_LIST)"
 	@echo "  pluginserver_names = pluginhost"
 	@echo "  pluginserver_pluginhost_socket = $(SOCKET)"
 	@echo "  pluginserver_pluginhost_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"
 	@echo "  pluginserver_pluginhost_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-all-plugins"
 	@echo
-	@echo "kong.conf, Kong 3.9 and later (one entry per plugin, one shared socket):"
-	@echo "  plugins = bundled,hello,log"
-	@echo "  pluginserver_names = hello,log"
-	@echo "  pluginserver_hello_socket = $(SOCKET)"
-	@echo "  pluginserver_hello_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"
-	@echo "  pluginserver_hello_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-plugin-info-json hello"
-	@echo "  pluginserver_log_socket = $(SOCKET)"
-	@echo "  pluginserver_log_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-plugin-info-json log"
+	@echo "kong.conf, Kong 3.9 and later (one entry per plugin, one shared socket, the first one starts it):"
+	@echo "  plugins = bundled,$(NAME_LIST)"
+	@echo "  pluginserver_names = $(NAME_LIST)"
+	@first=1; for n in $(NAMES); do \
+	  v=$$(echo $$n | tr - _); \
+	  echo "  pluginserver_$${v}_socket = $(SOCKET)"; \
+	  if [ $$first = 1 ]; then echo "  pluginserver_$${v}_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"; first=0; fi; \
+	  echo "  pluginserver_$${v}_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-plugin-info-json $$n"; \
+	done
 	@echo
 	@echo "kong.conf, Kong 2.0 to 2.2 (Kong starts the server itself, socket in Kong's prefix):"
-	@echo "  plugins = bundled,hello,log"
+	@echo "  plugins = bundled,$(NAME_LIST)"
 	@echo "  go_plugins_dir = $(RUN_PLUGINS)"
 	@echo "  go_pluginserver_exe = $(PLUGINHOST)"
 	@echo
