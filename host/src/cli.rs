@@ -60,6 +60,15 @@ pub struct Cli {
     #[arg(long)]
     pub no_descriptions: bool,
 
+    /// How many versions of one plugin a process loads while serving; past it, a new version
+    /// is refused with a request to restart (old code is never unloaded). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_generations: u32,
+
+    /// Seconds between full rescans of the plugins directory, besides file events.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
+    pub rescan_interval: f64,
+
     /// Seconds an event may wait for Kong's next Step before it is abandoned and reaped.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
     pub event_timeout: f64,
@@ -146,6 +155,11 @@ impl Cli {
     /// `-instance-ttl` as a duration.
     pub fn instance_ttl(&self) -> Duration {
         Duration::from_secs_f64(self.instance_ttl)
+    }
+
+    /// `-rescan-interval` as a duration.
+    pub fn rescan_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.rescan_interval)
     }
 
     /// `-shutdown-grace` as a duration.

@@ -17,6 +17,8 @@ pub struct Settings {
     pub policy: crate::fingerprint::Policy,
     /// Whether schemas keep their field descriptions (`-no-descriptions` drops them).
     pub schema_descriptions: bool,
+    /// How many versions of one plugin may be loaded (`-max-generations`, 0: no limit).
+    pub max_generations: u32,
 }
 
 /// The shared state of one pluginhost process.
@@ -36,11 +38,12 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host with no plugin loaded yet.
-    pub fn new(settings: Settings) -> Self {
+    /// A host with no plugin loaded yet, loading plugins from copies in `cache`.
+    pub fn new(settings: Settings, cache: crate::cache::Cache) -> Self {
         Host {
             registry: Registry::new(settings.policy)
-                .without_descriptions(!settings.schema_descriptions),
+                .without_descriptions(!settings.schema_descriptions)
+                .with_cache(cache, settings.max_generations),
             instances: Instances::default(),
             events: Events::new(settings.event_timeout),
             plugins_dir: Mutex::new(settings.plugins_dir.clone()),
@@ -53,16 +56,6 @@ impl Host {
     pub fn load_plugins(&self, dir: &std::path::Path) -> Result<usize, crate::loader::LoadError> {
         let report = self.registry.load_dir(dir)?;
         report.log(&self.registry);
-        for name in &report.loaded {
-            if let Some(plugin) = self.registry.get(name) {
-                tracing::info!(
-                    plugin = name.as_str(),
-                    version = plugin.info.version.as_str(),
-                    file = %plugin.path.display(),
-                    "loaded plugin"
-                );
-            }
-        }
         *self.plugins_dir.lock().unwrap_or_else(|p| p.into_inner()) = dir.to_owned();
         Ok(report.loaded.len())
     }

@@ -23,6 +23,7 @@
 //! preflight.
 
 pub mod bridge;
+pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod dump;
@@ -35,6 +36,7 @@ pub mod lifecycle;
 pub mod loader;
 pub mod logging;
 pub mod registry;
+pub mod reload;
 pub mod rpc;
 pub mod serve;
 pub mod socket;

@@ -1,4 +1,9 @@
-//! The loaded plugins, by name.
+//! The loaded plugins, by name, with their generations.
+//!
+//! A plugin name maps to the generation that serves new instances. A new version of its file
+//! becomes the next generation; instances already started hold an `Arc` to theirs and keep it
+//! until Kong closes them. Code is never unloaded (see [`crate::cache`] and the README), so the
+//! number of generations per plugin is capped.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -7,19 +12,32 @@ use std::{
 };
 
 use crate::{
+    cache::{Cache, Snapshot},
     fingerprint::{Policy, report::warning_text},
     loader::{self, LoadError, LoadedPlugin},
 };
 
 /// Every plugin served, by the name it declares. Read on every `StartInstance`, written only
-/// when plugins are loaded.
+/// when plugins are loaded or removed.
 #[derive(Default)]
 pub struct Registry {
-    plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+    plugins: RwLock<BTreeMap<String, Entry>>,
     policy: Policy,
     /// Kong's MetaSchema accepts `description` only since 2023 (Kong/kong#10150); older
     /// Kongs refuse a schema carrying it. `-no-descriptions` removes them for those.
     strip_descriptions: bool,
+    /// Where plugins are copied before loading; `None` loads the files themselves (dumps).
+    cache: Option<Cache>,
+    /// How many versions of one plugin a process loads (0: no limit).
+    max_generations: u32,
+}
+
+/// One plugin name.
+struct Entry {
+    /// The generation new instances get; `None` once its file is gone.
+    current: Option<Arc<LoadedPlugin>>,
+    /// The last generation loaded, kept while removed to restore it and to explain.
+    latest: Arc<LoadedPlugin>,
 }
 
 /// What loading a directory did.
@@ -31,34 +49,54 @@ pub struct LoadReport {
     pub refused: Vec<LoadError>,
 }
 
+/// What loading one file did.
+pub enum Loaded {
+    /// A plugin, or a new version of one, now serves new instances.
+    New(Arc<LoadedPlugin>),
+    /// The file holds the bytes already serving: nothing changed.
+    Unchanged(String),
+}
+
 impl LoadReport {
-    /// Logs what was refused and why, and the plugins loaded despite build differences.
+    /// Logs what was loaded, what was refused and why, and the plugins loaded despite build
+    /// differences.
     pub fn log(&self, registry: &Registry) {
         for refused in &self.refused {
             tracing::error!("refused plugin {refused}");
         }
         for name in &self.loaded {
-            let Some(plugin) = registry.get(name) else {
-                continue;
-            };
-            if !plugin.warnings.is_empty() {
-                tracing::warn!(
-                    "plugin {}: {}",
-                    plugin.path.display(),
-                    warning_text(&plugin.warnings)
-                );
+            if let Some(plugin) = registry.get(name) {
+                log_loaded(&plugin);
             }
         }
     }
 }
 
+/// Logs a plugin generation that now serves, with what it was loaded despite.
+pub fn log_loaded(plugin: &LoadedPlugin) {
+    tracing::info!(
+        plugin = plugin.name(),
+        version = plugin.info.version.as_str(),
+        generation = plugin.generation,
+        sha256 = &plugin.sha256[..12],
+        file = %plugin.path.display(),
+        "loaded plugin"
+    );
+    if !plugin.warnings.is_empty() {
+        tracing::warn!(
+            "plugin {}: {}",
+            plugin.path.display(),
+            warning_text(&plugin.warnings)
+        );
+    }
+}
+
 impl Registry {
-    /// An empty registry that checks plugins with `policy`.
+    /// An empty registry that checks plugins with `policy` and loads the files themselves.
     pub fn new(policy: Policy) -> Self {
         Registry {
-            plugins: RwLock::default(),
             policy,
-            strip_descriptions: false,
+            ..Registry::default()
         }
     }
 
@@ -68,63 +106,171 @@ impl Registry {
         self
     }
 
-    /// Loads every plugin file of `dir`. A bad file is refused and reported; it never stops the
-    /// others. A file declaring a name already served by another file is refused, naming both.
+    /// Loads plugins from private copies in `cache`, at most `max_generations` versions of
+    /// each (0: no limit).
+    pub fn with_cache(mut self, cache: Cache, max_generations: u32) -> Self {
+        self.cache = Some(cache);
+        self.max_generations = max_generations;
+        self
+    }
+
+    /// Loads every plugin file of `dir` not already served. A bad file is refused and
+    /// reported; it never stops the others.
     pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, LoadError> {
         let files = loader::scan(dir)
             .map_err(|e| LoadError::new(dir, format!("cannot list the plugins directory: {e}")))?;
         let mut report = LoadReport::default();
         let served: HashSet<PathBuf> = self
-            .read()
-            .values()
+            .all()
+            .iter()
             .filter_map(|p| p.path.canonicalize().ok())
             .collect();
         for path in files {
             if path.canonicalize().is_ok_and(|p| served.contains(&p)) {
                 continue;
             }
-            match loader::load(&path, &self.policy).and_then(|plugin| self.insert(plugin)) {
-                Ok(name) => report.loaded.push(name),
+            match self.load_file(&path) {
+                Ok(Loaded::New(plugin)) => report.loaded.push(plugin.name().to_owned()),
+                Ok(Loaded::Unchanged(_)) => {}
                 Err(e) => report.refused.push(e),
             }
         }
         Ok(report)
     }
 
-    fn insert(&self, mut plugin: LoadedPlugin) -> Result<String, LoadError> {
+    /// Loads the plugin in `source`, as a new plugin or as the next generation of the one
+    /// this file already serves. On any refusal, what served before keeps serving.
+    pub fn load_file(&self, source: &Path) -> Result<Loaded, LoadError> {
+        let snapshot = Snapshot::read(source)?;
+        if let Some(serving) = self.serving_from(source) {
+            if serving.sha256 == snapshot.sha256 {
+                return Ok(Loaded::Unchanged(serving.name().to_owned()));
+            }
+            if self.max_generations > 0 && serving.generation >= self.max_generations {
+                return Err(LoadError::new(
+                    source,
+                    format!(
+                        "plugin {} already has {} versions loaded in this process (-max-generations); \
+                         old code is never unloaded, so restart pluginhost to load this version \
+                         (generation {} keeps serving)",
+                        serving.name(),
+                        serving.generation,
+                        serving.generation
+                    ),
+                ));
+            }
+        }
+        let file = match &self.cache {
+            Some(cache) => cache.store(&snapshot)?,
+            None => source.to_owned(),
+        };
+        let mut plugin = loader::load_copy(&snapshot, &file, &self.policy)?;
         if self.strip_descriptions {
             strip_descriptions(&mut plugin.info.schema);
         }
+        self.install(plugin)
+    }
+
+    fn install(&self, mut plugin: LoadedPlugin) -> Result<Loaded, LoadError> {
         let mut plugins = self.write();
         let name = plugin.name().to_owned();
-        if let Some(existing) = plugins.get(&name) {
-            return Err(LoadError::new(
-                &plugin.path,
-                format!(
-                    "plugin name `{name}` is already served by {}; refusing this second file",
-                    existing.path.display()
-                ),
-            ));
+        let plugin = match plugins.get_mut(&name) {
+            None => {
+                let plugin = Arc::new(plugin);
+                plugins.insert(
+                    name.clone(),
+                    Entry {
+                        current: Some(plugin.clone()),
+                        latest: plugin.clone(),
+                    },
+                );
+                plugin
+            }
+            Some(entry) => {
+                if let Some(current) = &entry.current
+                    && current.path != plugin.path
+                {
+                    return Err(LoadError::new(
+                        &plugin.path,
+                        format!(
+                            "plugin name `{name}` is already served by {}; refusing this second file",
+                            current.path.display()
+                        ),
+                    ));
+                }
+                let plugin = if entry.latest.sha256 == plugin.sha256 {
+                    // The last version, back after a removal: same code, same generation.
+                    entry.latest.clone()
+                } else {
+                    plugin.generation = entry.latest.generation + 1;
+                    Arc::new(plugin)
+                };
+                entry.current = Some(plugin.clone());
+                entry.latest = plugin.clone();
+                plugin
+            }
+        };
+        // The file may have held another plugin before: that one is gone from it now.
+        for (other, entry) in plugins.iter_mut().filter(|(n, _)| **n != name) {
+            if entry
+                .current
+                .as_ref()
+                .is_some_and(|p| p.path == plugin.path)
+            {
+                tracing::warn!(
+                    plugin = other.as_str(),
+                    file = %plugin.path.display(),
+                    "plugin removed: its file now holds plugin {name}"
+                );
+                entry.current = None;
+            }
         }
-        plugins.insert(name.clone(), Arc::new(plugin));
-        Ok(name)
+        Ok(Loaded::New(plugin))
     }
 
-    /// The plugin named `name`.
+    /// Stops serving new instances of the plugins loaded from `source` (its file is gone).
+    /// Returns their names. Their instances keep serving until Kong closes them.
+    pub fn remove_file(&self, source: &Path) -> Vec<String> {
+        let mut removed = Vec::new();
+        for (name, entry) in self.write().iter_mut() {
+            if entry.current.as_ref().is_some_and(|p| p.path == source) {
+                entry.current = None;
+                removed.push(name.clone());
+            }
+        }
+        removed
+    }
+
+    /// The generation of plugin `name` that serves new instances.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
-        self.read().get(name).cloned()
+        self.read().get(name).and_then(|e| e.current.clone())
     }
 
-    /// Every plugin, sorted by name.
+    /// The file plugin `name` was served from, if it was removed while serving.
+    pub fn removed_from(&self, name: &str) -> Option<PathBuf> {
+        let plugins = self.read();
+        let entry = plugins.get(name)?;
+        entry.current.is_none().then(|| entry.latest.path.clone())
+    }
+
+    /// Every plugin served, sorted by name.
     pub fn all(&self) -> Vec<Arc<LoadedPlugin>> {
-        self.read().values().cloned().collect()
+        self.read()
+            .values()
+            .filter_map(|e| e.current.clone())
+            .collect()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<LoadedPlugin>>> {
+    /// The plugin served from `source`, if any.
+    fn serving_from(&self, source: &Path) -> Option<Arc<LoadedPlugin>> {
+        self.all().into_iter().find(|p| p.path == source)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
         self.plugins.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<LoadedPlugin>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
         self.plugins.write().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -7,12 +7,16 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::{
+    cache::Cache,
     cli::Cli,
     host::{Host, Settings},
-    lifecycle,
+    lifecycle, reload,
     rpc::server::accept_loop,
     socket,
 };
+
+/// The directory under Kong's prefix where plugins are copied before loading.
+pub const CACHE_DIR: &str = ".pluginhost-cache";
 
 /// Runs the server until SIGTERM, SIGINT or the parent's death.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -30,15 +34,30 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
-    let host = Arc::new(Host::new(Settings {
-        plugins_dir: cli.plugins_directory.clone(),
-        event_timeout: cli.event_timeout(),
-        instance_ttl: cli.instance_ttl(),
-        policy: cli.policy(),
-        schema_descriptions: !cli.no_descriptions,
-    }));
+    let cache_dir = cli.kong_prefix.join(CACHE_DIR);
+    let cache = Cache::open(&cache_dir)
+        .with_context(|| format!("cannot prepare the plugin cache {}", cache_dir.display()))?;
+    let host = Arc::new(Host::new(
+        Settings {
+            plugins_dir: cli.plugins_directory.clone(),
+            event_timeout: cli.event_timeout(),
+            instance_ttl: cli.instance_ttl(),
+            policy: cli.policy(),
+            schema_descriptions: !cli.no_descriptions,
+            max_generations: cli.max_generations,
+        },
+        cache,
+    ));
     // Plugins first, socket second: once Kong can connect, every plugin can answer.
+    let before_load = reload::stamps(&cli.plugins_directory);
     let loaded = host.load_plugins(&cli.plugins_directory)?;
+    reload::spawn(
+        Arc::clone(&host),
+        cli.plugins_directory.clone(),
+        before_load,
+        cli.rescan_interval(),
+    )
+    .context("cannot start watching the plugins directory")?;
     if loaded == 0 {
         tracing::warn!(
             "no plugin loaded from {}: Kong will get errors for every plugin it asks for",

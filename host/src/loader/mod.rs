@@ -23,14 +23,25 @@ use plugin_abi::{
     ffi::{PluginInstanceBox, PluginModRef},
 };
 
-use crate::fingerprint::{Diff, HostFacts, Policy, report::refusal_text};
+use crate::{
+    cache::Snapshot,
+    fingerprint::{Diff, HostFacts, Policy, report::refusal_text},
+};
 
 /// A plugin whose code is mapped into the process and ready to start instances.
 pub struct LoadedPlugin {
     /// What the plugin declared.
     pub info: PluginInfo,
-    /// The file it was loaded from.
+    /// Its file in the plugins directory.
     pub path: PathBuf,
+    /// The file actually mapped: a private copy in the cache when serving (see
+    /// [`crate::cache`]), `path` itself for dumps and checks.
+    pub file: PathBuf,
+    /// The sha256 of its bytes, lower-case hex.
+    pub sha256: String,
+    /// Which version of the plugin this is in this process: 1 for the first loaded, one more
+    /// for each new version dropped in while serving.
+    pub generation: u32,
     /// Its root module.
     module: PluginModRef,
     /// The file's modification time, unix seconds.
@@ -103,7 +114,12 @@ pub fn scan(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// the differences the plugin may be loaded despite.
 pub fn check(path: &Path, policy: &Policy) -> Result<Vec<Diff>, LoadError> {
     let data = fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
-    let facts = preflight::inspect(&data).map_err(|e| LoadError::new(path, e.to_string()))?;
+    check_bytes(path, &data, policy)
+}
+
+/// [`check`] on bytes already read; `path` names them in errors.
+fn check_bytes(path: &Path, data: &[u8], policy: &Policy) -> Result<Vec<Diff>, LoadError> {
+    let facts = preflight::inspect(data).map_err(|e| LoadError::new(path, e.to_string()))?;
     let verdict = policy.judge(&facts, HostFacts::current());
     if !verdict.accepted() {
         return Err(LoadError::new(path, verdict.refusal_text()));
@@ -111,11 +127,23 @@ pub fn check(path: &Path, policy: &Policy) -> Result<Vec<Diff>, LoadError> {
     Ok(verdict.warnings)
 }
 
-/// Checks and loads one plugin file. No code of the plugin runs unless [`check`] passed.
+/// Checks and loads one plugin file, mapping the file itself. No code of the plugin runs
+/// unless [`check`] passed. For dumps and checks, whose process ends soon after.
 pub fn load(path: &Path, policy: &Policy) -> Result<LoadedPlugin, LoadError> {
-    let warnings = check(path, policy)?;
+    load_copy(&Snapshot::read(path)?, path, policy)
+}
 
-    let module = lib_header_from_path(path)
+/// Checks `snapshot` and loads it from `copy`, a file holding exactly its bytes. Errors name
+/// the snapshot's source file.
+pub fn load_copy(
+    snapshot: &Snapshot,
+    copy: &Path,
+    policy: &Policy,
+) -> Result<LoadedPlugin, LoadError> {
+    let path = snapshot.source.as_path();
+    let warnings = check_bytes(path, &snapshot.bytes, policy)?;
+
+    let module = lib_header_from_path(copy)
         .and_then(|header| header.init_root_module::<PluginModRef>())
         .map_err(|e| LoadError::new(path, explain(&e)))?;
     if module.abi_revision() != ABI_REVISION {
@@ -141,6 +169,9 @@ pub fn load(path: &Path, policy: &Policy) -> Result<LoadedPlugin, LoadError> {
     Ok(LoadedPlugin {
         info,
         path: path.to_owned(),
+        file: copy.to_owned(),
+        sha256: snapshot.sha256.clone(),
+        generation: 1,
         module,
         mod_time,
         load_time: unix_seconds(SystemTime::now()),

@@ -23,8 +23,9 @@ pub fn set_plugin_dir(host: &Arc<Host>, param: &Value) -> Result<Reply, String> 
     Ok(Reply::Value(Value::from("ok")))
 }
 
-/// `plugin.GetStatus` → `{Pid, Plugins: {name: {Name, Modtime, LoadTime, Instances,
-/// LastStartInstance, LastCloseInstance}}}`.
+/// `plugin.GetStatus` → `{Pid, Plugins: {name: {Name, Modtime, LoadTime, Generation, Sha256,
+/// File, Instances, LastStartInstance, LastCloseInstance}}}`. Generation, Sha256 and File are
+/// pluginhost's own (hot reload); the rest is go-pluginserver's shape.
 pub fn get_status(host: &Arc<Host>) -> Result<Reply, String> {
     use std::sync::atomic::Ordering::Relaxed;
     let plugins = host
@@ -42,6 +43,9 @@ pub fn get_status(host: &Arc<Host>) -> Result<Reply, String> {
                 ("Name", Value::from(p.name())),
                 ("Modtime", Value::from(p.mod_time)),
                 ("LoadTime", Value::from(p.load_time)),
+                ("Generation", Value::from(p.generation)),
+                ("Sha256", Value::from(p.sha256.as_str())),
+                ("File", Value::from(p.path.to_string_lossy().as_ref())),
                 ("Instances", Value::Array(instances)),
                 (
                     "LastStartInstance",
@@ -73,6 +77,13 @@ pub fn get_plugin_info(host: &Arc<Host>, param: &Value) -> Result<Reply, String>
 
 /// go-pluginserver's text for a plugin it cannot open, with the reason spelled out.
 pub fn no_such_plugin(host: &Host, name: &str) -> String {
+    if let Some(file) = host.registry.removed_from(name) {
+        return format!(
+            "failed to open plugin {name}: its file {} was removed while pluginhost served it; \
+             instances already started keep serving until closed",
+            file.display()
+        );
+    }
     let dir = host.plugins_dir.lock().unwrap_or_else(|p| p.into_inner());
     format!(
         "failed to open plugin {name}: no plugin named {name} is served from {}",
