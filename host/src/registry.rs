@@ -198,11 +198,15 @@ impl Registry {
                         ),
                     ));
                 }
-                let plugin = if entry.latest.sha256 == plugin.sha256 {
+                let plugin = if entry.latest.sha256 != plugin.sha256 {
+                    plugin.generation = entry.latest.generation + 1;
+                    Arc::new(plugin)
+                } else if entry.latest.path == plugin.path {
                     // The last version, back after a removal: same code, same generation.
                     entry.latest.clone()
                 } else {
-                    plugin.generation = entry.latest.generation + 1;
+                    // The same build under another file name (a rename): same generation.
+                    plugin.generation = entry.latest.generation;
                     Arc::new(plugin)
                 };
                 entry.current = Some(plugin.clone());

@@ -131,31 +131,16 @@ impl Reconciler {
                 return false;
             }
         };
-        let mut settling = false;
-        let mut present = HashSet::new();
-        for file in files {
-            let Some(stamp) = Stamp::of(&file) else {
-                continue;
-            };
-            present.insert(file.clone());
-            if self.handled.get(&file) == Some(&stamp) {
-                self.pending.remove(&file);
-                continue;
-            }
-            match self.pending.insert(file.clone(), stamp) {
-                Some(before) if before == stamp && stamp.len > 0 => {
-                    self.pending.remove(&file);
-                    self.handled.insert(file.clone(), stamp);
-                    act(host, &file);
-                }
-                _ => settling = true,
-            }
-        }
-        self.pending.retain(|path, _| present.contains(path));
+        let stamped: Vec<(PathBuf, Stamp)> = files
+            .into_iter()
+            .filter_map(|file| Some((file.clone(), Stamp::of(&file)?)))
+            .collect();
+        let present: HashSet<&PathBuf> = stamped.iter().map(|(file, _)| file).collect();
+        // Removals first: a plugin renamed to another file is then free to be served from it.
         let gone: Vec<PathBuf> = self
             .handled
             .keys()
-            .filter(|path| !present.contains(*path))
+            .filter(|path| !present.contains(path))
             .cloned()
             .collect();
         for path in gone {
@@ -166,6 +151,22 @@ impl Reconciler {
                     file = %path.display(),
                     "plugin removed: its file was deleted; new instances are refused, started ones serve until Kong closes them"
                 );
+            }
+        }
+        self.pending.retain(|path, _| present.contains(path));
+        let mut settling = false;
+        for (file, stamp) in &stamped {
+            if self.handled.get(file) == Some(stamp) {
+                self.pending.remove(file);
+                continue;
+            }
+            match self.pending.insert(file.clone(), *stamp) {
+                Some(before) if before == *stamp && stamp.len > 0 => {
+                    self.pending.remove(file);
+                    self.handled.insert(file.clone(), *stamp);
+                    act(host, file);
+                }
+                _ => settling = true,
             }
         }
         settling

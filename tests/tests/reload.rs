@@ -282,3 +282,24 @@ fn plugins_are_mapped_from_private_copies() {
     assert_eq!(greeting(&kong, id), V1);
     assert!(Path::new(&cache).is_dir());
 }
+
+#[test]
+fn a_renamed_file_keeps_serving_its_plugin() {
+    let (prefix, server) = serve_hello(&[]);
+    let kong = server.kong();
+    std::fs::rename(
+        prefix.plugins().join("hello.so"),
+        prefix.plugins().join("greeter.so"),
+    )
+    .unwrap();
+    wait_until("hello served from greeter.so", || {
+        status_of(&kong, "hello")
+            .and_then(|s| get(&s, "File")?.as_str().map(str::to_owned))
+            .is_some_and(|f| f.ends_with("greeter.so"))
+    });
+    assert_eq!(generation(&kong, "hello"), Some(1));
+    let id = kong
+        .start_instance("hello", &json!({"message": "hi"}))
+        .unwrap();
+    assert_eq!(greeting(&kong, id), V1);
+}
