@@ -15,8 +15,6 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
-use crate::loader::LoadError;
-
 /// A cache directory of plugin copies.
 #[derive(Debug)]
 pub struct Cache {
@@ -35,9 +33,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Reads `source` whole. Later writes to it cannot change what this snapshot loads.
-    pub fn read(source: &Path) -> Result<Snapshot, LoadError> {
-        let bytes =
-            fs::read(source).map_err(|e| LoadError::new(source, format!("cannot read: {e}")))?;
+    pub fn read(source: &Path) -> std::io::Result<Snapshot> {
+        let bytes = fs::read(source)?;
         let sha256 = hex(&Sha256::digest(&bytes));
         Ok(Snapshot {
             source: source.to_owned(),
@@ -70,7 +67,7 @@ impl Cache {
     }
 
     /// Writes `snapshot` into the cache (once per content) and returns the copy's path.
-    pub fn store(&self, snapshot: &Snapshot) -> Result<PathBuf, LoadError> {
+    pub fn store(&self, snapshot: &Snapshot) -> std::io::Result<PathBuf> {
         let stem = snapshot
             .source
             .file_stem()
@@ -82,12 +79,6 @@ impl Cache {
         if target.exists() {
             return Ok(target);
         }
-        let fail = |e: std::io::Error| {
-            LoadError::new(
-                &snapshot.source,
-                format!("cannot copy into the cache {}: {e}", self.dir.display()),
-            )
-        };
         let temp = self
             .dir
             .join(format!(".{stem}-{}.tmp", snapshot.short_hash()));
@@ -96,12 +87,16 @@ impl Cache {
             .create(true)
             .truncate(true)
             .mode(0o444)
-            .open(&temp)
-            .map_err(fail)?;
-        file.write_all(&snapshot.bytes).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-        fs::rename(&temp, &target).map_err(fail)?;
+            .open(&temp)?;
+        file.write_all(&snapshot.bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, &target)?;
         Ok(target)
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 

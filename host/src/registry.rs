@@ -141,7 +141,8 @@ impl Registry {
     /// Loads the plugin in `source`, as a new plugin or as the next generation of the one
     /// this file already serves. On any refusal, what served before keeps serving.
     pub fn load_file(&self, source: &Path) -> Result<Loaded, LoadError> {
-        let snapshot = Snapshot::read(source)?;
+        let snapshot = Snapshot::read(source)
+            .map_err(|e| LoadError::new(source, format!("cannot read: {e}")))?;
         if let Some(serving) = self.serving_from(source) {
             if serving.sha256 == snapshot.sha256 {
                 return Ok(Loaded::Unchanged(serving.name().to_owned()));
@@ -161,7 +162,15 @@ impl Registry {
             }
         }
         let file = match &self.cache {
-            Some(cache) => cache.store(&snapshot)?,
+            Some(cache) => cache.store(&snapshot).map_err(|e| {
+                LoadError::new(
+                    source,
+                    format!(
+                        "cannot copy into the plugin cache {}: {e}",
+                        cache.dir().display()
+                    ),
+                )
+            })?,
             None => source.to_owned(),
         };
         let mut plugin = loader::load_copy(&snapshot, &file, &self.policy)?;

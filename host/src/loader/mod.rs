@@ -130,7 +130,9 @@ fn check_bytes(path: &Path, data: &[u8], policy: &Policy) -> Result<Vec<Diff>, L
 /// Checks and loads one plugin file, mapping the file itself. No code of the plugin runs
 /// unless [`check`] passed. For dumps and checks, whose process ends soon after.
 pub fn load(path: &Path, policy: &Policy) -> Result<LoadedPlugin, LoadError> {
-    load_copy(&Snapshot::read(path)?, path, policy)
+    let snapshot =
+        Snapshot::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    load_copy(&snapshot, path, policy)
 }
 
 /// Checks `snapshot` and loads it from `copy`, a file holding exactly its bytes. Errors name

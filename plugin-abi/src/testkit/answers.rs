@@ -6,7 +6,7 @@ use serde_json::{Value as Json, json};
 use super::{
     Answer, Call,
     http::{Headers, LogLine, encode_query, parse_query, query_to_kong},
-    simulated::State,
+    state::State,
     to_json,
 };
 use crate::{

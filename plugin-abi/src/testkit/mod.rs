@@ -20,6 +20,7 @@ mod answers;
 mod http;
 mod scripted;
 mod simulated;
+mod state;
 
 use abi_stable::std_types::{RResult, RVec};
 pub use rmpv::Value;

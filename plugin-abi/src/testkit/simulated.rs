@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use super::{
     Answer, Call,
     http::{ClientResponse, Headers, LogLine, ServiceRequest, TestRequest, UpstreamResponse},
+    state::State,
 };
 use crate::{
     HandlerResult, Kong, Phase, Plugin,
@@ -50,34 +51,6 @@ use crate::{
 /// ```
 pub struct SimulatedKong {
     state: RefCell<State>,
-}
-
-/// Everything a simulated request holds; the PDK answers of [`super::answers`] read and change
-/// it.
-pub(super) struct State {
-    pub request: TestRequest,
-    pub service_request: ServiceRequest,
-    pub upstream: UpstreamResponse,
-    /// The service's answer, once the request has been proxied.
-    pub service_response: Option<UpstreamResponse>,
-    pub response: ClientResponse,
-    /// The phase running now, `None` outside handlers (direct [`SimulatedKong::run`] calls).
-    pub phase: Option<Phase>,
-    /// Set by `kong.response.exit`/`error`: the request ends there.
-    pub exited: bool,
-    /// Consumers `kong.client.load_consumer` finds.
-    pub consumers: Vec<Consumer>,
-    pub consumer: Option<Consumer>,
-    pub credential: Option<AuthenticatedCredential>,
-    pub route: Option<Route>,
-    pub service: Option<Service>,
-    pub shared: BTreeMap<String, Json>,
-    pub nginx_ctx: BTreeMap<String, Json>,
-    pub serialize_values: BTreeMap<String, Json>,
-    pub logs: Vec<LogLine>,
-    pub calls: Vec<Call>,
-    /// Fixed answers a test gave for some methods.
-    pub overrides: HashMap<String, Answer>,
 }
 
 impl SimulatedKong {
@@ -410,28 +383,6 @@ impl SimulatedKong {
             source: "service",
         };
         state.service_response = Some(upstream);
-    }
-}
-
-impl State {
-    /// Ends the request with this response (`kong.response.exit`, `error`, a failed handler).
-    pub(super) fn end(
-        &mut self,
-        source: &'static str,
-        status: u16,
-        headers: &Headers,
-        body: Vec<u8>,
-    ) {
-        self.exited = true;
-        self.response.status = status;
-        self.response.source = source;
-        for (name, _) in headers.iter() {
-            self.response.headers.remove(name);
-        }
-        for (name, value) in headers.iter() {
-            self.response.headers.add(name, value);
-        }
-        self.response.body = body;
     }
 }
 
