@@ -16,11 +16,15 @@
 //! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
 //!   handlers suspended at PDK calls; [`bridge`] — the host's side of a PDK call;
 //! * [`loader`] — scanning, preflight (before any plugin code runs) and loading; [`registry`] —
-//!   the plugins served; [`fingerprint`] — the build checks and their `have:`/`want:` reports.
+//!   the plugins served, with their generations; [`fingerprint`] — the build checks and their
+//!   `have:`/`want:` reports;
+//! * [`cache`] — the private, content-addressed copies plugins are mapped from; [`reload`] —
+//!   watching the plugins directory while serving.
 //!
 //! Invariants: stdout carries only dump output; state is keyed by id, never by connection; no
 //! lock is held across a PDK round trip; a plugin's code never runs before its file passed the
-//! preflight.
+//! preflight; while serving, a file in the plugins directory is never mapped, only its copy in
+//! the cache.
 
 pub mod bridge;
 pub mod cache;
