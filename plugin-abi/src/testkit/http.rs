@@ -120,21 +120,12 @@ impl Headers {
     /// The headers as Kong's `get_headers` returns them: lower-case names, a string for one
     /// value and a list for several, at most `max` names.
     pub(crate) fn to_kong(&self, max: usize) -> serde_json::Value {
-        let mut out = serde_json::Map::new();
-        for (name, value) in &self.0 {
-            let name = name.to_ascii_lowercase();
-            if out.len() == max && !out.contains_key(&name) {
-                continue;
-            }
-            match out.get_mut(&name) {
-                None => {
-                    out.insert(name, value.clone().into());
-                }
-                Some(serde_json::Value::Array(values)) => values.push(value.clone().into()),
-                Some(first) => *first = serde_json::json!([first.take(), value]),
-            }
-        }
-        serde_json::Value::Object(out)
+        kong_table(
+            self.0
+                .iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.clone().into())),
+            max,
+        )
     }
 
     /// `set_headers`: each name given replaces its values; other names stay.
@@ -515,12 +506,26 @@ pub(crate) fn encode_query(args: &[(String, Option<String>)]) -> String {
 /// The query as Kong's `get_query` returns it: a string for one value, `true` for a flag, a
 /// list for repeated names; at most `max` names.
 pub(crate) fn query_to_kong(raw: &str, max: usize) -> serde_json::Value {
+    let pairs = parse_query(raw).into_iter().map(|(name, value)| {
+        (
+            name,
+            value.map_or(serde_json::Value::Bool(true), Into::into),
+        )
+    });
+    kong_table(pairs, max)
+}
+
+/// Name/value pairs as the Lua table Kong's `get_headers` and `get_query` return: one value
+/// stays itself, a repeated name gets a list, and names past the first `max` are dropped.
+fn kong_table(
+    pairs: impl IntoIterator<Item = (String, serde_json::Value)>,
+    max: usize,
+) -> serde_json::Value {
     let mut out = serde_json::Map::new();
-    for (name, value) in parse_query(raw) {
+    for (name, value) in pairs {
         if out.len() == max && !out.contains_key(&name) {
             continue;
         }
-        let value = value.map_or(serde_json::Value::Bool(true), Into::into);
         match out.get_mut(&name) {
             None => {
                 out.insert(name, value);
