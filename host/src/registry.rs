@@ -224,19 +224,12 @@ impl Registry {
             }
         };
         // The file may have held another plugin before: that one is gone from it now.
-        for (other, entry) in plugins.iter_mut().filter(|(n, _)| **n != name) {
-            if entry
-                .current
-                .as_ref()
-                .is_some_and(|p| p.path == plugin.path)
-            {
-                tracing::warn!(
-                    plugin = other.as_str(),
-                    file = %plugin.path.display(),
-                    "plugin removed: its file now holds plugin {name}"
-                );
-                entry.current = None;
-            }
+        for other in unserve(&mut plugins, &plugin.path, Some(&name)) {
+            tracing::warn!(
+                plugin = other.as_str(),
+                file = %plugin.path.display(),
+                "plugin removed: its file now holds plugin {name}"
+            );
         }
         Ok(Loaded::New(plugin))
     }
@@ -244,14 +237,7 @@ impl Registry {
     /// Stops serving new instances of the plugins loaded from `source` (its file is gone).
     /// Returns their names. Their instances keep serving until Kong closes them.
     pub fn remove_file(&self, source: &Path) -> Vec<String> {
-        let mut removed = Vec::new();
-        for (name, entry) in self.write().iter_mut() {
-            if entry.current.as_ref().is_some_and(|p| p.path == source) {
-                entry.current = None;
-                removed.push(name.clone());
-            }
-        }
-        removed
+        unserve(&mut self.write(), source, None)
     }
 
     /// The generation of plugin `name` that serves new instances.
@@ -275,7 +261,7 @@ impl Registry {
     }
 
     /// The plugin served from `source`, if any.
-    fn serving_from(&self, source: &Path) -> Option<Arc<LoadedPlugin>> {
+    pub fn serving_from(&self, source: &Path) -> Option<Arc<LoadedPlugin>> {
         self.all().into_iter().find(|p| p.path == source)
     }
 
@@ -286,6 +272,19 @@ impl Registry {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
         self.plugins.write().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Stops serving new instances of the plugins served from `file`, except `keep`; returns
+/// their names.
+fn unserve(plugins: &mut BTreeMap<String, Entry>, file: &Path, keep: Option<&str>) -> Vec<String> {
+    let mut stopped = Vec::new();
+    for (name, entry) in plugins.iter_mut() {
+        if Some(name.as_str()) != keep && entry.current.as_ref().is_some_and(|p| p.path == file) {
+            entry.current = None;
+            stopped.push(name.clone());
+        }
+    }
+    stopped
 }
 
 /// Removes `description` from every field declaration of a Kong schema.

@@ -184,9 +184,7 @@ fn act(host: &Host, file: &Path) {
         Err(e) => {
             let kept = host
                 .registry
-                .all()
-                .into_iter()
-                .find(|p| p.path == file)
+                .serving_from(file)
                 .map(|p| {
                     format!(
                         " (generation {} of {} keeps serving)",
