@@ -15,7 +15,7 @@ empty       :=
 space       := $(empty) $(empty)
 NAME_LIST   := $(subst $(space),$(comma),$(NAMES))
 
-.PHONY: all build fixtures plugins run test lint doc clean
+.PHONY: all build fixtures plugins run test lint doc bench soak clean
 
 all: build
 
@@ -70,6 +70,21 @@ run: plugins
 ## test: every test of the workspace (unit, integration against the real binary, doc)
 test: build fixtures
 	$(CARGO) test --workspace
+
+## bench: pluginhost against the echo and mock baselines (release build); writes
+## bench/results/report.md and bench/results/plot.png. About 4 minutes.
+RELEASE_DIR := $(CURDIR)/target/release
+bench:
+	$(CARGO) build --release -p pluginhost -p hello -p request-transformer -p kong-sim --bin loadgen
+	$(RELEASE_DIR)/loadgen bench --pluginhost $(RELEASE_DIR)/pluginhost \
+	  --hello $(RELEASE_DIR)/libhello.so --transformer $(RELEASE_DIR)/librequest_transformer.so \
+	  --out $(CURDIR)/bench/results
+
+## soak: hello at 16 in flight for 5 minutes, RSS every 10 s (not part of CI)
+soak:
+	$(CARGO) build --release -p pluginhost -p hello -p kong-sim --bin loadgen
+	$(RELEASE_DIR)/loadgen soak --pluginhost $(RELEASE_DIR)/pluginhost \
+	  --hello $(RELEASE_DIR)/libhello.so --minutes 5 --out $(CURDIR)/bench/results
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -27,7 +27,7 @@ pub struct Snapshot {
     pub source: PathBuf,
     /// What it held when read.
     pub bytes: Vec<u8>,
-    /// Their sha256, lower-case hex.
+    /// Their sha256, lower-case hex; empty when read with [`Snapshot::read_unhashed`].
     pub sha256: String,
 }
 
@@ -40,6 +40,16 @@ impl Snapshot {
             source: source.to_owned(),
             bytes,
             sha256,
+        })
+    }
+
+    /// Reads `source` whole without hashing it, for dumps and checks: they never compare
+    /// versions, and hashing is most of their time (10 MB per plugin with debug lines).
+    pub fn read_unhashed(source: &Path) -> std::io::Result<Snapshot> {
+        Ok(Snapshot {
+            source: source.to_owned(),
+            bytes: fs::read(source)?,
+            sha256: String::new(),
         })
     }
 

@@ -73,6 +73,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
     pub event_timeout: f64,
 
+    /// KiB of stack each running handler gets. Only the pages a handler touches use memory;
+    /// a handler that recurses deeper than this crashes the server, as a thread would.
+    #[arg(long, value_name = "KIB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(64..))]
+    pub handler_stack_kib: u32,
+
     /// Seconds an instance may stay unused before it is collected (Kong re-creates it on demand).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = positive_seconds)]
     pub instance_ttl: f64,

@@ -1,220 +1,287 @@
-//! Events: one phase handler running, suspended at its PDK calls.
+//! Events: one phase handler running on a coroutine of its own, suspended at its PDK calls.
 //!
-//! A handler runs on a blocking thread until its next PDK call. The call travels to the RPC
-//! side as a [`HandlerMessage`] and becomes the reply to the current `HandleEvent` or `Step`;
-//! the handler waits until Kong's next `Step` brings the answer. Between RPCs the event sits in
-//! a process-global table keyed by id, because Kong sends an event's RPCs over whichever pooled
-//! connection is free. An RPC takes the event *out* of the table while it waits for the
-//! handler, so no lock is ever held across a PDK round trip, and a second Step for the same
-//! event cannot race the first.
+//! A handler runs on its own stack (a stackful coroutine) on the thread that serves the
+//! connections, until its next PDK call. The call suspends the coroutine and becomes the reply
+//! to the current `HandleEvent` or `Step`; Kong's next `Step` resumes it with the answer. Between
+//! RPCs the event sits in a table keyed by id, because Kong sends an event's RPCs over whichever
+//! pooled connection is free.
+//!
+//! Why coroutines and one thread: every PDK call is a round trip to Kong, so what a handler
+//! costs is mostly how it waits. A thread per handler made each call two cross-thread wake-ups;
+//! resuming a coroutine is a stack switch. All coroutines stay on the one thread that created
+//! them, so a plugin's thread-locals and `!Send` values stay on their thread, as in safe Rust.
+//! The price: a handler that blocks between PDK calls holds up every other event, as a
+//! blocking call in a Lua plugin holds up its nginx worker. Such handlers are logged.
 //!
 //! Kong abandons events without a word (a PDK call that raised in Lua, a client gone). Events
-//! with no Step for `-event-timeout` are reaped: dropping an event closes its answer channel,
-//! the handler's pending PDK call fails with "event ended", and the thread is freed.
+//! with no Step for `-event-timeout` are reaped: the pending PDK call fails with "event
+//! ended", the handler returns, and its stack is freed. A coroutine is never dropped while
+//! suspended: unwinding it would cross the plugin's `extern "C"` frames.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-        mpsc,
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use abi_stable::{sabi_trait::TD_Opaque, std_types::RResult};
-use plugin_abi::ffi::{BridgeError, HostBridge_TO};
-use tokio::sync::mpsc as tokio_mpsc;
+use corosensei::{Coroutine, CoroutineResult, Yielder, stack::DefaultStack};
+use plugin_abi::ffi::{BridgeError, BridgeErrorKind, HostBridge_TO};
 
 use crate::{
     bridge::EventBridge,
     ids::IdGen,
     instances::Running,
     rpc::message::{Reply, StepData},
+    stacks::Stacks,
 };
 
-/// What a handler thread tells the RPC side.
+/// A PDK call made by a handler: the dotted method name and its MessagePack argument array.
 #[derive(Debug)]
-pub enum HandlerMessage {
-    /// The handler calls a PDK function: `args` is its MessagePack argument array.
-    Call {
-        /// Dotted PDK method name.
-        method: String,
-        /// Encoded argument array.
-        args: Vec<u8>,
-    },
-    /// The handler returned (`Err`: it failed or panicked; the text says which).
-    Done(Result<(), String>),
+pub struct PdkCall {
+    /// Dotted PDK method name.
+    pub method: String,
+    /// Encoded argument array.
+    pub args: Vec<u8>,
 }
 
 /// Kong's answer to a PDK call: the `Data` of its Step (MessagePack), or a `StepError`.
 pub type Answer = Result<Vec<u8>, BridgeError>;
 
-/// A suspended event, between two RPCs.
-pub struct Event {
-    running: Running,
-    _live: Live,
-    answers: mpsc::Sender<Answer>,
-    calls: tokio_mpsc::Receiver<HandlerMessage>,
-    suspended_at: Instant,
-}
+/// How a handler's coroutine suspends: it yields a call and is resumed with Kong's answer.
+pub type HandlerYielder = Yielder<Answer, PdkCall>;
+
+type Handler = Coroutine<Answer, PdkCall, Result<(), String>, DefaultStack>;
+
+/// A handler running longer than this between two PDK calls is logged: it held up every
+/// other event.
+const SLOW_HANDLER: Duration = Duration::from_millis(100);
+
+/// MessagePack `nil`: the answer to a call Kong never answers.
+const NIL: u8 = 0xc0;
 
 /// The methods after which Kong never sends another Step for the event.
 pub fn is_terminal(method: &str) -> bool {
     plugin_abi::pdk::TERMINAL_METHODS.contains(&method)
 }
 
-/// Counts an event as live until it is dropped, whether it is suspended in the table or being
-/// advanced by an RPC.
-struct Live(Arc<AtomicUsize>);
+/// A handler between two RPCs.
+struct Event {
+    running: Running,
+    handler: Option<Handler>,
+    suspended_at: Instant,
+}
 
-impl Live {
-    fn new(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Live(Arc::clone(count))
+impl Event {
+    fn plugin(&self) -> &str {
+        self.running.instance().plugin.name()
     }
 }
 
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Every suspended event.
+/// Every suspended event of this thread.
 pub struct Events {
-    map: Mutex<HashMap<u64, Event>>,
-    live: Arc<AtomicUsize>,
+    map: RefCell<HashMap<u64, Event>>,
     ids: IdGen,
     timeout: Duration,
+    stacks: Stacks,
 }
 
 impl Events {
-    /// An empty table whose events are abandoned after `timeout` without a Step.
-    pub fn new(timeout: Duration) -> Self {
+    /// An empty table whose events are abandoned after `timeout` without a Step; handlers run
+    /// on stacks of `stack_size` bytes.
+    pub fn new(timeout: Duration, stack_size: usize) -> Self {
         Events {
-            map: Mutex::default(),
-            live: Arc::default(),
+            map: RefCell::default(),
             ids: IdGen::random(),
             timeout,
+            stacks: Stacks::new(stack_size),
         }
     }
 
     /// Starts the `phase` handler of the running instance, and returns its first step.
-    pub async fn start(&self, running: Running, phase: String) -> Result<Reply, String> {
+    pub fn start(&self, running: Running, phase: &str) -> Result<Reply, String> {
         let id = self.ids.next();
-        let (answers_tx, answers_rx) = mpsc::channel();
-        let (calls_tx, calls_rx) = tokio_mpsc::channel(1);
+        let stack = self.stacks.take().map_err(|e| {
+            format!(
+                "cannot start event {id} of plugin {}: no memory for its stack: {e}",
+                running.instance().plugin.name()
+            )
+        })?;
         let instance = Arc::clone(running.instance());
-        let timeout = self.timeout;
-        tokio::task::spawn_blocking(move || {
-            let bridge = EventBridge::new(id, calls_tx.clone(), answers_rx, timeout);
-            let result = instance.object.handle(
-                phase.as_str().into(),
-                HostBridge_TO::from_ptr(&bridge, TD_Opaque),
-            );
-            let result = match result {
+        let phase = phase.to_owned();
+        let handler = Coroutine::with_stack(stack, move |yielder: &HandlerYielder, _: Answer| {
+            let bridge = EventBridge::new(id, yielder);
+            let bridge = HostBridge_TO::from_ptr(&bridge, TD_Opaque);
+            match instance.object.handle(phase.as_str().into(), bridge) {
                 RResult::ROk(()) => Ok(()),
                 RResult::RErr(e) => Err(e.into_string()),
-            };
-            // The RPC side may be gone (a terminal call, or the event was reaped): nothing to do.
-            let _ = calls_tx.blocking_send(HandlerMessage::Done(result));
+            }
         });
         let event = Event {
             running,
-            _live: Live::new(&self.live),
-            answers: answers_tx,
-            calls: calls_rx,
+            handler: Some(handler),
             suspended_at: Instant::now(),
         };
-        self.advance(id, event).await
+        // The first resume's input is never read: the handler has made no call yet.
+        self.advance(id, event, Ok(Vec::new()))
     }
 
     /// Hands Kong's answer to the event's pending PDK call and returns its next step.
-    pub async fn step(&self, id: u64, answer: Answer) -> Result<Reply, String> {
+    pub fn step(&self, id: u64, answer: Answer) -> Result<Reply, String> {
         let event = self
-            .lock()
+            .map
+            .borrow_mut()
             .remove(&id)
             .ok_or_else(|| format!("No running event {id}"))?;
-        if event.answers.send(answer).is_err() {
-            tracing::warn!(event = id, "the handler is gone: answer not delivered");
-            return Err(format!("No running event {id}"));
-        }
-        self.advance(id, event).await
+        self.advance(id, event, answer)
     }
 
-    /// Waits for the handler's next message and turns it into the reply to Kong.
-    async fn advance(&self, id: u64, mut event: Event) -> Result<Reply, String> {
-        let plugin = event.running.instance().plugin.name().to_owned();
-        let message = tokio::time::timeout(self.timeout, event.calls.recv()).await;
-        match message {
-            Ok(Some(HandlerMessage::Call { method, args })) => {
-                if !is_terminal(&method) {
+    /// Runs the handler until its next PDK call or its end, and turns that into the reply.
+    fn advance(&self, id: u64, mut event: Event, answer: Answer) -> Result<Reply, String> {
+        let outcome = self.resume(id, &mut event, answer);
+        match outcome {
+            CoroutineResult::Yield(PdkCall { method, args }) => {
+                if is_terminal(&method) {
+                    // Kong sends no more Steps: the handler finishes now, and any call it makes
+                    // after this one fails with "event ended".
+                    self.finish(id, event, Ok(vec![NIL]));
+                } else {
                     event.suspended_at = Instant::now();
-                    self.lock().insert(id, event);
+                    self.map.borrow_mut().insert(id, event);
                 }
                 Ok(Reply::Step {
                     event_id: id,
                     data: StepData::Call { method, args },
                 })
             }
-            Ok(Some(HandlerMessage::Done(Ok(())))) => Ok(Reply::Step {
-                event_id: id,
-                data: StepData::Ret,
-            }),
-            Ok(Some(HandlerMessage::Done(Err(e)))) => {
-                tracing::warn!(plugin, event = id, "{e}");
-                Err(e)
-            }
-            Ok(None) => Err(format!(
-                "event {id} of plugin {plugin}: the handler ended without a result"
-            )),
-            Err(_) => {
-                let e = format!(
-                    "plugin {plugin} did not make its next PDK call or return within {:?} (event {id})",
-                    self.timeout
-                );
-                tracing::warn!("{e}");
-                Err(e)
+            CoroutineResult::Return(result) => {
+                self.recycle(&mut event);
+                match result {
+                    Ok(()) => Ok(Reply::Step {
+                        event_id: id,
+                        data: StepData::Ret,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(plugin = event.plugin(), event = id, "{e}");
+                        Err(e)
+                    }
+                }
             }
         }
     }
 
-    /// Drops events that have waited longer than the timeout for a Step; returns how many.
+    /// Resumes the handler with `answer`, logging a handler that held the thread too long.
+    fn resume(
+        &self,
+        id: u64,
+        event: &mut Event,
+        answer: Answer,
+    ) -> CoroutineResult<PdkCall, Result<(), String>> {
+        let handler = event
+            .handler
+            .as_mut()
+            .expect("a handler is taken out only once it has returned");
+        let started = Instant::now();
+        let outcome = handler.resume(answer);
+        let ran = started.elapsed();
+        if ran >= SLOW_HANDLER {
+            tracing::warn!(
+                plugin = event.plugin(),
+                event = id,
+                "the handler ran {ran:?} without a PDK call; every other event waited for it \
+                 (handlers must not block: see README, How it behaves)"
+            );
+        }
+        outcome
+    }
+
+    /// Lets a handler whose event is over run to its end: each PDK call it still makes gets
+    /// `answer` once, then "event ended".
+    fn finish(&self, id: u64, mut event: Event, answer: Answer) {
+        let mut answer = Some(answer);
+        loop {
+            let next = answer
+                .take()
+                .unwrap_or_else(|| Err(ended(id, "the event is over")));
+            match self.resume(id, &mut event, next) {
+                CoroutineResult::Yield(_) => {}
+                CoroutineResult::Return(result) => {
+                    if let Err(e) = result {
+                        tracing::debug!(plugin = event.plugin(), event = id, "after its end: {e}");
+                    }
+                    self.recycle(&mut event);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn recycle(&self, event: &mut Event) {
+        if let Some(handler) = event.handler.take() {
+            self.stacks.give_back(handler.into_stack());
+        }
+    }
+
+    /// Ends events that have waited longer than the timeout for a Step; returns how many.
     pub fn reap(&self) -> usize {
         let timeout = self.timeout;
-        let mut map = self.lock();
-        let before = map.len();
-        map.retain(|id, e| {
-            let keep = e.suspended_at.elapsed() < timeout;
-            if !keep {
-                tracing::info!(
-                    event = id,
-                    plugin = e.running.instance().plugin.name(),
-                    "reaped an event Kong abandoned"
-                );
-            }
-            keep
-        });
-        before - map.len()
+        let expired: Vec<(u64, Event)> = {
+            let mut map = self.map.borrow_mut();
+            let ids: Vec<u64> = map
+                .iter()
+                .filter(|(_, e)| e.suspended_at.elapsed() >= timeout)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| map.remove(&id).map(|e| (id, e)))
+                .collect()
+        };
+        let reaped = expired.len();
+        for (id, event) in expired {
+            tracing::debug!(
+                event = id,
+                plugin = event.plugin(),
+                "reaping an abandoned event"
+            );
+            let why = "Kong abandoned the event (no Step within the event timeout)";
+            self.finish(id, event, Err(ended(id, why)));
+        }
+        if reaped > 0 {
+            tracing::info!(events = reaped, "reaped events Kong abandoned");
+        }
+        reaped
+    }
+
+    /// Ends every suspended event now (at shutdown, once the grace time is over).
+    pub fn end_all(&self) -> usize {
+        let all: Vec<(u64, Event)> = self.map.borrow_mut().drain().collect();
+        let ended_now = all.len();
+        for (id, event) in all {
+            self.finish(id, event, Err(ended(id, "pluginhost is stopping")));
+        }
+        ended_now
     }
 
     /// How many events wait for a Step.
     pub fn suspended(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// How many events have not ended: suspended, or being advanced by an RPC.
-    pub fn live(&self) -> usize {
-        self.live.load(Ordering::Acquire)
+        self.map.borrow().len()
     }
 
     /// The reaping timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Event>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+impl Drop for Events {
+    fn drop(&mut self) {
+        // Dropping a suspended coroutine would unwind through the plugin's frames.
+        self.end_all();
     }
+}
+
+/// The error a pending PDK call gets when its event is over.
+fn ended(id: u64, why: &str) -> BridgeError {
+    BridgeError::new(BridgeErrorKind::EVENT_ENDED, format!("event {id}: {why}"))
 }

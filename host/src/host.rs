@@ -1,6 +1,10 @@
-//! The state every connection shares: plugins, instances, events.
+//! The state every connection shares: plugins and instances, which the reload thread reaches
+//! too, and the events, which live on the serving thread only.
 
-use std::{path::PathBuf, sync::Mutex};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
 
 use crate::{events::Events, instances::Instances, registry::Registry};
 
@@ -19,6 +23,8 @@ pub struct Settings {
     pub schema_descriptions: bool,
     /// How many versions of one plugin may be loaded (`-max-generations`, 0: no limit).
     pub max_generations: u32,
+    /// Bytes of stack per running handler.
+    pub handler_stack: usize,
 }
 
 /// The shared state of one pluginhost process.
@@ -27,8 +33,6 @@ pub struct Host {
     pub registry: Registry,
     /// Started instances.
     pub instances: Instances,
-    /// Suspended events.
-    pub events: Events,
     /// The directory plugins were last loaded from (`plugin.SetPluginDir` changes it).
     pub plugins_dir: Mutex<PathBuf>,
     /// Settings.
@@ -45,7 +49,6 @@ impl Host {
                 .without_descriptions(!settings.schema_descriptions)
                 .with_cache(cache, settings.max_generations),
             instances: Instances::default(),
-            events: Events::new(settings.event_timeout),
             plugins_dir: Mutex::new(settings.plugins_dir.clone()),
             settings,
             pid: std::process::id(),
@@ -58,5 +61,22 @@ impl Host {
         report.log(&self.registry);
         *self.plugins_dir.lock().unwrap_or_else(|p| p.into_inner()) = dir.to_owned();
         Ok(report.loaded.len())
+    }
+}
+
+/// What the serving thread holds: the shared host, and the events, whose handlers' stacks must
+/// never leave the thread that runs them.
+pub struct Serving {
+    /// Plugins, instances, settings.
+    pub host: Arc<Host>,
+    /// Suspended events.
+    pub events: Events,
+}
+
+impl Serving {
+    /// The serving state of `host`.
+    pub fn new(host: Arc<Host>) -> Self {
+        let events = Events::new(host.settings.event_timeout, host.settings.handler_stack);
+        Serving { host, events }
     }
 }

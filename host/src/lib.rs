@@ -14,7 +14,8 @@
 //!   responses), [`rpc::dispatch`] (method table), [`rpc::methods`] (one function per
 //!   `plugin.*` method), [`rpc::server`] (the connection loop);
 //! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
-//!   handlers suspended at PDK calls; [`bridge`] — the host's side of a PDK call;
+//!   handlers, each a coroutine suspended at its PDK calls; [`stacks`] — their stacks;
+//!   [`bridge`] — the host's side of a PDK call;
 //! * [`loader`] — scanning, preflight (before any plugin code runs) and loading; [`registry`] —
 //!   the plugins served, with their generations; [`fingerprint`] — the build checks and their
 //!   `have:`/`want:` reports;
@@ -22,7 +23,7 @@
 //!   watching the plugins directory while serving.
 //!
 //! Invariants: stdout carries only dump output; state is keyed by id, never by connection; no
-//! lock is held across a PDK round trip; a plugin's code never runs before its file passed the
+//! lock is held across a PDK round trip; handlers run only on the serving thread; a plugin's code never runs before its file passed the
 //! preflight; while serving, a file in the plugins directory is never mapped, only its copy in
 //! the cache.
 
@@ -44,4 +45,5 @@ pub mod reload;
 pub mod rpc;
 pub mod serve;
 pub mod socket;
+pub mod stacks;
 pub mod version;

@@ -1,7 +1,8 @@
 //! Serving: load the plugins, take the socket, answer Kong until told to stop, then leave
-//! cleanly.
+//! cleanly. Connections and handlers all run on this one thread (see [`crate::events`]);
+//! the reload watcher has a thread of its own.
 
-use std::{sync::Arc, time::Duration};
+use std::{rc::Rc, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio::sync::watch;
@@ -9,7 +10,7 @@ use tokio::sync::watch;
 use crate::{
     cache::Cache,
     cli::Cli,
-    host::{Host, Settings},
+    host::{Host, Serving, Settings},
     lifecycle, reload,
     rpc::server::accept_loop,
     socket,
@@ -20,17 +21,11 @@ pub const CACHE_DIR: &str = ".pluginhost-cache";
 
 /// Runs the server until SIGTERM, SIGINT or the parent's death.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        // Handler threads block between PDK calls; allow many events in flight at once.
-        .max_blocking_threads(4096)
-        .thread_name("pluginhost")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(cli));
-    // Handlers of abandoned events may still block; do not wait for them.
-    runtime.shutdown_background();
-    result
+    tokio::task::LocalSet::new().block_on(&runtime, serve(cli))
 }
 
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
@@ -45,6 +40,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             policy: cli.policy(),
             schema_descriptions: !cli.no_descriptions,
             max_generations: cli.max_generations,
+            handler_stack: cli.handler_stack_kib as usize * 1024,
         },
         cache,
     ));
@@ -71,29 +67,31 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     lifecycle::watch(stop_tx)?;
-    spawn_collectors(Arc::clone(&host), stop_rx.clone());
-    accept_loop(Arc::clone(&host), listener, stop_rx).await;
+    let serving = Rc::new(Serving::new(Arc::clone(&host)));
+    spawn_collectors(Rc::clone(&serving), stop_rx.clone());
+    accept_loop(Rc::clone(&serving), listener, stop_rx).await;
 
     let grace = cli.shutdown_grace();
-    wait_for_events(&host, grace).await;
+    wait_for_events(&serving, grace).await;
     bound.remove_if_ours();
     tracing::info!("stopped");
     Ok(())
 }
 
 /// Reaps abandoned events and collects idle instances, each at a fraction of its timeout.
-fn spawn_collectors(host: Arc<Host>, mut stop: watch::Receiver<bool>) {
+fn spawn_collectors(serving: Rc<Serving>, mut stop: watch::Receiver<bool>) {
+    let host = Arc::clone(&serving.host);
     let events_every =
         (host.settings.event_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let instances_every =
         (host.settings.instance_ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
-    tokio::spawn(async move {
+    tokio::task::spawn_local(async move {
         let mut events_tick = tokio::time::interval(events_every);
         let mut instances_tick = tokio::time::interval(instances_every);
         loop {
             tokio::select! {
                 _ = events_tick.tick() => {
-                    host.events.reap();
+                    serving.events.reap();
                 }
                 _ = instances_tick.tick() => {
                     let collected = host.instances.collect_idle(host.settings.instance_ttl);
@@ -107,20 +105,22 @@ fn spawn_collectors(host: Arc<Host>, mut stop: watch::Receiver<bool>) {
     });
 }
 
-/// Gives running events up to `grace` to finish.
-async fn wait_for_events(host: &Host, grace: Duration) {
+/// Gives suspended events up to `grace` for Kong to finish them (the connections are still
+/// served meanwhile), then ends the rest.
+async fn wait_for_events(serving: &Serving, grace: Duration) {
+    let events = &serving.events;
     let deadline = tokio::time::Instant::now() + grace;
-    if host.events.live() > 0 {
+    if events.suspended() > 0 {
         tracing::info!(
-            events = host.events.live(),
+            events = events.suspended(),
             ?grace,
             "waiting for running events to finish"
         );
     }
-    while host.events.live() > 0 && tokio::time::Instant::now() < deadline {
+    while events.suspended() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let left = host.events.live();
+    let left = events.end_all();
     if left > 0 {
         tracing::warn!(events = left, "stopping with events Kong did not finish");
     }

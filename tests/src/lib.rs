@@ -9,11 +9,13 @@
 //! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
 //! * [`server`] — pluginhost run as a child process on a private prefix;
 //! * [`paths`] — where the built binary and plugins are;
-//! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests.
+//! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests;
+//! * [`load`] — the load generator behind `make bench`.
 
 pub mod encode;
 pub mod fixtures;
 pub mod kong;
+pub mod load;
 pub mod paths;
 pub mod server;
 

@@ -30,7 +30,8 @@ pub fn pluginhost() -> PathBuf {
     artifact("pluginhost")
 }
 
-/// The `.so` of the plugin crate `name` (`hello` → `libhello.so`).
+/// The `.so` of the plugin crate `name` (`hello` → `libhello.so`; cargo writes dashes of a
+/// crate name as underscores).
 pub fn plugin(name: &str) -> PathBuf {
-    artifact(&format!("lib{name}.so"))
+    artifact(&format!("lib{}.so", name.replace('-', "_")))
 }

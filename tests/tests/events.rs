@@ -167,14 +167,14 @@ fn abandoned_events_are_reaped() {
         .call("plugin.HandleEvent", event(id, "access"))
         .unwrap();
     let e = get(&first, "EventId").cloned().unwrap();
-    server.wait_for_log("reaped an event Kong abandoned");
+    server.wait_for_log("reaped events Kong abandoned");
     // Kong comes back too late: the event is gone...
     let late = kong.call("plugin.Step", step(&e, Some(Value::from(1))));
     assert_eq!(
         late,
         Err(format!("No running event {}", e.as_u64().unwrap()))
     );
-    // ...and the handler's pending call was failed, freeing its thread.
+    // ...and the handler's pending call was failed, so it returned and freed its stack.
     let recorded = wait_for_file(&out);
     let recorded: serde_json::Value = serde_json::from_str(&recorded).unwrap();
     assert!(

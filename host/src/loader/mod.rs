@@ -130,8 +130,8 @@ fn check_bytes(path: &Path, data: &[u8], policy: &Policy) -> Result<Vec<Diff>, L
 /// Checks and loads one plugin file, mapping the file itself. No code of the plugin runs
 /// unless [`check`] passed. For dumps and checks, whose process ends soon after.
 pub fn load(path: &Path, policy: &Policy) -> Result<LoadedPlugin, LoadError> {
-    let snapshot =
-        Snapshot::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    let snapshot = Snapshot::read_unhashed(path)
+        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
     load_copy(&snapshot, path, policy)
 }
 

@@ -1,16 +1,15 @@
 //! Routes each request to the function of its method. Every method Kong or its tools send is
 //! here by name; anything else gets go-pluginserver's `rpc: can't find method` error.
 
-use std::sync::Arc;
-
 use super::{
     message::{Reply, Request},
     methods::{events, instances, status},
 };
-use crate::host::Host;
+use crate::host::Serving;
 
 /// Answers one request.
-pub async fn dispatch(host: &Arc<Host>, request: Request) -> Result<Reply, String> {
+pub fn dispatch(serving: &Serving, request: Request) -> Result<Reply, String> {
+    let host = &serving.host;
     let Request { method, param, .. } = request;
     let name = method.strip_prefix("plugin.").unwrap_or("");
     match name {
@@ -20,12 +19,12 @@ pub async fn dispatch(host: &Arc<Host>, request: Request) -> Result<Reply, Strin
         "StartInstance" => instances::start_instance(host, &param),
         "InstanceStatus" => instances::instance_status(host, &param),
         "CloseInstance" => instances::close_instance(host, &param),
-        "HandleEvent" => events::handle_event(host, &param).await,
+        "HandleEvent" => events::handle_event(serving, &param),
         "Step" | "StepMultiMap" | "StepCredential" | "StepConsumer" | "StepRoute"
-        | "StepService" | "StepMemoryStats" => events::step(host, &param).await,
-        "StepError" => events::step_error(host, &param).await,
+        | "StepService" | "StepMemoryStats" => events::step(serving, &param),
+        "StepError" => events::step_error(serving, &param),
         // Kong honours a `_method` field in PDK results, so other Step variants can appear.
-        other if other.starts_with("Step") => events::step(host, &param).await,
+        other if other.starts_with("Step") => events::step(serving, &param),
         _ => Err(format!("rpc: can't find method {method}")),
     }
 }

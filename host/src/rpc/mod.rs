@@ -6,3 +6,4 @@ pub mod message;
 pub mod methods;
 pub mod params;
 pub mod server;
+pub mod stream;

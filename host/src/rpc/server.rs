@@ -1,36 +1,41 @@
-//! The connection loop: one task per connection, requests answered in order.
+//! The connection loop: one task per connection, requests answered in order. Every task runs
+//! on the one serving thread (see [`crate::events`] for why).
 //!
 //! Kong never pipelines, but nothing breaks if a client does: every complete frame in the buffer
 //! is answered in turn. A frame that is not MessagePack at all closes the connection (there is
 //! no way to find where the next request starts); a well-formed but wrong request gets an error
 //! response when it has a msgid.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{UnixListener, UnixStream},
-    sync::watch,
-};
+use tokio::{net::UnixListener, sync::watch};
 
 use super::{
     dispatch::dispatch,
     frame::object_len,
     message::{Incoming, decode, encode_response, server_pid_notification},
+    stream::Stream,
 };
-use crate::host::Host;
+use crate::host::Serving;
 
 /// Largest request accepted; Kong's largest are raw bodies in Step answers.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
 /// Accepts connections until `stop` turns true.
-pub async fn accept_loop(host: Arc<Host>, listener: UnixListener, mut stop: watch::Receiver<bool>) {
+pub async fn accept_loop(
+    serving: Rc<Serving>,
+    listener: UnixListener,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(Arc::clone(&host), stream));
-                }
+                Ok((stream, _)) => match stream.into_std().and_then(Stream::new) {
+                    Ok(stream) => {
+                        tokio::task::spawn_local(serve_connection(Rc::clone(&serving), stream));
+                    }
+                    Err(e) => tracing::warn!("cannot serve a new connection: {e}"),
+                },
                 Err(e) => {
                     // EMFILE and friends: wait a little rather than spin.
                     tracing::warn!("accept failed: {e}");
@@ -43,8 +48,11 @@ pub async fn accept_loop(host: Arc<Host>, listener: UnixListener, mut stop: watc
 }
 
 /// Serves one connection until the client closes it.
-pub async fn serve_connection(host: Arc<Host>, mut stream: UnixStream) {
-    if let Err(e) = stream.write_all(&server_pid_notification(host.pid)).await {
+pub async fn serve_connection(serving: Rc<Serving>, mut stream: Stream) {
+    if let Err(e) = stream
+        .write_all(&server_pid_notification(serving.host.pid))
+        .await
+    {
         tracing::debug!("client left before serverPid: {e}");
         return;
     }
@@ -64,7 +72,7 @@ pub async fn serve_connection(host: Arc<Host>, mut stream: UnixStream) {
             match decode(&buf[..len]) {
                 Incoming::Request(request) => {
                     let msgid = request.msgid.clone();
-                    let outcome = dispatch(&host, request).await;
+                    let outcome = dispatch(&serving, request);
                     encode_response(&msgid, &outcome, &mut out);
                 }
                 Incoming::Notification => {}

@@ -1,7 +1,5 @@
 //! `plugin.HandleEvent` and the `plugin.Step*` family.
 
-use std::sync::Arc;
-
 use plugin_abi::{
     Phase,
     ffi::{BridgeError, BridgeErrorKind},
@@ -10,7 +8,7 @@ use rmpv::Value;
 
 use super::instances::no_instance;
 use crate::{
-    host::Host,
+    host::Serving,
     rpc::{
         message::Reply,
         params::{field, text, uint},
@@ -18,14 +16,15 @@ use crate::{
 };
 
 /// `plugin.HandleEvent {InstanceId, EventName}` → `{EventId, Data}`.
-pub async fn handle_event(host: &Arc<Host>, param: &Value) -> Result<Reply, String> {
+pub fn handle_event(serving: &Serving, param: &Value) -> Result<Reply, String> {
     let instance_id = field(param, "InstanceId")
         .and_then(uint)
         .ok_or("plugin.HandleEvent: InstanceId must be a non-negative integer")?;
     let event = field(param, "EventName")
         .and_then(text)
         .ok_or("plugin.HandleEvent: EventName must be a phase name")?;
-    let running = host
+    let running = serving
+        .host
         .instances
         .enter(instance_id)
         .ok_or_else(|| no_instance(instance_id))?;
@@ -39,29 +38,29 @@ pub async fn handle_event(host: &Arc<Host>, param: &Value) -> Result<Reply, Stri
             plugin.name()
         ));
     }
-    host.events.start(running, event).await
+    serving.events.start(running, &event)
 }
 
 /// `plugin.Step {EventId, Data}` (and the typed variants) → `{EventId, Data}`. A missing `Data`
 /// is `nil`, which is what the handler receives.
-pub async fn step(host: &Arc<Host>, param: &Value) -> Result<Reply, String> {
+pub fn step(serving: &Serving, param: &Value) -> Result<Reply, String> {
     let id = event_id(param)?;
     let mut data = Vec::new();
     let value = field(param, "Data").unwrap_or(&Value::Nil);
     // Writes into a Vec cannot fail.
     let _ = rmpv::encode::write_value(&mut data, value);
-    host.events.step(id, Ok(data)).await
+    serving.events.step(id, Ok(data))
 }
 
 /// `plugin.StepError {EventId, Data: message}`: the PDK call failed in Kong (Kong 2.x).
-pub async fn step_error(host: &Arc<Host>, param: &Value) -> Result<Reply, String> {
+pub fn step_error(serving: &Serving, param: &Value) -> Result<Reply, String> {
     let id = event_id(param)?;
     let message = field(param, "Data")
         .map(|v| text(v).unwrap_or_else(|| v.to_string()))
         .unwrap_or_else(|| "unknown error".into());
-    host.events
+    serving
+        .events
         .step(id, Err(BridgeError::new(BridgeErrorKind::KONG, message)))
-        .await
 }
 
 fn event_id(param: &Value) -> Result<u64, String> {

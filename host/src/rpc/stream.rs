@@ -1,0 +1,98 @@
+//! A connection from Kong, watched for readability only.
+//!
+//! A socket registered with epoll for writability too (as `tokio::net::UnixStream` registers
+//! it) is woken every time the peer reads: the peer's read frees send-buffer space here, and
+//! edge-triggered epoll reports that as an event. With Kong reading every response, that is one
+//! useless wake-up of this thread per RPC. Registering for readability only cut the server's
+//! CPU per hello event from 60 to 43 µs at one event in flight, and from 21 to 18 µs at 16
+//! (`make bench`, same run). Responses are small and Kong reads them at once, so writes almost
+//! always complete immediately; when the send buffer is full (Kong stopped reading), the
+//! write waits by polling the socket every millisecond instead.
+
+use std::{
+    io::{self, Read, Write},
+    os::unix::net::UnixStream,
+    time::Duration,
+};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use tokio::io::{Interest, unix::AsyncFd};
+
+/// How much one read takes at most; Kong's requests are far smaller, except raw bodies.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// How often a blocked write retries.
+const WRITE_RETRY: Duration = Duration::from_millis(1);
+
+/// A non-blocking Unix stream registered for readability only.
+pub struct Stream {
+    fd: AsyncFd<UnixStream>,
+    /// Zeroed once: zeroing a chunk per read was a tenth of the server's CPU time.
+    chunk: Box<[u8]>,
+}
+
+impl Stream {
+    /// Registers `stream` (switched to non-blocking) with the runtime.
+    pub fn new(stream: UnixStream) -> io::Result<Stream> {
+        stream.set_nonblocking(true)?;
+        // SAFETY: the stream owns its descriptor, which stays open and the same until the
+        // AsyncFd, which owns the stream, is dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(stream, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        Ok(Stream {
+            fd,
+            chunk: vec![0; READ_CHUNK].into_boxed_slice(),
+        })
+    }
+
+    /// Appends what is readable to `buf`, waiting until something is; 0 at end of stream.
+    pub async fn read_buf(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        loop {
+            let mut ready = self.fd.readable().await?;
+            let chunk = &mut self.chunk;
+            match ready.try_io(|fd| fd.get_ref().read(chunk)) {
+                Ok(Ok(n)) => {
+                    buf.extend_from_slice(&self.chunk[..n]);
+                    return Ok(n);
+                }
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(e),
+                // Not readable after all: the readiness was cleared, wait for the next edge.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Writes all of `data`.
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            match self.fd.get_ref().write(data) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the send buffer has room, without registering for writability.
+    async fn writable(&self) -> io::Result<()> {
+        loop {
+            let mut fds = [PollFd::new(self.fd.get_ref(), PollFlags::OUT)];
+            let now = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if poll(&mut fds, Some(&now)).map_err(io::Error::from)? > 0 {
+                let events = fds[0].revents();
+                if events.intersects(PollFlags::ERR | PollFlags::HUP) {
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(WRITE_RETRY).await;
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! `make bench`: pluginhost against the echo and mock baselines, measured in one run.
+//!
+//! For each number of events in flight, every round measures the echo server, then for each
+//! exchange the mock and pluginhost one right after the other, so that a baseline and the
+//! figure compared with it are seconds apart. Each figure is the median of the rounds: this
+//! machine is shared, and a neighbour's burst should move one round, not the result.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::{
+    children::ServerProcess,
+    client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
+    memory::{self, Memory},
+    plot::{self, Series},
+    report::{Point, k, table, us},
+};
+
+/// What to measure and where.
+#[derive(Debug, Clone)]
+pub struct Bench {
+    /// The pluginhost binary.
+    pub pluginhost: PathBuf,
+    /// The built `hello` plugin.
+    pub hello: PathBuf,
+    /// The built `rust-request-transformer` plugin.
+    pub transformer: PathBuf,
+    /// Where the report and plot go.
+    pub out: PathBuf,
+    /// Events in flight, one point each.
+    pub in_flight: Vec<usize>,
+    /// Rounds per point (the median is reported).
+    pub rounds: usize,
+    /// Measured time per round and server.
+    pub measure: Duration,
+    /// Abandoned events for the memory figure.
+    pub abandoned: usize,
+    /// Plugins for the dump figure.
+    pub dump_plugins: usize,
+}
+
+/// One exchange measured against its mock.
+struct Workload {
+    title: &'static str,
+    plugin: &'static str,
+    config: serde_json::Value,
+    script: &'static str,
+}
+
+fn workloads() -> Vec<Workload> {
+    let headers: serde_json::Map<String, serde_json::Value> = (1..=9)
+        .map(|i| (format!("x-bench-{i}"), json!(i.to_string())))
+        .collect();
+    vec![
+        Workload {
+            title: "hello (3 RPCs)",
+            plugin: "hello",
+            config: json!({}),
+            script: "hello",
+        },
+        Workload {
+            title: "10 PDK calls (11 RPCs)",
+            plugin: "rust-request-transformer",
+            config: json!({ "add": { "headers": headers } }),
+            script: "ten-calls",
+        },
+    ]
+}
+
+/// Runs the benchmark and writes `report.md` and `plot.png` into `bench.out`; returns the
+/// report's text.
+pub fn run(bench: &Bench) -> anyhow::Result<String> {
+    let work = tempfile::tempdir().context("cannot make a work directory")?;
+    let dir = work.path();
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins)?;
+    std::fs::copy(&bench.hello, plugins.join("hello.so"))
+        .with_context(|| format!("cannot copy {}", bench.hello.display()))?;
+    std::fs::copy(
+        &bench.transformer,
+        plugins.join("rust-request-transformer.so"),
+    )
+    .with_context(|| format!("cannot copy {}", bench.transformer.display()))?;
+    let me = std::env::current_exe()?;
+    let steal_before = steal_ticks();
+    let started = Instant::now();
+
+    let echo = {
+        let socket = dir.join("echo.sock");
+        let mut command = Command::new(&me);
+        command.arg("echo-server").arg(&socket);
+        ServerProcess::start(command, socket, &dir.join("echo.log"))?
+    };
+    let host = start_pluginhost(&bench.pluginhost, dir, "serving", &plugins, &[])?;
+    let workloads = workloads();
+    let mut mocks = Vec::new();
+    let mut exchanges = Vec::new();
+    for w in &workloads {
+        let socket = dir.join(format!("mock-{}.sock", w.script));
+        let mut command = Command::new(&me);
+        command
+            .arg("mock-server")
+            .arg(&socket)
+            .args(["--script", w.script]);
+        let mock = ServerProcess::start(command, socket, &dir.join("mock.log"))?;
+        let on_mock = client::start_instance(&mock.socket, w.plugin, &w.config)?;
+        let on_host = client::start_instance(&host.socket, w.plugin, &w.config)
+            .with_context(|| format!("pluginhost did not start {}", w.plugin))?;
+        mocks.push(mock);
+        exchanges.push((on_mock, on_host));
+    }
+
+    let measure = |server: &ServerProcess, exchange: Exchange, in_flight: usize| {
+        client::run(&Load {
+            socket: server.socket.clone(),
+            in_flight,
+            pool_size: KONG_POOL_SIZE,
+            warmup: Duration::from_millis(300),
+            measure: bench.measure,
+            server_pid: Some(server.pid()),
+            exchange,
+        })
+    };
+    let frame = echo_frame();
+    let mut echo_points = Vec::new();
+    // [workload][in-flight index] → (mock, pluginhost)
+    let mut points: Vec<Vec<(Point, Point)>> = vec![Vec::new(); workloads.len()];
+    for &n in &bench.in_flight {
+        let mut echo_rounds: Vec<Figures> = Vec::new();
+        let mut rounds: Vec<(Vec<Figures>, Vec<Figures>)> =
+            vec![Default::default(); workloads.len()];
+        for _ in 0..bench.rounds {
+            echo_rounds.push(measure(
+                &echo,
+                Exchange::Echo {
+                    frame: frame.clone(),
+                },
+                n,
+            )?);
+            for (i, (on_mock, on_host)) in exchanges.iter().enumerate() {
+                let event = |instance| Exchange::Event {
+                    instance,
+                    phase: "access".into(),
+                };
+                rounds[i].0.push(measure(&mocks[i], event(*on_mock), n)?);
+                rounds[i].1.push(measure(&host, event(*on_host), n)?);
+            }
+        }
+        echo_points.push(Point::median_of(&echo_rounds));
+        for (i, (mock, host)) in rounds.iter().enumerate() {
+            points[i].push((Point::median_of(mock), Point::median_of(host)));
+        }
+        eprintln!("loadgen: {n} in flight measured");
+    }
+    drop(host);
+    drop(mocks);
+    drop(echo);
+
+    let memory = memory::measure(&bench.pluginhost, dir, &plugins, bench.abandoned)?;
+    eprintln!("loadgen: memory measured");
+    let dump = time_dump(&bench.pluginhost, dir, &bench.hello, bench.dump_plugins)?;
+    let steal = steal_ticks().zip(steal_before).map(|(after, before)| {
+        let hz = rustix::param::clock_ticks_per_second() as f64;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        (after - before) as f64 / hz / (started.elapsed().as_secs_f64() * cpus)
+    });
+
+    std::fs::create_dir_all(&bench.out)?;
+    let report = render(
+        bench,
+        &workloads,
+        &echo_points,
+        &points,
+        &memory,
+        &dump,
+        steal,
+    );
+    std::fs::write(bench.out.join("report.md"), &report)?;
+    let mut series = Vec::new();
+    for (w, pts) in workloads.iter().zip(&points) {
+        for (label, pick) in [("mock", 0), ("pluginhost", 1)] {
+            series.push(Series {
+                label: format!("{label}, {}", w.title),
+                points: pts
+                    .iter()
+                    .map(|pair| {
+                        let p = if pick == 0 { &pair.0 } else { &pair.1 };
+                        (p.in_flight, p.events_per_s, p.p99.as_secs_f64() * 1e6)
+                    })
+                    .collect(),
+            });
+        }
+    }
+    let title = format!("pluginhost vs the no-plugin mock, {}", machine());
+    plot::draw(&bench.out.join("plot.png"), &title, &series)?;
+    Ok(report)
+}
+
+/// Starts pluginhost on `plugins`, with its prefix `dir/name` and its log `dir/name.log`.
+pub fn start_pluginhost(
+    binary: &Path,
+    dir: &Path,
+    name: &str,
+    plugins: &Path,
+    extra: &[&str],
+) -> anyhow::Result<ServerProcess> {
+    let prefix = dir.join(name);
+    std::fs::create_dir_all(&prefix)?;
+    let mut command = Command::new(binary);
+    command
+        .arg("-kong-prefix")
+        .arg(&prefix)
+        .arg("-plugins-directory")
+        .arg(plugins)
+        .args(extra);
+    let socket = prefix.join("go_pluginserver.sock");
+    ServerProcess::start(command, socket, &dir.join(format!("{name}.log")))
+        .with_context(|| format!("cannot start {}", binary.display()))
+}
+
+/// The bytes of a `HandleEvent` request, the size of what the echo round trips carry.
+fn echo_frame() -> Vec<u8> {
+    let mut frame = Vec::new();
+    super::wire::request_head(&mut frame, 1, "plugin.HandleEvent");
+    frame.push(0x82);
+    super::wire::kong_str(&mut frame, "InstanceId");
+    let _ = rmp::encode::write_uint(&mut frame, 123_456_789);
+    super::wire::kong_str(&mut frame, "EventName");
+    super::wire::kong_str(&mut frame, "access");
+    frame
+}
+
+/// How long `-dump-all-plugins` takes with `count` plugins: the median of 5 runs.
+pub struct Dump {
+    /// Plugins in the directory.
+    pub plugins: usize,
+    /// Plugins the dump listed.
+    pub listed: usize,
+    /// Median wall time.
+    pub median: Duration,
+}
+
+fn time_dump(binary: &Path, dir: &Path, hello: &Path, count: usize) -> anyhow::Result<Dump> {
+    let plugins = dir.join("dump-plugins");
+    std::fs::create_dir_all(&plugins)?;
+    let bytes = std::fs::read(hello)?;
+    for i in 0..count {
+        // Same length as "hello", so every offset in the file stays valid.
+        let name = format!("h{i:04}");
+        let renamed = crate::fixtures::replace_all(&bytes, b"hello", name.as_bytes());
+        std::fs::write(plugins.join(format!("{name}.so")), renamed)?;
+    }
+    let mut times = Vec::new();
+    let mut listed = 0;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let out = Command::new(binary)
+            .arg("-plugins-directory")
+            .arg(&plugins)
+            .arg("-dump-all-plugins")
+            .output()?;
+        times.push(started.elapsed());
+        anyhow::ensure!(
+            out.status.success(),
+            "-dump-all-plugins failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dumped: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        listed = dumped.as_array().map_or(0, Vec::len);
+    }
+    times.sort_unstable();
+    Ok(Dump {
+        plugins: count,
+        listed,
+        median: times[times.len() / 2],
+    })
+}
+
+/// Ticks of CPU time stolen by the hypervisor so far (`steal` in `/proc/stat`).
+fn steal_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines().next()?.split_whitespace().nth(8)?.parse().ok()
+}
+
+/// CPU model and count, and the kernel.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim())
+        .to_owned();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpus} × {model}, Linux {}", kernel.trim())
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "–".into()
+    }
+}
+
+fn cpu(p: &Point) -> String {
+    p.cpu_per_event.map_or("–".into(), us)
+}
+
+fn render(
+    bench: &Bench,
+    workloads: &[Workload],
+    echo: &[Point],
+    points: &[Vec<(Point, Point)>],
+    memory: &Memory,
+    dump: &Dump,
+    steal: Option<f64>,
+) -> String {
+    let mut out = String::new();
+    out.push_str("# pluginhost benchmark\n\n");
+    out.push_str(&format!(
+        "Measured {} on {}; {} rounds of {:.1} s per point, medians; {} of the CPU time was \
+         stolen by the hypervisor during the run.\n\n",
+        rfc3339_now(),
+        machine(),
+        bench.rounds,
+        bench.measure.as_secs_f64(),
+        steal.map_or("an unknown share".into(), |s| format!("{:.0} %", s * 100.0)),
+    ));
+    out.push_str("## Baseline: one Unix-socket round trip (echo)\n\n");
+    let rows: Vec<Vec<String>> = echo
+        .iter()
+        .map(|p| {
+            vec![
+                p.in_flight.to_string(),
+                k(p.rpcs_per_s),
+                us(p.p50),
+                us(p.p99),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["in flight", "round trips/s", "p50 µs", "p99 µs"],
+        &rows,
+    ));
+    for (w, pts) in workloads.iter().zip(points) {
+        out.push_str(&format!("\n## {}\n\n", w.title));
+        let rows: Vec<Vec<String>> = pts
+            .iter()
+            .map(|(mock, host)| {
+                vec![
+                    host.in_flight.to_string(),
+                    k(mock.events_per_s),
+                    k(host.events_per_s),
+                    format!("**{}**", ratio(host.events_per_s, mock.events_per_s)),
+                    k(host.rpcs_per_s),
+                    us(mock.p50),
+                    us(host.p50),
+                    us(host.p99),
+                    cpu(mock),
+                    cpu(host),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                "in flight",
+                "mock events/s",
+                "pluginhost events/s",
+                "ratio",
+                "pluginhost RPC/s",
+                "mock p50 µs",
+                "pluginhost p50 µs",
+                "pluginhost p99 µs",
+                "mock CPU µs/event",
+                "pluginhost CPU µs/event",
+            ],
+            &rows,
+        ));
+    }
+    out.push_str("\n## Targets (hello)\n\n");
+    let hello = &points[0];
+    let at = |n: usize| hello.iter().find(|(_, h)| h.in_flight == n);
+    let rtt = echo.iter().find(|p| p.in_flight == 1).map(|p| p.p50);
+    let mut rows = Vec::new();
+    for n in [16, 64] {
+        if let Some((mock, host)) = at(n) {
+            let r = host.events_per_s / mock.events_per_s;
+            rows.push(vec![
+                format!("events/s at {n} in flight, ÷ mock"),
+                "≥ 0.90".into(),
+                format!("{r:.2}"),
+                verdict(r >= 0.90),
+            ]);
+        }
+    }
+    if let (Some((mock, host)), Some(rtt)) = (at(1), rtt) {
+        let r = host.p50.as_secs_f64() / rtt.as_secs_f64();
+        let m = mock.p50.as_secs_f64() / rtt.as_secs_f64();
+        rows.push(vec![
+            "p50 at 1 in flight, ÷ one socket round trip".into(),
+            "≤ 3.0".into(),
+            format!("{r:.2} (mock: {m:.2})"),
+            verdict(r <= 3.0),
+        ]);
+    }
+    if let Some((_, host)) = at(16)
+        && let Some(c) = host.cpu_per_event
+    {
+        rows.push(vec![
+            "server CPU per event, 16 in flight".into(),
+            "≤ 16 µs".into(),
+            format!("{} µs", us(c)),
+            verdict(c <= Duration::from_micros(16)),
+        ]);
+    }
+    rows.push(vec![
+        format!("RSS, {} abandoned events → reaped", memory.abandoned),
+        "bounded, all reaped".into(),
+        memory.summary(),
+        verdict(memory.bounded()),
+    ]);
+    rows.push(vec![
+        format!("-dump-all-plugins, {} plugins", dump.plugins),
+        "< 300 ms".into(),
+        format!(
+            "{:.0} ms ({} listed)",
+            dump.median.as_secs_f64() * 1e3,
+            dump.listed
+        ),
+        verdict(dump.median < Duration::from_millis(300) && dump.listed == dump.plugins),
+    ]);
+    out.push_str(&table(&["figure", "target", "measured", "holds"], &rows));
+    out.push_str(&format!("\n## Memory\n\n{}", memory.table()));
+    out
+}
+
+fn verdict(holds: bool) -> String {
+    if holds { "yes" } else { "**no**" }.into()
+}
+
+/// The current UTC time.
+fn rfc3339_now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

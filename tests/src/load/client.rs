@@ -1,0 +1,492 @@
+//! The load generator's client: Kong's plugin-server side, as one nginx worker drives it.
+//!
+//! `in_flight` events run at once on one thread (an nginx worker is one thread too). Every RPC
+//! takes the most recently returned idle connection (the cosocket pool is LIFO) or opens a new
+//! one, and gives it back when the response is in, so one event's RPCs travel over whichever
+//! connection is free. At most `pool_size` idle connections are kept, as
+//! `lua_socket_pool_size` does. No request is pipelined.
+
+use std::{
+    cell::{Cell, RefCell},
+    io,
+    path::{Path, PathBuf},
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use rmpv::{Value, ValueRef};
+
+use super::{
+    procfs,
+    wire::{Conn, kong_str, request_head},
+};
+use crate::kong::{Answer, get, map, step_method};
+
+/// Kong's default `lua_socket_pool_size`.
+pub const KONG_POOL_SIZE: usize = 256;
+
+/// What one unit of load is.
+#[derive(Debug, Clone)]
+pub enum Exchange {
+    /// One request/response round trip of `frame` on a server that echoes bytes.
+    Echo {
+        /// The bytes sent and expected back.
+        frame: Vec<u8>,
+    },
+    /// One event: `HandleEvent`, a `Step` answering each PDK call, until `"ret"`.
+    Event {
+        /// The instance the events run on (from `plugin.StartInstance`).
+        instance: u64,
+        /// The phase.
+        phase: String,
+    },
+}
+
+/// A measurement to make.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// The server's socket.
+    pub socket: PathBuf,
+    /// Events (or echoes) running at once.
+    pub in_flight: usize,
+    /// Idle connections kept.
+    pub pool_size: usize,
+    /// Load before measuring, to open connections and warm caches.
+    pub warmup: Duration,
+    /// How long to measure.
+    pub measure: Duration,
+    /// The server process, for its CPU time.
+    pub server_pid: Option<u32>,
+    /// What each unit of load is.
+    pub exchange: Exchange,
+}
+
+/// What one measurement found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    /// Events (or echoes) running at once.
+    pub in_flight: usize,
+    /// Events completed in the window.
+    pub events: u64,
+    /// RPCs completed in the window.
+    pub rpcs: u64,
+    /// The window.
+    pub seconds: f64,
+    /// Median time from the first request of an event to the last response.
+    pub p50: Duration,
+    /// 99th percentile of the same.
+    pub p99: Duration,
+    /// The server's CPU time in the window, divided by `events`.
+    pub server_cpu_per_event: Option<Duration>,
+    /// The load generator's own CPU time per event.
+    pub client_cpu_per_event: Option<Duration>,
+    /// Connections opened.
+    pub connections: usize,
+}
+
+impl Figures {
+    /// Events per second.
+    pub fn events_per_s(&self) -> f64 {
+        self.events as f64 / self.seconds
+    }
+
+    /// RPCs per second.
+    pub fn rpcs_per_s(&self) -> f64 {
+        self.rpcs as f64 / self.seconds
+    }
+}
+
+/// Starts an instance of `plugin` with `config` and returns its id.
+pub fn start_instance(socket: &Path, plugin: &str, config: &serde_json::Value) -> io::Result<u64> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let mut conn = Conn::open(socket).await?;
+        let param = map([
+            ("Name", Value::from(plugin)),
+            ("Config", Value::from(config.to_string())),
+        ]);
+        let status = conn
+            .rpc(1, "plugin.StartInstance", param)
+            .await?
+            .map_err(io::Error::other)?;
+        get(&status, "Id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| io::Error::other(format!("StartInstance returned no Id: {status}")))
+    })
+}
+
+/// Runs `load` and returns its figures. Fails on the first broken connection or RPC error:
+/// a benchmark of a server that answers errors measures nothing.
+pub fn run(load: &Load) -> io::Result<Figures> {
+    runtime()?.block_on(drive(load))
+}
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+struct Shared {
+    socket: PathBuf,
+    idle: RefCell<Vec<Conn>>,
+    pool_size: usize,
+    opened: Cell<usize>,
+    msgid: Cell<u64>,
+    measuring: Cell<bool>,
+    stop: Cell<bool>,
+    latencies: RefCell<Vec<Duration>>,
+    rpcs: Cell<u64>,
+    answers: Answers,
+}
+
+impl Shared {
+    async fn acquire(&self) -> io::Result<Conn> {
+        let idle = self.idle.borrow_mut().pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => {
+                self.opened.set(self.opened.get() + 1);
+                Conn::open(&self.socket).await
+            }
+        }
+    }
+
+    fn release(&self, conn: Conn) {
+        let mut idle = self.idle.borrow_mut();
+        if idle.len() < self.pool_size {
+            idle.push(conn);
+        }
+    }
+
+    /// One RPC on a pooled connection; `write_param` appends the request's one parameter.
+    async fn rpc<T>(
+        &self,
+        method: &str,
+        write_param: impl FnOnce(&mut Vec<u8>),
+        read: impl FnOnce(&ValueRef<'_>) -> T,
+    ) -> io::Result<T> {
+        let mut conn = self.acquire().await?;
+        let msgid = self.msgid.get() + 1;
+        self.msgid.set(msgid);
+        let mut request = Vec::with_capacity(96);
+        request_head(&mut request, msgid, method);
+        write_param(&mut request);
+        let result = conn.call(&request, msgid, read).await?;
+        self.release(conn);
+        self.count_rpc();
+        result.map_err(|e| io::Error::other(format!("{method} failed: {e}")))
+    }
+
+    async fn echo(&self, frame: &[u8]) -> io::Result<()> {
+        let mut conn = self.acquire().await?;
+        conn.echo(frame).await?;
+        self.release(conn);
+        self.count_rpc();
+        Ok(())
+    }
+
+    fn count_rpc(&self) {
+        if self.measuring.get() {
+            self.rpcs.set(self.rpcs.get() + 1);
+        }
+    }
+
+    /// One access event as Kong's `bridge_loop` runs it.
+    async fn event(&self, instance: u64, phase: &str) -> io::Result<()> {
+        let mut next = self
+            .rpc(
+                "plugin.HandleEvent",
+                |out| {
+                    out.push(0x82);
+                    kong_str(out, "InstanceId");
+                    let _ = rmp::encode::write_uint(out, instance);
+                    kong_str(out, "EventName");
+                    kong_str(out, phase);
+                },
+                Next::of,
+            )
+            .await??;
+        loop {
+            let (event_id, method) = match next {
+                Next::Ret => return Ok(()),
+                Next::Call { event_id, method } => (event_id, method),
+            };
+            if matches!(
+                method.as_str(),
+                "kong.response.exit" | "kong.response.error"
+            ) {
+                return Ok(());
+            }
+            let answer = self.answers.for_method(&method);
+            next = self
+                .rpc(
+                    answer.step_method,
+                    |out| {
+                        out.push(if answer.data.is_empty() { 0x81 } else { 0x82 });
+                        kong_str(out, "EventId");
+                        let _ = rmp::encode::write_uint(out, event_id);
+                        if !answer.data.is_empty() {
+                            kong_str(out, "Data");
+                            out.extend_from_slice(&answer.data);
+                        }
+                    },
+                    Next::of,
+                )
+                .await??;
+        }
+    }
+}
+
+/// What a step result asks for next.
+enum Next {
+    Ret,
+    Call { event_id: u64, method: String },
+}
+
+impl Next {
+    /// Reads `{EventId, Data}`, where `Data` is `"ret"` or `{Method, Args}`.
+    fn of(result: &ValueRef<'_>) -> io::Result<Next> {
+        let bad = || io::Error::other(format!("not a step result: {result}"));
+        let event_id = field(result, "EventId")
+            .and_then(ValueRef::as_u64)
+            .ok_or_else(bad)?;
+        let data = field(result, "Data").ok_or_else(bad)?;
+        if let ValueRef::String(s) = data {
+            return match s.as_str() {
+                Some("ret") => Ok(Next::Ret),
+                _ => Err(bad()),
+            };
+        }
+        let method = match field(data, "Method") {
+            Some(ValueRef::String(s)) => s.as_str().ok_or_else(bad)?.to_owned(),
+            _ => return Err(bad()),
+        };
+        Ok(Next::Call { event_id, method })
+    }
+}
+
+fn field<'v, 'a>(map: &'v ValueRef<'a>, key: &str) -> Option<&'v ValueRef<'a>> {
+    let ValueRef::Map(entries) = map else {
+        return None;
+    };
+    entries.iter().find_map(|(k, v)| match k {
+        ValueRef::String(s) if s.as_bytes() == key.as_bytes() => Some(v),
+        _ => None,
+    })
+}
+
+/// Kong's answer to one PDK method, encoded once.
+struct EncodedAnswer {
+    step_method: &'static str,
+    /// The encoded `Data`; empty when Kong leaves `Data` out (a `nil` result).
+    data: Vec<u8>,
+}
+
+/// The answers the load generator gives, by method.
+struct Answers {
+    by_method: Vec<(&'static str, EncodedAnswer)>,
+    other: EncodedAnswer,
+}
+
+impl Answers {
+    fn new() -> Answers {
+        let encode = |method: &'static str| {
+            let answer = answer(method);
+            let data = match &answer {
+                Answer::Value(v) => crate::encode::kong_pack(v),
+                Answer::Error(e) => crate::encode::kong_pack(&Value::from(e.as_str())),
+                Answer::Nil => Vec::new(),
+            };
+            EncodedAnswer {
+                step_method: step_method(method, &answer),
+                data,
+            }
+        };
+        Answers {
+            by_method: ANSWERED.iter().map(|&m| (m, encode(m))).collect(),
+            other: encode(""),
+        }
+    }
+
+    fn for_method(&self, method: &str) -> &EncodedAnswer {
+        self.by_method
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or(&self.other, |(_, a)| a)
+    }
+}
+
+/// The methods [`answer`] gives a value; every other call is answered `nil`.
+const ANSWERED: [&str; 2] = ["kong.request.get_header", "kong.request.get_headers"];
+
+/// What Kong answers to the PDK calls the benchmarked plugins make: a request with two headers.
+pub fn answer(method: &str) -> Answer {
+    match method {
+        "kong.request.get_header" => Answer::Value(Value::from("example.com")),
+        "kong.request.get_headers" => Answer::Value(map([
+            ("host", Value::from("example.com")),
+            ("user-agent", Value::from("kong-sim-loadgen")),
+        ])),
+        _ => Answer::Nil,
+    }
+}
+
+async fn drive(load: &Load) -> io::Result<Figures> {
+    let shared = Rc::new(Shared {
+        socket: load.socket.clone(),
+        idle: RefCell::default(),
+        pool_size: load.pool_size,
+        opened: Cell::new(0),
+        msgid: Cell::new(0),
+        measuring: Cell::new(false),
+        stop: Cell::new(false),
+        latencies: RefCell::new(Vec::with_capacity(1 << 20)),
+        rpcs: Cell::new(0),
+        answers: Answers::new(),
+    });
+    let local = tokio::task::LocalSet::new();
+    let mut workers = Vec::new();
+    for _ in 0..load.in_flight {
+        let shared = Rc::clone(&shared);
+        let exchange = load.exchange.clone();
+        workers.push(local.spawn_local(async move {
+            while !shared.stop.get() {
+                let started = Instant::now();
+                match &exchange {
+                    Exchange::Echo { frame } => shared.echo(frame).await?,
+                    Exchange::Event { instance, phase } => shared.event(*instance, phase).await?,
+                }
+                if shared.measuring.get() {
+                    shared.latencies.borrow_mut().push(started.elapsed());
+                }
+            }
+            Ok::<(), io::Error>(())
+        }));
+    }
+    let me = std::process::id();
+    let window = local
+        .run_until(async {
+            tokio::time::sleep(load.warmup).await;
+            let server_before = load.server_pid.and_then(procfs::cpu_time);
+            let client_before = procfs::cpu_time(me);
+            let started = Instant::now();
+            shared.measuring.set(true);
+            tokio::time::sleep(load.measure).await;
+            shared.measuring.set(false);
+            let seconds = started.elapsed().as_secs_f64();
+            let server = load
+                .server_pid
+                .and_then(procfs::cpu_time)
+                .zip(server_before)
+                .map(|(after, before)| after.saturating_sub(before));
+            let client = procfs::cpu_time(me)
+                .zip(client_before)
+                .map(|(after, before)| after.saturating_sub(before));
+            shared.stop.set(true);
+            for worker in workers {
+                worker
+                    .await
+                    .map_err(|e| io::Error::other(format!("a load task failed: {e}")))??;
+            }
+            Ok::<_, io::Error>((seconds, server, client))
+        })
+        .await?;
+    let (seconds, server_cpu, client_cpu) = window;
+    let mut latencies = shared.latencies.take();
+    latencies.sort_unstable();
+    let events = latencies.len() as u64;
+    let per_event = |total: Duration| total.checked_div(events.max(1) as u32);
+    Ok(Figures {
+        in_flight: load.in_flight,
+        events,
+        rpcs: shared.rpcs.get(),
+        seconds,
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        server_cpu_per_event: server_cpu.and_then(per_event),
+        client_cpu_per_event: client_cpu.and_then(per_event),
+        connections: shared.opened.get(),
+    })
+}
+
+/// Starts `count` events of `instance` (`concurrency` at a time) and never answers their
+/// first PDK call, as Kong does when a Lua error ends a request mid-event. Returns how many the
+/// server started.
+pub fn abandon(
+    socket: &Path,
+    instance: u64,
+    count: usize,
+    concurrency: usize,
+) -> io::Result<usize> {
+    let shared = Rc::new(Shared {
+        socket: socket.to_owned(),
+        idle: RefCell::default(),
+        pool_size: KONG_POOL_SIZE,
+        opened: Cell::new(0),
+        msgid: Cell::new(0),
+        measuring: Cell::new(false),
+        stop: Cell::new(false),
+        latencies: RefCell::default(),
+        rpcs: Cell::new(0),
+        answers: Answers::new(),
+    });
+    let left = Rc::new(Cell::new(count));
+    let local = tokio::task::LocalSet::new();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let shared = Rc::clone(&shared);
+        let left = Rc::clone(&left);
+        workers.push(local.spawn_local(async move {
+            let mut started = 0;
+            while left.get() > 0 {
+                left.set(left.get() - 1);
+                let param = |out: &mut Vec<u8>| {
+                    out.push(0x82);
+                    kong_str(out, "InstanceId");
+                    let _ = rmp::encode::write_uint(out, instance);
+                    kong_str(out, "EventName");
+                    kong_str(out, "access");
+                };
+                if let Next::Call { .. } =
+                    shared.rpc("plugin.HandleEvent", param, Next::of).await??
+                {
+                    started += 1;
+                }
+            }
+            Ok::<usize, io::Error>(started)
+        }));
+    }
+    runtime()?.block_on(local.run_until(async {
+        let mut started = 0;
+        for worker in workers {
+            started += worker
+                .await
+                .map_err(|e| io::Error::other(format!("a load task failed: {e}")))??;
+        }
+        Ok(started)
+    }))
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let ms = |n| Duration::from_millis(n);
+        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile(&sorted, 0.50), ms(50));
+        assert_eq!(percentile(&sorted, 0.99), ms(99));
+        assert_eq!(percentile(&[ms(7)], 0.99), ms(7));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+    }
+}

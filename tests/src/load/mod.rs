@@ -1,0 +1,24 @@
+//! The load generator: Kong's side of the protocol under load, the two baselines it is compared
+//! with, and what `make bench` reports.
+//!
+//! * [`bench`] — `make bench`: every server and load, the report and the plot;
+//! * [`client`] — events driven as one nginx worker drives them (pooled connections, N in
+//!   flight), with events/s, RPC/s, latency percentiles and CPU per event;
+//! * [`echo`] — the physical baseline, a Unix-socket echo;
+//! * [`mock`] — the protocol baseline, the same exchange answered with no plugin runtime;
+//! * [`memory`] — RSS under abandoned events, and `make soak`;
+//! * [`children`] — the measured servers as child processes;
+//! * [`plot`] — the PNG plot; [`report`] — medians and Markdown tables;
+//! * [`procfs`] — CPU time and RSS of a process;
+//! * [`wire`] — one pooled connection.
+
+pub mod bench;
+pub mod children;
+pub mod client;
+pub mod echo;
+pub mod memory;
+pub mod mock;
+pub mod plot;
+pub mod procfs;
+pub mod report;
+pub mod wire;

@@ -1,0 +1,77 @@
+//! What `/proc` says about a process: CPU time spent and resident memory.
+
+use std::{fs, time::Duration};
+
+/// CPU time used so far by every thread of `pid`, user and system.
+///
+/// Read from each thread's `schedstat` (nanoseconds, exact); where the kernel has no
+/// schedstat, from `stat`'s `utime + stime` (clock ticks, 10 ms each).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    schedstat_total(pid).or_else(|| stat_ticks(pid))
+}
+
+fn schedstat_total(pid: u32) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread can end between listing and reading: it is not counted.
+        let Ok(text) = fs::read_to_string(path) else {
+            continue;
+        };
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
+fn stat_ticks(pid: u32) -> Option<Duration> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; fields are counted after its closing parenthesis.
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let hz = rustix::param::clock_ticks_per_second() as f64;
+    Some(Duration::from_secs_f64((utime + stime) as f64 / hz))
+}
+
+/// Resident set size of `pid`, in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// How many threads `pid` has.
+pub fn threads(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = std::process::id();
+        let before = cpu_time(me).expect("cpu time");
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_time(me).expect("cpu time") > before);
+        assert!(rss_kib(me).expect("rss") > 0);
+        assert!(threads(me).expect("threads") >= 1);
+    }
+}
