@@ -34,13 +34,9 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads `source` whole. Later writes to it cannot change what this snapshot loads.
     pub fn read(source: &Path) -> std::io::Result<Snapshot> {
-        let bytes = fs::read(source)?;
-        let sha256 = hex(&Sha256::digest(&bytes));
-        Ok(Snapshot {
-            source: source.to_owned(),
-            bytes,
-            sha256,
-        })
+        let mut snapshot = Snapshot::read_unhashed(source)?;
+        snapshot.sha256 = hex(&Sha256::digest(&snapshot.bytes));
+        Ok(snapshot)
     }
 
     /// Reads `source` whole without hashing it, for dumps and checks: they never compare

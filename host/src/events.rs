@@ -226,17 +226,11 @@ impl Events {
     /// Ends events that have waited longer than the timeout for a Step; returns how many.
     pub fn reap(&self) -> usize {
         let timeout = self.timeout;
-        let expired: Vec<(u64, Event)> = {
-            let mut map = self.map.borrow_mut();
-            let ids: Vec<u64> = map
-                .iter()
-                .filter(|(_, e)| e.suspended_at.elapsed() >= timeout)
-                .map(|(id, _)| *id)
-                .collect();
-            ids.into_iter()
-                .filter_map(|id| map.remove(&id).map(|e| (id, e)))
-                .collect()
-        };
+        let expired: Vec<(u64, Event)> = self
+            .map
+            .borrow_mut()
+            .extract_if(|_, e| e.suspended_at.elapsed() >= timeout)
+            .collect();
         let reaped = expired.len();
         for (id, event) in expired {
             tracing::debug!(

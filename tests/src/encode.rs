@@ -11,23 +11,26 @@ pub fn kong_pack(v: &Value) -> Vec<u8> {
     out
 }
 
+/// Appends `bytes` as a string the way Kong writes one: fixstr, else str16 or str32, never
+/// str8.
+pub fn write_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    match bytes.len() {
+        n if n < 32 => out.push(0xa0 | n as u8),
+        n if n < 65536 => {
+            out.push(0xda);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0xdb);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(bytes);
+}
+
 fn write(out: &mut Vec<u8>, v: &Value) {
     match v {
-        Value::String(s) => {
-            let bytes = s.as_bytes();
-            match bytes.len() {
-                n if n < 32 => out.push(0xa0 | n as u8),
-                n if n < 65536 => {
-                    out.push(0xda);
-                    out.extend_from_slice(&(n as u16).to_be_bytes());
-                }
-                n => {
-                    out.push(0xdb);
-                    out.extend_from_slice(&(n as u32).to_be_bytes());
-                }
-            }
-            out.extend_from_slice(bytes);
-        }
+        Value::String(s) => write_str(out, s.as_bytes()),
         Value::F32(f) => {
             let _ = rmp::encode::write_f64(out, f64::from(*f));
         }

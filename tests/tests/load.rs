@@ -7,6 +7,7 @@ use kong_sim::{
     load::{
         children::ServerProcess,
         client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
+        memory::reaped,
         mock::Script,
     },
     server::Prefix,
@@ -108,28 +109,14 @@ fn abandoned_events_are_all_reaped_and_the_server_goes_on() {
     let started = client::abandon(server.socket(), hello, 2000, 16).unwrap();
     assert_eq!(started, 2000);
     let log = server.wait_for_log("reaped events Kong abandoned");
-    let mut reaped: usize = count_reaped(&log);
+    let mut reaped_so_far = reaped(&log);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while reaped < 2000 && std::time::Instant::now() < deadline {
+    while reaped_so_far < 2000 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        reaped = count_reaped(&server.stderr());
+        reaped_so_far = reaped(&server.stderr());
     }
-    assert_eq!(reaped, 2000, "{}", server.stderr());
+    assert_eq!(reaped_so_far, 2000, "{}", server.stderr());
     // The server still serves, on the stacks kept from the reaped events.
     let f = load(server.socket(), server.pid(), access(hello), 4);
     assert_rpcs_per_event(&f, 3);
-}
-
-fn count_reaped(log: &str) -> usize {
-    log.lines()
-        .filter(|l| l.contains("reaped events Kong abandoned"))
-        .filter_map(|l| {
-            l.split("events=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<usize>()
-                .ok()
-        })
-        .sum()
 }

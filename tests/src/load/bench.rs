@@ -228,11 +228,7 @@ pub fn start_pluginhost(
 fn echo_frame() -> Vec<u8> {
     let mut frame = Vec::new();
     super::wire::request_head(&mut frame, 1, "plugin.HandleEvent");
-    frame.push(0x82);
-    super::wire::kong_str(&mut frame, "InstanceId");
-    let _ = rmp::encode::write_uint(&mut frame, 123_456_789);
-    super::wire::kong_str(&mut frame, "EventName");
-    super::wire::kong_str(&mut frame, "access");
+    super::wire::handle_event_param(&mut frame, 123_456_789, "access");
     frame
 }
 

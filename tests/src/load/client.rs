@@ -18,7 +18,7 @@ use rmpv::{Value, ValueRef};
 
 use super::{
     procfs,
-    wire::{Conn, kong_str, request_head},
+    wire::{Conn, field, handle_event_param, kong_str, request_head},
 };
 use crate::kong::{Answer, get, map, step_method};
 
@@ -141,6 +141,21 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(socket: &Path, pool_size: usize) -> Shared {
+        Shared {
+            socket: socket.to_owned(),
+            idle: RefCell::default(),
+            pool_size,
+            opened: Cell::new(0),
+            msgid: Cell::new(0),
+            measuring: Cell::new(false),
+            stop: Cell::new(false),
+            latencies: RefCell::default(),
+            rpcs: Cell::new(0),
+            answers: Answers::new(),
+        }
+    }
+
     async fn acquire(&self) -> io::Result<Conn> {
         let idle = self.idle.borrow_mut().pop();
         match idle {
@@ -197,13 +212,7 @@ impl Shared {
         let mut next = self
             .rpc(
                 "plugin.HandleEvent",
-                |out| {
-                    out.push(0x82);
-                    kong_str(out, "InstanceId");
-                    let _ = rmp::encode::write_uint(out, instance);
-                    kong_str(out, "EventName");
-                    kong_str(out, phase);
-                },
+                |out| handle_event_param(out, instance, phase),
                 Next::of,
             )
             .await??;
@@ -266,16 +275,6 @@ impl Next {
     }
 }
 
-fn field<'v, 'a>(map: &'v ValueRef<'a>, key: &str) -> Option<&'v ValueRef<'a>> {
-    let ValueRef::Map(entries) = map else {
-        return None;
-    };
-    entries.iter().find_map(|(k, v)| match k {
-        ValueRef::String(s) if s.as_bytes() == key.as_bytes() => Some(v),
-        _ => None,
-    })
-}
-
 /// Kong's answer to one PDK method, encoded once.
 struct EncodedAnswer {
     step_method: &'static str,
@@ -333,18 +332,10 @@ pub fn answer(method: &str) -> Answer {
 }
 
 async fn drive(load: &Load) -> io::Result<Figures> {
-    let shared = Rc::new(Shared {
-        socket: load.socket.clone(),
-        idle: RefCell::default(),
-        pool_size: load.pool_size,
-        opened: Cell::new(0),
-        msgid: Cell::new(0),
-        measuring: Cell::new(false),
-        stop: Cell::new(false),
-        latencies: RefCell::new(Vec::with_capacity(1 << 20)),
-        rpcs: Cell::new(0),
-        answers: Answers::new(),
-    });
+    let shared = Shared::new(&load.socket, load.pool_size);
+    // Room for every latency of a run, so that growing the list never lands in the window.
+    shared.latencies.borrow_mut().reserve(1 << 20);
+    let shared = Rc::new(shared);
     let local = tokio::task::LocalSet::new();
     let mut workers = Vec::new();
     for _ in 0..load.in_flight {
@@ -419,18 +410,7 @@ pub fn abandon(
     count: usize,
     concurrency: usize,
 ) -> io::Result<usize> {
-    let shared = Rc::new(Shared {
-        socket: socket.to_owned(),
-        idle: RefCell::default(),
-        pool_size: KONG_POOL_SIZE,
-        opened: Cell::new(0),
-        msgid: Cell::new(0),
-        measuring: Cell::new(false),
-        stop: Cell::new(false),
-        latencies: RefCell::default(),
-        rpcs: Cell::new(0),
-        answers: Answers::new(),
-    });
+    let shared = Rc::new(Shared::new(socket, KONG_POOL_SIZE));
     let left = Rc::new(Cell::new(count));
     let local = tokio::task::LocalSet::new();
     let mut workers = Vec::new();
@@ -441,13 +421,7 @@ pub fn abandon(
             let mut started = 0;
             while left.get() > 0 {
                 left.set(left.get() - 1);
-                let param = |out: &mut Vec<u8>| {
-                    out.push(0x82);
-                    kong_str(out, "InstanceId");
-                    let _ = rmp::encode::write_uint(out, instance);
-                    kong_str(out, "EventName");
-                    kong_str(out, "access");
-                };
+                let param = |out: &mut Vec<u8>| handle_event_param(out, instance, "access");
                 if let Next::Call { .. } =
                     shared.rpc("plugin.HandleEvent", param, Next::of).await??
                 {

@@ -140,10 +140,10 @@ pub fn measure(binary: &Path, dir: &Path, plugins: &Path, count: usize) -> anyho
         let threads = procfs::threads(pid).unwrap_or(0);
         let want = count * round;
         let deadline = Instant::now() + Duration::from_secs_f64(EVENT_TIMEOUT_S * 5.0 + 5.0);
-        let mut reaped_total = reaped(&log);
+        let mut reaped_total = reaped_in_file(&log);
         while reaped_total < want && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
-            reaped_total = reaped(&log);
+            reaped_total = reaped_in_file(&log);
         }
         rounds.push(Round {
             started,
@@ -160,10 +160,13 @@ pub fn measure(binary: &Path, dir: &Path, plugins: &Path, count: usize) -> anyho
     })
 }
 
+fn reaped_in_file(log: &Path) -> usize {
+    reaped(&std::fs::read_to_string(log).unwrap_or_default())
+}
+
 /// Events pluginhost's log reports reaped (`reaped events Kong abandoned events=N`).
-fn reaped(log: &Path) -> usize {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
+pub fn reaped(log: &str) -> usize {
+    log.lines()
         .filter(|l| l.contains("reaped events Kong abandoned"))
         .filter_map(|l| l.split("events=").nth(1))
         .filter_map(|n| n.split_whitespace().next()?.parse::<usize>().ok())

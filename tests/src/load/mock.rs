@@ -14,6 +14,8 @@ use tokio::{
     net::{UnixListener, UnixStream},
 };
 
+use super::wire::field;
+
 /// The PDK calls one event makes, in order.
 #[derive(Debug, Clone)]
 pub struct Script {
@@ -154,7 +156,9 @@ impl State {
                 self.step(id, 0, out);
             }
             _ if method.starts_with("plugin.Step") => {
-                let id = event_id(param).unwrap_or(0);
+                let id = field(param, "EventId")
+                    .and_then(ValueRef::as_u64)
+                    .unwrap_or(0);
                 let at = self.events.borrow_mut().remove(&id);
                 match at {
                     Some(at) => self.step(id, at + 1, out),
@@ -192,14 +196,4 @@ impl State {
             }
         }
     }
-}
-
-fn event_id(param: &ValueRef<'_>) -> Option<u64> {
-    let ValueRef::Map(entries) = param else {
-        return None;
-    };
-    entries.iter().find_map(|(k, v)| match k {
-        ValueRef::String(s) if s.as_bytes() == b"EventId" => v.as_u64(),
-        _ => None,
-    })
 }

@@ -35,23 +35,23 @@ fn stat_ticks(pid: u32) -> Option<Duration> {
 
 /// Resident set size of `pid`, in KiB (`VmRSS`).
 pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+    status_number(pid, "VmRSS:")
 }
 
 /// How many threads `pid` has.
 pub fn threads(pid: u32) -> Option<u64> {
+    status_number(pid, "Threads:")
+}
+
+/// The number on the line of `/proc/<pid>/status` that starts with `label` (a `kB` unit is
+/// dropped).
+fn status_number(pid: u32, label: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("Threads:"))?
+        .find_map(|line| line.strip_prefix(label))?
+        .trim()
+        .trim_end_matches("kB")
         .trim()
         .parse()
         .ok()

@@ -117,20 +117,9 @@ impl Conn {
     }
 }
 
-/// Appends `s` as Kong's lua-MessagePack writes a string (fixstr, else str16/str32).
+/// Appends `s` as Kong's lua-MessagePack writes a string.
 pub fn kong_str(out: &mut Vec<u8>, s: &str) {
-    match s.len() {
-        n if n < 32 => out.push(0xa0 | n as u8),
-        n if n < 65536 => {
-            out.push(0xda);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0xdb);
-            out.extend_from_slice(&(n as u32).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(s.as_bytes());
+    crate::encode::write_str(out, s.as_bytes());
 }
 
 /// Appends the head of a request, `[0, msgid, method, [`, leaving its one parameter to write.
@@ -139,6 +128,26 @@ pub fn request_head(out: &mut Vec<u8>, msgid: u64, method: &str) {
     let _ = rmp::encode::write_uint(out, msgid);
     kong_str(out, method);
     out.push(0x91);
+}
+
+/// Appends the parameter of `plugin.HandleEvent`, `{InstanceId, EventName}`.
+pub fn handle_event_param(out: &mut Vec<u8>, instance: u64, phase: &str) {
+    out.push(0x82);
+    kong_str(out, "InstanceId");
+    let _ = rmp::encode::write_uint(out, instance);
+    kong_str(out, "EventName");
+    kong_str(out, phase);
+}
+
+/// The value under the string key `key` of a map read in place.
+pub fn field<'v, 'a>(map: &'v ValueRef<'a>, key: &str) -> Option<&'v ValueRef<'a>> {
+    let ValueRef::Map(entries) = map else {
+        return None;
+    };
+    entries.iter().find_map(|(k, v)| match k {
+        ValueRef::String(s) if s.as_bytes() == key.as_bytes() => Some(v),
+        _ => None,
+    })
 }
 
 /// Whether decoding failed only because the object is not all there yet.
