@@ -118,7 +118,7 @@ fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
 }
 
-/// Runs [`ROUNDS`] rounds of `count` abandoned hello events against a fresh pluginhost.
+/// Runs `ROUNDS` rounds of `count` abandoned hello events against a fresh pluginhost.
 pub fn measure(binary: &Path, dir: &Path, plugins: &Path, count: usize) -> anyhow::Result<Memory> {
     let timeout = EVENT_TIMEOUT_S.to_string();
     let server = start_pluginhost(

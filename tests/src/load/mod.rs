@@ -1,7 +1,7 @@
 //! The load generator: Kong's side of the protocol under load, the two baselines it is compared
 //! with, and what `make bench` reports.
 //!
-//! * [`bench`] — `make bench`: every server and load, the report and the plot;
+//! * [`bench`](mod@bench) — `make bench`: every server and load, the report and the plot;
 //! * [`client`] — events driven as one nginx worker drives them (pooled connections, N in
 //!   flight), with events/s, RPC/s, latency percentiles and CPU per event;
 //! * [`echo`] — the physical baseline, a Unix-socket echo;
