@@ -7,6 +7,7 @@
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+use plugin_abi::schema::KongVersion;
 
 /// pluginhost serves Rust plugins (`cdylib` files built with plugin-abi) to Kong Gateway over
 /// one Unix socket, speaking Kong's MsgPack-RPC plugin protocol as go-pluginserver does.
@@ -55,8 +56,13 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub strict: bool,
 
-    /// Leave field descriptions out of config schemas: Kong releases whose MetaSchema predates
-    /// `description` (Kong/kong#10150, 2023) refuse schemas that carry them.
+    /// The Kong release that reads the schemas (e.g. 3.9.1): they then carry what it accepts,
+    /// field descriptions from 3.4.0 on. Without it, schemas are what every Kong from 2.0.0
+    /// on accepts. -dump-plugin-info (Kong 2.0 - 2.2) never carries descriptions.
+    #[arg(long, value_name = "VERSION")]
+    pub kong_version: Option<KongVersion>,
+
+    /// Leave field descriptions out of config schemas, whatever -kong-version says.
     #[arg(long)]
     pub no_descriptions: bool,
 
@@ -165,6 +171,16 @@ impl Cli {
     /// `-rescan-interval` as a duration.
     pub fn rescan_interval(&self) -> Duration {
         Duration::from_secs_f64(self.rescan_interval)
+    }
+
+    /// The Kong release the schemas are printed for: `-kong-version`, or the oldest Kong when
+    /// none is given, when descriptions are refused, or for Kong 2.0 - 2.2's
+    /// `-dump-plugin-info`.
+    pub fn schema_kong(&self) -> KongVersion {
+        match self.kong_version {
+            Some(kong) if !self.no_descriptions && self.dump_plugin_info.is_none() => kong,
+            _ => KongVersion::OLDEST,
+        }
     }
 
     /// `-shutdown-grace` as a duration.

@@ -77,7 +77,7 @@ pub enum DumpError {
 /// Runs the dump mode chosen on the command line. Refused plugins are left out of the dump and
 /// explained on stderr.
 pub fn run(cli: &Cli) -> Result<(), DumpError> {
-    let registry = Registry::new(cli.policy()).without_descriptions(cli.no_descriptions);
+    let registry = Registry::new(cli.policy()).for_kong(cli.schema_kong());
     let report = registry.load_dir(&cli.plugins_directory)?;
     report.log(&registry);
     if !report.refused.is_empty() {

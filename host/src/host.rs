@@ -19,8 +19,8 @@ pub struct Settings {
     pub instance_ttl: std::time::Duration,
     /// How plugin builds are checked.
     pub policy: crate::fingerprint::Policy,
-    /// Whether schemas keep their field descriptions (`-no-descriptions` drops them).
-    pub schema_descriptions: bool,
+    /// The Kong release schemas are served to (`-kong-version`).
+    pub kong: plugin_abi::schema::KongVersion,
     /// How many versions of one plugin may be loaded (`-max-generations`, 0: no limit).
     pub max_generations: u32,
     /// Bytes of stack per running handler.
@@ -46,7 +46,7 @@ impl Host {
     pub fn new(settings: Settings, cache: crate::cache::Cache) -> Self {
         Host {
             registry: Registry::new(settings.policy)
-                .without_descriptions(!settings.schema_descriptions)
+                .for_kong(settings.kong)
                 .with_cache(cache, settings.max_generations),
             instances: Instances::default(),
             plugins_dir: Mutex::new(settings.plugins_dir.clone()),

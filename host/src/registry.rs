@@ -16,16 +16,16 @@ use crate::{
     fingerprint::{Policy, report::warning_text},
     loader::{self, LoadError, LoadedPlugin},
 };
+use plugin_abi::schema::{KongVersion, for_kong};
 
 /// Every plugin served, by the name it declares. Read on every `StartInstance`, written only
 /// when plugins are loaded or removed.
-#[derive(Default)]
 pub struct Registry {
     plugins: RwLock<BTreeMap<String, Entry>>,
     policy: Policy,
-    /// Kong's MetaSchema accepts `description` only since 2023 (Kong/kong#10150); older
-    /// Kongs refuse a schema carrying it. `-no-descriptions` removes them for those.
-    strip_descriptions: bool,
+    /// The Kong release the schemas are served to: what it accepts is what they say
+    /// (`description` only from 3.4.0 on).
+    kong: KongVersion,
     /// Where plugins are copied before loading; `None` loads the files themselves (dumps).
     cache: Option<Cache>,
     /// How many versions of one plugin a process loads (0: no limit).
@@ -95,14 +95,17 @@ impl Registry {
     /// An empty registry that checks plugins with `policy` and loads the files themselves.
     pub fn new(policy: Policy) -> Self {
         Registry {
+            plugins: RwLock::default(),
             policy,
-            ..Registry::default()
+            kong: KongVersion::OLDEST,
+            cache: None,
+            max_generations: 0,
         }
     }
 
-    /// Serves schemas without field descriptions, for Kongs that refuse them.
-    pub fn without_descriptions(mut self, strip: bool) -> Self {
-        self.strip_descriptions = strip;
+    /// Serves schemas as Kong release `kong` accepts them.
+    pub fn for_kong(mut self, kong: KongVersion) -> Self {
+        self.kong = kong;
         self
     }
 
@@ -181,9 +184,7 @@ impl Registry {
             None => source.to_owned(),
         };
         let mut plugin = loader::load_copy(&snapshot, &file, &self.policy)?;
-        if self.strip_descriptions {
-            strip_descriptions(&mut plugin.info.schema);
-        }
+        plugin.info.schema = for_kong(&plugin.info.schema, self.kong);
         self.install(plugin)
     }
 
@@ -292,35 +293,4 @@ fn unserve(plugins: &mut BTreeMap<String, Entry>, file: &Path, keep: Option<&str
         }
     }
     stopped
-}
-
-/// Removes `description` from every field declaration of a Kong schema.
-fn strip_descriptions(schema: &mut serde_json::Value) {
-    match schema {
-        serde_json::Value::Object(map) => {
-            // A field *named* `description` sits in a `fields` entry as a key whose value is
-            // a declaration object; only attributes with a string value are descriptions.
-            map.retain(|k, v| !(k == "description" && v.is_string()));
-            map.values_mut().for_each(strip_descriptions);
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_descriptions),
-        _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    #[test]
-    fn descriptions_go_and_fields_named_description_stay() {
-        let mut schema = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
-            {"description": {"type": "string", "description": "A field named description."}},
-        ]}}]});
-        super::strip_descriptions(&mut schema);
-        assert_eq!(
-            schema["fields"][0]["config"]["fields"][0],
-            json!({"description": {"type": "string"}})
-        );
-    }
 }

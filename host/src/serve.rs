@@ -38,7 +38,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             event_timeout: cli.event_timeout(),
             instance_ttl: cli.instance_ttl(),
             policy: cli.policy(),
-            schema_descriptions: !cli.no_descriptions,
+            kong: cli.schema_kong(),
             max_generations: cli.max_generations,
             handler_stack: cli.handler_stack_kib as usize * 1024,
         },

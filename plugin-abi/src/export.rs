@@ -1,51 +1,33 @@
-//! [`export_plugin!`](crate::export_plugin) and the code it expands to.
+//! What [`plugin`](crate::plugin) exports, and the code that export calls.
 //!
 //! Everything the macro generates calls into [`__private`]; the functions there are what
 //! crosses the boundary, and each one catches panics: a panic that reached abi_stable's shims
 //! would `exit(1)` the host, and one that unwound into the host would abort it (the plugin's
 //! std and the host's are different copies). A panic becomes an error value instead.
 
-/// Exports a [`Plugin`](crate::Plugin) from a `cdylib` crate so that pluginhost can load it.
-///
-/// `version` is optional and defaults to the crate's `CARGO_PKG_VERSION`. `phases` lists the
-/// handlers Kong will call, in any order; an unknown phase is a compile error.
-///
-/// ```standalone_crate
-/// use plugin_abi::{HandlerResult, Kong, Plugin};
-///
-/// #[derive(serde::Deserialize, schemars::JsonSchema)]
-/// pub struct Config {
-///     #[serde(default)]
-///     message: String,
-/// }
-///
-/// pub struct Hello(Config);
-///
-/// impl Plugin for Hello {
-///     type Config = Config;
-///     fn new(config: Config) -> Result<Self, String> { Ok(Hello(config)) }
-///     fn access(&self, kong: &Kong) -> HandlerResult {
-///         kong.response().set_header("x-hello", &self.0.message)?;
-///         Ok(())
-///     }
-/// }
-///
-/// plugin_abi::export_plugin! {
-///     plugin: Hello,
-///     name: "hello",
-///     priority: 1,
-///     phases: [access],
-/// }
-/// ```
+/// What `#[plugin_abi::plugin]` expands to: the fingerprint section, the info and instance
+/// entry points, and abi_stable's library header. Not a public API: its arguments are what the
+/// attribute derived and checked.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! export_plugin {
+macro_rules! __export_plugin {
     (
         plugin: $plugin:ty,
         name: $name:literal,
-        $(version: $version:literal,)?
+        version: $version:literal,
         priority: $priority:expr,
         phases: [$($phase:ident),+ $(,)?] $(,)?
     ) => {
+        const _: () = ::core::assert!(
+            $crate::schema::is_plugin_version($version),
+            "the plugin version must be x.y.z, three numbers: Kong 3.0 and later refuse \
+             anything else (without version = \"...\", the crate's version is used)"
+        );
+        const __PLUGINHOST_PRIORITY: i64 = $priority;
+        const _: () = ::core::assert!(
+            __PLUGINHOST_PRIORITY.unsigned_abs() <= $crate::schema::MAX_PRIORITY,
+            "the plugin priority must be an integer Lua holds exactly (at most 2^53 - 1 either side of 0)"
+        );
         const __PLUGINHOST_PHASES: &[$crate::Phase] = &[$($crate::__phase!($phase)),+];
 
         // Evaluated here, in the plugin crate: its own profile decides the panic strategy.
@@ -57,7 +39,7 @@ macro_rules! export_plugin {
             "panic=", __PLUGINHOST_PANIC,
             "\ndebug_assertions=", __PLUGINHOST_DEBUG_ASSERTIONS,
             "\nplugin=", $name,
-            "\nplugin_version=", $crate::__version!($($version)?),
+            "\nplugin_version=", $version,
             "\n",
         );
 
@@ -71,8 +53,8 @@ macro_rules! export_plugin {
         extern "C" fn __pluginhost_info() -> $crate::__private::InfoResult {
             $crate::__private::info::<$plugin>(
                 $name,
-                $crate::__version!($($version)?),
-                $priority,
+                $version,
+                __PLUGINHOST_PRIORITY,
                 __PLUGINHOST_PHASES,
             )
         }
@@ -97,17 +79,6 @@ macro_rules! export_plugin {
         #[allow(non_upper_case_globals)]
         pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::__private::LibHeader =
             $crate::__private::lib_header(__pluginhost_load_root_module);
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __version {
-    () => {
-        env!("CARGO_PKG_VERSION")
-    };
-    ($version:literal) => {
-        $version
     };
 }
 
@@ -162,7 +133,7 @@ fn strip_nulls(value: &mut serde_json::Value) {
     }
 }
 
-/// Support for the code [`export_plugin!`](crate::export_plugin) generates. Not a public API.
+/// Support for the code [`plugin`](crate::plugin) generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     use std::{

@@ -32,7 +32,7 @@ use abi_stable::{
 /// ```
 pub const ABI_REVISION: u32 = 1;
 
-/// The root module every plugin exports (through [`export_plugin!`](crate::export_plugin)).
+/// The root module every plugin exports (through [`plugin`](macro@crate::plugin)).
 ///
 /// Hosts reach it through [`PluginModRef`], loaded with
 /// `abi_stable::library::lib_header_from_path(path)?.init_root_module::<PluginModRef>()`.
@@ -68,7 +68,7 @@ impl RootModule for PluginModRef {
 
 /// A configured plugin instance. Kong runs its phases concurrently, hence `Send + Sync`.
 ///
-/// Plugin authors never implement this trait themselves: [`export_plugin!`](crate::export_plugin)
+/// Plugin authors never implement this trait themselves: [`plugin`](macro@crate::plugin)
 /// implements it over their [`Plugin`](crate::Plugin), catching panics so that none crosses the
 /// boundary.
 ///

@@ -1,7 +1,7 @@
 //! The build fingerprint every plugin carries, so that a host can check a plugin's build before
 //! running any of its code.
 //!
-//! [`export_plugin!`](crate::export_plugin) writes it as `key=value` lines into the plugin's own
+//! [`plugin`](macro@crate::plugin) writes it as `key=value` lines into the plugin's own
 //! ELF section [`SECTION`]; the host reads that section from the file, without `dlopen`.
 //! The facts come from three places: the toolchain and profile that compiled plugin-abi as part
 //! of the plugin's build ([`COMMON`]), `cfg!` tests expanded in the plugin crate itself (the

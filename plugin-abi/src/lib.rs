@@ -3,27 +3,29 @@
 //! The one crate a plugin depends on. It holds:
 //!
 //! * [`ffi`] — the small, frozen stable-ABI surface (abi_stable) between pluginhost and plugins;
-//! * [`Plugin`] and [`export_plugin!`] — what an author implements and how it is exported;
+//! * [`Plugin`], [`macro@config`] and [`macro@plugin`] — what an author writes, and how it is
+//!   exported;
 //! * [`Kong`] and [`pdk`] — the typed Kong PDK, every call built on one generic bridge call;
 //! * [`value`] — decoding of Kong's loose MessagePack answers;
-//! * [`schema`] — Kong config schemas derived from the config type;
+//! * [`schema`] — Kong config schemas derived from the config type, and Kong's rules for them;
 //! * [`fingerprint`] — the build facts every plugin carries, checked before it is loaded;
 //! * `testkit` (feature `testkit`) — an in-process Kong to unit-test plugins without Kong.
 //!
-//! A plugin is a `cdylib` crate:
+//! A plugin is a `cdylib` crate whose only dependency is plugin-abi:
 //!
 //! ```standalone_crate
 //! use plugin_abi::{HandlerResult, Kong, Plugin};
 //!
-//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! #[plugin_abi::config]
 //! pub struct Config {
-//!     /// The greeting.
+//!     /// Who says hello.
 //!     #[serde(default)]
 //!     message: String,
 //! }
 //!
 //! pub struct Hello(Config);
 //!
+//! #[plugin_abi::plugin(name = "hello", priority = 1)]
 //! impl Plugin for Hello {
 //!     type Config = Config;
 //!     fn new(config: Config) -> Result<Self, String> { Ok(Hello(config)) }
@@ -33,9 +35,14 @@
 //!         Ok(())
 //!     }
 //! }
-//!
-//! plugin_abi::export_plugin! { plugin: Hello, name: "hello", priority: 1, phases: [access] }
 //! ```
+//!
+//! Its phases are the handlers it implements (here `access`), its version the crate's, and
+//! everything Kong checks at `kong start` is checked when the crate compiles or when pluginhost
+//! loads it.
+
+// The attributes name this crate `::plugin_abi`, also in its own tests.
+extern crate self as plugin_abi;
 
 mod error;
 mod export;
@@ -56,3 +63,71 @@ pub use pdk::Kong;
 pub use plugin::{HandlerResult, Phase, Plugin, PluginInfo, UnknownPhase};
 pub use schemars::{self, JsonSchema};
 pub use serde::{self, Deserialize};
+/// Kong's configs, entities' `extra` fields and the test kit's configs are JSON values.
+pub use serde_json;
+
+/// Makes a struct or an enum a plugin config type: it derives `Deserialize` and `JsonSchema`
+/// through plugin-abi's own copies of serde and schemars, so the plugin depends on neither.
+/// serde's and schemars' field attributes work as usual.
+///
+/// ```
+/// #[plugin_abi::config]
+/// #[serde(rename_all = "lowercase")]
+/// pub enum Mode { Fast, Safe }
+///
+/// #[plugin_abi::config]
+/// pub struct Config {
+///     /// How hard to try.
+///     #[serde(default = "default_mode")]
+///     mode: Mode,
+///     #[schemars(range(min = 1, max = 10))]
+///     retries: u8,
+/// }
+/// fn default_mode() -> Mode { Mode::Fast }
+///
+/// let schema = plugin_abi::schema::kong_schema::<Config>("p").unwrap();
+/// let fields = &schema["fields"][0]["config"]["fields"];
+/// assert_eq!(fields[0]["mode"]["one_of"], plugin_abi::serde_json::json!(["fast", "safe"]));
+/// assert_eq!(fields[1]["retries"]["between"], plugin_abi::serde_json::json!([1, 10]));
+/// ```
+#[doc(inline)]
+pub use plugin_abi_macros::config;
+
+/// Exports the plugin whose `impl Plugin for T` block it is put on, so that pluginhost can load
+/// the `cdylib`. One per crate.
+///
+/// The arguments, in any order:
+///
+/// * `name = "..."` — the name Kong knows the plugin by (`plugins = bundled,NAME`); it must not
+///   be one Kong already has (`key-auth`...);
+/// * `priority = N` — Kong runs plugins with higher priorities first, an integer;
+/// * `version = "x.y.z"` — optional, the crate's version by default; anything but three
+///   numbers is a compile error, since Kong 3.0 and later refuse it.
+///
+/// The phases Kong calls are the handlers the block defines: `certificate`, `rewrite`,
+/// `access`, `response`, `preread`, `log`. A block that defines none is a compile error.
+///
+/// ```standalone_crate
+/// use plugin_abi::{HandlerResult, Kong, Plugin};
+///
+/// #[plugin_abi::config]
+/// pub struct Config {}
+///
+/// pub struct Audit;
+///
+/// #[plugin_abi::plugin(priority = 5, version = "1.2.0", name = "audit")]
+/// impl Plugin for Audit {
+///     type Config = Config;
+///     fn new(_: Config) -> Result<Self, String> { Ok(Audit) }
+///     fn rewrite(&self, kong: &Kong) -> HandlerResult {
+///         kong.service().request().set_header("x-audited", "yes")?;
+///         Ok(())
+///     }
+///     fn log(&self, kong: &Kong) -> HandlerResult {
+///         kong.log().notice("request done")?;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[doc(inline)]
+pub use plugin_abi_macros::plugin;

@@ -105,21 +105,22 @@ impl FromStr for Phase {
 ///
 /// `Config` is what operators set on the plugin entity; its schema is derived from the type (doc
 /// comments become descriptions, `#[serde(default)]` fields are optional). Implement the
-/// handlers of the phases you list in [`export_plugin!`](crate::export_plugin); the others are
-/// never called.
+/// handlers of the phases the plugin works in; [`plugin`](crate::plugin) on the `impl` block
+/// exports exactly those, and Kong never calls the others.
 ///
-/// ```
+/// ```standalone_crate
 /// use plugin_abi::{HandlerResult, Kong, Plugin};
 ///
-/// #[derive(serde::Deserialize, schemars::JsonSchema)]
-/// struct Config {
+/// #[plugin_abi::config]
+/// pub struct Config {
 ///     /// The greeting to send back.
 ///     #[serde(default)]
 ///     message: String,
 /// }
 ///
-/// struct Hello { message: String }
+/// pub struct Hello { message: String }
 ///
+/// #[plugin_abi::plugin(name = "hello", priority = 1)]
 /// impl Plugin for Hello {
 ///     type Config = Config;
 ///     fn new(config: Config) -> Result<Self, String> {
@@ -170,7 +171,7 @@ pub trait Plugin: Sized + Send + Sync + 'static {
 /// It crosses the boundary as JSON (see [`PluginMod::info`](crate::ffi::PluginMod)).
 ///
 /// ```
-/// let info: plugin_abi::PluginInfo = serde_json::from_str(
+/// let info: plugin_abi::PluginInfo = plugin_abi::serde_json::from_str(
 ///     r#"{"name":"hello","version":"0.1.0","priority":1,"phases":["access"],"schema":{}}"#,
 /// ).unwrap();
 /// assert_eq!(info.phases, vec![plugin_abi::Phase::Access]);

@@ -21,7 +21,7 @@ use crate::{PdkError, PdkResult};
 /// ```
 /// // {1: "a"} as MessagePack
 /// let v = plugin_abi::value::decode(&[0x81, 0x01, 0xa1, b'a']).unwrap();
-/// assert_eq!(v, serde_json::json!({"1": "a"}));
+/// assert_eq!(v, plugin_abi::serde_json::json!({"1": "a"}));
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<Value, String> {
     let mp = read(bytes)?;
@@ -43,7 +43,14 @@ pub fn decode_as<T: DeserializeOwned>(method: &str, bytes: &[u8]) -> PdkResult<T
         message,
     };
     let value = decode(bytes).map_err(err)?;
-    serde_json::from_value(empty_array_as_map::<T>(value)).map_err(|e| err(e.to_string()))
+    let nil = value.is_null();
+    serde_json::from_value(empty_array_as_map::<T>(value)).map_err(|e| match nil {
+        // One meaning for nil wherever `T` has no place for it (see crate::pdk).
+        true => PdkError::NoValue {
+            method: method.to_owned(),
+        },
+        false => err(e.to_string()),
+    })
 }
 
 /// Decodes a MessagePack answer that carries raw bytes (str or bin, unchanged), or `None` for nil.

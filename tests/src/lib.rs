@@ -6,6 +6,8 @@
 //! * [`kong`] — Kong's MsgPack-RPC client (`mp_rpc.lua`): a pool of reused connections, the
 //!   `serverPid` notification, msgid checks, the event loop with typed `Step` replies picked by
 //!   PDK method name, the retry on `no plugin instance`, nothing sent after `kong.response.exit`;
+//! * [`schema_loader`] — what each Kong release makes of a dump, and what it refuses at
+//!   `kong start`;
 //! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
 //! * [`server`] — pluginhost run as a child process on a private prefix;
 //! * [`paths`] — where the built binary and plugins are;
@@ -17,6 +19,7 @@ pub mod fixtures;
 pub mod kong;
 pub mod load;
 pub mod paths;
+pub mod schema_loader;
 pub mod server;
 
 pub use rmpv::Value;

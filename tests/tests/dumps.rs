@@ -1,6 +1,10 @@
 //! What Kong's query commands get: every dump mode, and refusals that never reach stdout.
 
-use kong_sim::server::Prefix;
+use kong_sim::{
+    schema_loader::{Query, kong_loads},
+    server::Prefix,
+};
+use plugin_abi::schema::KongVersion;
 use serde_json::{Value, json};
 
 fn samples() -> Prefix {
@@ -51,7 +55,7 @@ fn dump_all_plugins_is_a_json_array_in_kongs_shape() {
     assert_eq!(
         hello["Schema"],
         json!({"name": "hello", "fields": [{"config": {"type": "record", "fields": [
-            {"message": {"type": "string", "default": "", "description": "Who says hello; `hello` when empty."}}
+            {"message": {"type": "string", "len_min": 0, "default": ""}}
         ]}}]})
     );
     let keys: Vec<&String> = hello.as_object().unwrap().keys().collect();
@@ -209,8 +213,8 @@ fn unknown_flags_print_usage_and_exit_2() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("Usage"));
 }
 
-#[test]
-fn every_sample_is_served_with_a_schema_kong_accepts() {
+/// Every sample, in a prefix of its own.
+fn all_samples() -> Prefix {
     let prefix = Prefix::new();
     for (krate, file) in [
         ("hello", "libhello.so"),
@@ -222,22 +226,108 @@ fn every_sample_is_served_with_a_schema_kong_accepts() {
     ] {
         prefix.add_plugin(krate, file);
     }
-    let dump = stdout_json(&prefix.run(&["-dump-all-plugins"]));
-    assert_eq!(
-        names_of(&dump),
-        [
-            "hello",
-            "log",
-            "rate-limit",
-            "response-headers",
-            "rust-key-auth",
-            "rust-request-transformer"
-        ]
-    );
-    for plugin in dump.as_array().unwrap() {
-        plugin_abi::schema::check_kong_schema(&plugin["Schema"])
-            .unwrap_or_else(|e| panic!("{}: {e:?}", plugin["Name"]));
+    prefix
+}
+
+const SAMPLE_NAMES: [&str; 6] = [
+    "hello",
+    "log",
+    "rate-limit",
+    "response-headers",
+    "rust-key-auth",
+    "rust-request-transformer",
+];
+
+/// Releases on each side of every change in what Kong reads or refuses.
+const RELEASES: [(u32, u32, u32); 11] = [
+    (2, 0, 0),
+    (2, 2, 2),
+    (2, 3, 0),
+    (2, 8, 4),
+    (3, 0, 0),
+    (3, 3, 1),
+    (3, 4, 0),
+    (3, 8, 0),
+    (3, 9, 0),
+    (3, 9, 3),
+    (3, 10, 0),
+];
+
+/// The query commands the README gives for Kong release `kong`: what Kong runs, once per
+/// plugin where it asks for one, with and without `-kong-version` where Kong lets the operator
+/// write the command.
+fn readme_queries(kong: KongVersion) -> Vec<Vec<String>> {
+    let version = kong.to_string();
+    let per_plugin = |flag: &str, extra: &[&str]| -> Vec<Vec<String>> {
+        SAMPLE_NAMES
+            .iter()
+            .map(|name| {
+                let mut args = vec![flag.to_owned(), (*name).to_owned()];
+                args.extend(extra.iter().map(|a| a.to_string()));
+                args
+            })
+            .collect()
+    };
+    match Query::of(kong) {
+        Query::Legacy => per_plugin("-dump-plugin-info", &[]),
+        Query::AllPlugins => vec![
+            vec!["-dump-all-plugins".into()],
+            vec!["-dump-all-plugins".into(), "-kong-version".into(), version],
+        ],
+        Query::FirstPlugin => {
+            let mut all = per_plugin("-dump-plugin-info-json", &[]);
+            all.extend(per_plugin(
+                "-dump-plugin-info-json",
+                &["-kong-version", &version],
+            ));
+            all
+        }
     }
+}
+
+#[test]
+fn every_supported_kong_loads_every_sample_from_the_readme_query_commands() {
+    let prefix = all_samples();
+    for (major, minor, patch) in RELEASES {
+        let kong = KongVersion::new(major, minor, patch);
+        let mut registered = Vec::new();
+        for args in readme_queries(kong) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = prefix.run(&args);
+            assert!(
+                output.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let names =
+                kong_loads(kong, &output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let described = String::from_utf8_lossy(&output.stdout).contains("description");
+            assert_eq!(
+                described,
+                kong.accepts_descriptions() && args.contains(&"-kong-version"),
+                "{args:?} for Kong {kong}"
+            );
+            registered.extend(names);
+        }
+        registered.sort();
+        registered.dedup();
+        assert_eq!(registered, SAMPLE_NAMES, "Kong {kong}");
+    }
+}
+
+#[test]
+fn a_dump_for_a_newer_kong_is_refused_by_an_older_one() {
+    let prefix = all_samples();
+    let output = prefix.run(&["-dump-all-plugins", "-kong-version", "3.4.0"]);
+    let e = kong_loads(KongVersion::new(3, 3, 1), &output.stdout).unwrap_err();
+    assert!(e.contains("unknown attribute `description`"), "{e}");
+    assert!(kong_loads(KongVersion::DESCRIPTIONS, &output.stdout).is_ok());
+}
+
+#[test]
+fn schemas_carry_what_the_rust_types_say() {
+    let dump = stdout_json(&all_samples().run(&["-dump-all-plugins", "-kong-version", "3.9"]));
+    assert_eq!(names_of(&dump), SAMPLE_NAMES);
     let rate_limit = &dump[2]["Schema"]["fields"][0]["config"]["fields"];
     assert_eq!(
         rate_limit[2]["limit_by"],
@@ -247,12 +337,44 @@ fn every_sample_is_served_with_a_schema_kong_accepts() {
 }
 
 #[test]
-fn no_descriptions_leaves_them_out_for_older_kongs() {
+fn descriptions_only_for_a_kong_that_knows_them() {
     let prefix = samples();
-    let dump = stdout_json(&prefix.run(&["-dump-all-plugins", "-no-descriptions"]));
+    let message = |args: &[&str]| {
+        let dump = stdout_json(&prefix.run(args));
+        dump[0]["Schema"]["fields"][0]["config"]["fields"][0]["message"].clone()
+    };
+    let plain = json!({"type": "string", "len_min": 0, "default": ""});
+    assert_eq!(message(&["-dump-all-plugins"]), plain);
     assert_eq!(
-        dump[0]["Schema"]["fields"][0]["config"]["fields"][0],
-        json!({"message": {"type": "string", "default": ""}})
+        message(&["-dump-all-plugins", "-kong-version", "3.3.1"]),
+        plain
     );
-    assert!(!dump.to_string().contains("\"description\""));
+    assert_eq!(
+        message(&[
+            "-dump-all-plugins",
+            "-kong-version",
+            "3.4",
+            "-no-descriptions"
+        ]),
+        plain
+    );
+    assert_eq!(
+        message(&["-dump-all-plugins", "-kong-version", "3.4"])["description"],
+        "Who says hello; `hello` when empty."
+    );
+    // Kong 2.0 - 2.2 run this one themselves: it never carries them.
+    let output = prefix.run(&["-dump-plugin-info", "hello", "-kong-version", "3.9"]);
+    assert!(output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("description"));
+}
+
+#[test]
+fn a_bad_kong_version_is_a_usage_error() {
+    for bad in ["3.x", "1.5.0"] {
+        let output = samples().run(&["-dump-all-plugins", "-kong-version", bad]);
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(bad), "{stderr}");
+    }
 }

@@ -137,7 +137,7 @@ impl Policy {
                 refuse(Diff::new(
                     "fingerprint",
                     why.as_str(),
-                    "a .pluginhost_fp section written by plugin_abi::export_plugin!",
+                    "a .pluginhost_fp section written by #[plugin_abi::plugin]",
                 ));
                 return verdict;
             }

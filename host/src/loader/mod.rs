@@ -196,15 +196,13 @@ fn validate(info: &PluginInfo) -> Result<(), String> {
             info.name
         ));
     }
-    let parts: Vec<&str> = info.version.split('.').collect();
-    let version_ok = parts.len() <= 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if !version_ok {
+    // Kong 3.0 and later refuse both at `kong start`; older ones take them but sort or
+    // report them wrongly.
+    plugin_abi::schema::check_plugin_version(&info.name, &info.version)?;
+    if info.priority.unsigned_abs() > plugin_abi::schema::MAX_PRIORITY {
         return Err(format!(
-            "invalid version {:?}: Kong wants x.y.z (at most three numbers)",
-            info.version
+            "invalid priority {}: Kong's priorities are integers within ±2^53",
+            info.priority
         ));
     }
     if info.phases.is_empty() {
@@ -212,12 +210,7 @@ fn validate(info: &PluginInfo) -> Result<(), String> {
     }
     // The plugin's own plugin-abi checks this too; a plugin built with another release of
     // it, or with a hand-written info, is checked here before Kong refuses it at start.
-    plugin_abi::schema::check_kong_schema(&info.schema).map_err(|errors| {
-        format!(
-            "Kong's MetaSchema would refuse its config schema: {}",
-            errors.join("; ")
-        )
-    })
+    plugin_abi::schema::check_for_every_kong(&info.schema)
 }
 
 /// abi_stable's load errors in words an operator can act on. Its own texts are multi-line, and
@@ -341,7 +334,13 @@ mod tests {
     #[test]
     fn kong_rules_for_names_and_versions() {
         assert!(validate(&info("key-auth", "1.2.3")).is_ok());
-        assert!(validate(&info("hello", "1")).is_ok());
+        // Kong 3.0 and later refuse anything but x.y.z at `kong start`.
+        let e = validate(&info("hello", "1")).unwrap_err();
+        assert!(
+            e.contains("VERSION field does not follow the \"x.y.z\" format"),
+            "{e}"
+        );
+        assert!(validate(&info("x", "1.0")).is_err());
         assert!(validate(&info("Hello", "1.0.0")).is_err());
         assert!(validate(&info("", "1.0.0")).is_err());
         assert!(validate(&info("x", "1.2.3.4")).is_err());
@@ -349,5 +348,8 @@ mod tests {
         let mut none = info("x", "1.0.0");
         none.phases.clear();
         assert!(validate(&none).is_err());
+        let mut huge = info("x", "1.0.0");
+        huge.priority = 1 << 60;
+        assert!(validate(&huge).unwrap_err().contains("invalid priority"));
     }
 }

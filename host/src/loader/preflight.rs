@@ -55,7 +55,7 @@ pub enum PreflightError {
     },
     /// A shared object, but not one built with plugin-abi.
     #[error(
-        "not a pluginhost plugin: it exports no `{ROOT_MODULE_SYMBOL}` (build it with plugin_abi::export_plugin!)"
+        "not a pluginhost plugin: it exports no `{ROOT_MODULE_SYMBOL}` (export it with #[plugin_abi::plugin])"
     )]
     NoRootModule,
 }

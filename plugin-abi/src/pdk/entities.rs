@@ -14,7 +14,7 @@ pub type MultiMap = BTreeMap<String, Vec<String>>;
 /// A reference to another entity: `{id}`.
 ///
 /// ```
-/// let r: plugin_abi::pdk::EntityRef = serde_json::from_str(r#"{"id":"a"}"#).unwrap();
+/// let r: plugin_abi::pdk::EntityRef = plugin_abi::serde_json::from_str(r#"{"id":"a"}"#).unwrap();
 /// assert_eq!(r.id, "a");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct EntityRef {
 ///
 /// ```
 /// let r: plugin_abi::pdk::Route =
-///     serde_json::from_str(r#"{"id":"r1","headers":{"x-a":["1"]},"ws_id":"w"}"#).unwrap();
+///     plugin_abi::serde_json::from_str(r#"{"id":"r1","headers":{"x-a":["1"]},"ws_id":"w"}"#).unwrap();
 /// assert_eq!(r.headers["x-a"], vec!["1"]);
 /// assert_eq!(r.extra["ws_id"], "w");
 /// ```
@@ -80,7 +80,7 @@ pub struct Route {
 /// A service (`kong.router.get_service`).
 ///
 /// ```
-/// let s: plugin_abi::pdk::Service = serde_json::from_str(r#"{"host":"up","port":80}"#).unwrap();
+/// let s: plugin_abi::pdk::Service = plugin_abi::serde_json::from_str(r#"{"host":"up","port":80}"#).unwrap();
 /// assert_eq!(s.port, Some(80));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -122,7 +122,7 @@ pub struct Service {
 /// A consumer (`kong.client.get_consumer`, `kong.client.load_consumer`).
 ///
 /// ```
-/// let c: plugin_abi::pdk::Consumer = serde_json::from_str(r#"{"id":"c","username":"u"}"#).unwrap();
+/// let c: plugin_abi::pdk::Consumer = plugin_abi::serde_json::from_str(r#"{"id":"c","username":"u"}"#).unwrap();
 /// assert_eq!(c.username.as_deref(), Some("u"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -149,7 +149,7 @@ pub struct Consumer {
 ///
 /// ```
 /// let c: plugin_abi::pdk::AuthenticatedCredential =
-///     serde_json::from_str(r#"{"id":"k","consumer":{"id":"c"}}"#).unwrap();
+///     plugin_abi::serde_json::from_str(r#"{"id":"k","consumer":{"id":"c"}}"#).unwrap();
 /// assert_eq!(c.consumer_id(), Some("c"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -185,7 +185,7 @@ impl AuthenticatedCredential {
 /// Memory use of a shared dict.
 ///
 /// ```
-/// let d: plugin_abi::pdk::DictStats = serde_json::from_str(r#"{"capacity":5}"#).unwrap();
+/// let d: plugin_abi::pdk::DictStats = plugin_abi::serde_json::from_str(r#"{"capacity":5}"#).unwrap();
 /// assert_eq!(d.capacity, 5);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -200,7 +200,7 @@ pub struct DictStats {
 /// Memory use of one worker's Lua VM.
 ///
 /// ```
-/// let w: plugin_abi::pdk::WorkerStats = serde_json::from_str(r#"{"pid":7}"#).unwrap();
+/// let w: plugin_abi::pdk::WorkerStats = plugin_abi::serde_json::from_str(r#"{"pid":7}"#).unwrap();
 /// assert_eq!(w.pid, 7);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -216,7 +216,7 @@ pub struct WorkerStats {
 ///
 /// ```
 /// let m: plugin_abi::pdk::MemoryStats =
-///     serde_json::from_str(r#"{"lua_shared_dicts":{"kong":{"capacity":1}},"workers_lua_vms":[]}"#).unwrap();
+///     plugin_abi::serde_json::from_str(r#"{"lua_shared_dicts":{"kong":{"capacity":1}},"workers_lua_vms":[]}"#).unwrap();
 /// assert_eq!(m.lua_shared_dicts["kong"].capacity, 1);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -233,7 +233,7 @@ pub struct MemoryStats {
 ///
 /// ```
 /// let c: plugin_abi::pdk::UriCaptures =
-///     serde_json::from_str(r#"{"unnamed":["a"],"named":[]}"#).unwrap();
+///     plugin_abi::serde_json::from_str(r#"{"unnamed":["a"],"named":[]}"#).unwrap();
 /// assert_eq!(c.unnamed, vec!["a"]);
 /// assert!(c.named.is_empty());
 /// ```
@@ -268,7 +268,6 @@ fn lenient_multimap<'de, D: Deserializer<'de>>(d: D) -> Result<MultiMap, D::Erro
 /// Turns a decoded multimap in any of Kong's shapes into a [`MultiMap`].
 pub(crate) fn to_multimap(value: Value) -> Result<MultiMap, String> {
     let entries = match value {
-        Value::Null => return Ok(MultiMap::new()),
         Value::Array(items) if items.is_empty() => return Ok(MultiMap::new()),
         Value::Object(entries) => entries,
         other => return Err(format!("expected a map of lists, got {other}")),

@@ -169,10 +169,10 @@ impl Log<'_, '_> {
     /// ```no_run
     /// # fn f(kong: &plugin_abi::Kong) -> plugin_abi::PdkResult<()> {
     /// let line = kong.log().serialize()?;
-    /// let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    /// let entry: plugin_abi::serde_json::Value = plugin_abi::serde_json::from_str(&line).unwrap();
     /// # Ok(()) }
     /// ```
     pub fn serialize(&self) -> PdkResult<String> {
-        self.kong.call("kong.log.serialize", ())
+        self.kong.call_value("kong.log.serialize", ())
     }
 }

@@ -3,6 +3,32 @@
 //! Each PDK function encodes its arguments as a MessagePack array, sends the exact method
 //! string Kong resolves (`kong.request.get_header`...), and decodes Kong's answer with
 //! [`crate::value`] module. One file per Kong module.
+//!
+//! # What a nil answer means
+//!
+//! Kong answers nil for two reasons: the thing asked for is not there (no such header, no
+//! consumer yet), or the call failed. Kong 2.x reports a failure as a `StepError` with a
+//! message; Kong 3.x sends nil and writes the reason into its own error log. Each function
+//! says which nil it can get, by its type:
+//!
+//! | Kong answers | the function returns | functions |
+//! |---|---|---|
+//! | nil | `Ok(None)`: not there, a normal answer | `kong.client.get_credential`, `kong.client.load_consumer`, `kong.client.get_consumer`, `kong.ctx.shared.get`, `kong.nginx.get_var`, `kong.nginx.get_tls1_version_str`, `kong.nginx.get_ctx`, `kong.request.get_query_arg`, `kong.request.get_header`, `kong.response.get_header`, `kong.service.response.get_status`, `kong.service.response.get_header` |
+//! | nil | `Err(PdkError::NoValue)`: these always have a value, so the call failed | `kong.client.get_ip`, `kong.client.get_forwarded_ip`, `kong.client.get_port`, `kong.client.get_forwarded_port`, `kong.client.get_protocol`, `kong.ip.is_trusted`, `kong.log.serialize`, `kong.nginx.req_start_time`, `kong.nginx.get_subsystem`, `kong.node.get_id`, `kong.node.get_memory_stats`, `kong.request.get_scheme`, `kong.request.get_host`, `kong.request.get_port`, `kong.request.get_forwarded_scheme`, `kong.request.get_forwarded_host`, `kong.request.get_forwarded_port`, `kong.request.get_http_version`, `kong.request.get_method`, `kong.request.get_path`, `kong.request.get_path_with_query`, `kong.request.get_raw_query`, `kong.request.get_query`, `kong.request.get_headers`, `kong.request.get_raw_body`, `kong.request.get_uri_captures`, `kong.response.get_status`, `kong.response.get_headers`, `kong.response.get_source`, `kong.router.get_route`, `kong.router.get_service`, `kong.service.response.get_headers`, `kong.service.response.get_raw_body` |
+//! | nil | `Ok(())`: nothing to answer, the normal answer | `kong.client.authenticate`, `kong.ctx.shared.set`, `kong.log.alert`, `kong.log.crit`, `kong.log.err`, `kong.log.warn`, `kong.log.notice`, `kong.log.info`, `kong.log.debug`, `kong.log.set_serialize_value`, `kong.nginx.set_ctx`, `kong.response.set_status`, `kong.response.set_header`, `kong.response.add_header`, `kong.response.clear_header`, `kong.response.set_headers`, `kong.response.exit`, `kong.response.error`, `kong.service.set_upstream`, `kong.service.set_target`, `kong.service.request.set_scheme`, `kong.service.request.set_path`, `kong.service.request.set_raw_query`, `kong.service.request.set_method`, `kong.service.request.set_query`, `kong.service.request.set_header`, `kong.service.request.add_header`, `kong.service.request.clear_header`, `kong.service.request.set_headers`, `kong.service.request.set_raw_body` |
+//! | `StepError` (Kong 2.x) | `Err(PdkError::Kong(message))`, Kong's message as it wrote it | every function |
+//! | nothing: the event ended | `Err(PdkError::EventEnded)` | every call after `kong.response.exit` or `error`, or once Kong abandoned the event |
+//!
+//! [`Kong::call`] follows the same rule for any type: nil is `None` where the type is an
+//! `Option` (or `()`, or a JSON value), and [`PdkError::NoValue`] where it has no place for it.
+//!
+//! ```
+//! use plugin_abi::{PdkError, testkit::{Answer, ScriptedKong}};
+//! let kong = ScriptedKong::answering(Answer::Nil);
+//! assert_eq!(kong.run(|k| k.request().get_header("x-missing")), Ok(None));
+//! assert!(matches!(kong.run(|k| k.request().get_path()), Err(PdkError::NoValue { .. })));
+//! assert_eq!(kong.run(|k| k.response().set_header("x-a", "1")), Ok(()));
+//! ```
 
 mod client;
 mod ctx;
@@ -56,7 +82,7 @@ pub struct Kong<'a> {
 
 impl<'a> Kong<'a> {
     /// Wraps the host's bridge for one event. Called by the code
-    /// [`export_plugin!`](crate::export_plugin) generates, and by test kits.
+    /// [`plugin`](macro@crate::plugin) generates, and by test kits.
     ///
     /// ```no_run
     /// # fn wrap(bridge: plugin_abi::ffi::HostBridgeRef<'_>) {
@@ -202,19 +228,15 @@ impl<'a> Kong<'a> {
         method: &str,
         args: impl Serialize,
     ) -> PdkResult<T> {
-        match self.call::<Option<T>>(method, args)? {
-            Some(value) => Ok(value),
-            None => Err(PdkError::Decode {
+        self.call::<Option<T>>(method, args)?
+            .ok_or_else(|| PdkError::NoValue {
                 method: method.to_owned(),
-                message: "Kong returned no value (Kong 3.x answers a failed PDK call this way)"
-                    .into(),
-            }),
-        }
+            })
     }
 
     /// Calls a function answering with a header or query multimap.
     pub(crate) fn call_multimap(&self, method: &str, args: impl Serialize) -> PdkResult<MultiMap> {
-        let value: serde_json::Value = self.call(method, args)?;
+        let value: serde_json::Value = self.call_value(method, args)?;
         entities::to_multimap(value).map_err(|message| PdkError::Decode {
             method: method.to_owned(),
             message,
@@ -224,9 +246,8 @@ impl<'a> Kong<'a> {
     /// Calls a function answering with raw bytes (bin, or str).
     pub(crate) fn call_bytes(&self, method: &str) -> PdkResult<Vec<u8>> {
         let answer = self.call_raw(method, &[0x90])?;
-        value::decode_bytes(method, &answer)?.ok_or_else(|| PdkError::Decode {
+        value::decode_bytes(method, &answer)?.ok_or_else(|| PdkError::NoValue {
             method: method.to_owned(),
-            message: "Kong returned no body".into(),
         })
     }
 

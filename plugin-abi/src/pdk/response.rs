@@ -153,7 +153,7 @@ impl Response<'_, '_> {
     /// ```
     /// # use plugin_abi::testkit::{SimulatedKong, TestRequest};
     /// let kong = SimulatedKong::new(TestRequest::get("http://a/"));
-    /// kong.run(|k| k.response().exit_json(401, &serde_json::json!({"message": "no key"}), None))
+    /// kong.run(|k| k.response().exit_json(401, &plugin_abi::serde_json::json!({"message": "no key"}), None))
     ///     .unwrap();
     /// assert_eq!(kong.calls()[0].method, "kong.response.exit");
     /// assert_eq!(kong.response().json()["message"], "no key");

@@ -1,6 +1,8 @@
 //! Every PDK function against the scripted Kong: the exact method string and argument array it
 //! sends (spec §6.1), and the decoding of the answer shapes Kong sends.
 
+use std::collections::BTreeMap;
+
 use rmpv::Value;
 
 use crate::{
@@ -10,7 +12,7 @@ use crate::{
 };
 
 /// Runs `f` against a Kong answering `answer`, and returns the one call it made.
-fn sent(answer: Answer, f: impl FnOnce(&Kong<'_>)) -> (String, Vec<Value>) {
+fn sent<T>(answer: Answer, f: impl FnOnce(&Kong<'_>) -> T) -> (String, Vec<Value>) {
     let kong = ScriptedKong::answering(answer);
     kong.run(f);
     let calls = kong.calls();
@@ -22,53 +24,89 @@ fn s(v: &str) -> Value {
     Value::from(v)
 }
 
-#[test]
-fn method_strings_and_argument_shapes() {
-    let headers: MultiMap = [("x-a".to_string(), vec!["1".to_string()])].into();
-    let map = || Value::Map(vec![(s("x-a"), Value::Array(vec![s("1")]))]);
-    let consumer = Consumer {
+/// What a call returned, in the words of the nil table of `crate::pdk`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    /// `Err(PdkError::Kong(message))`.
+    Kong(String),
+    /// `Ok(None)`.
+    Absent,
+    /// `Err(PdkError::NoValue)`.
+    Failed,
+    /// `Ok(())`.
+    Done,
+    /// Anything else.
+    Other,
+}
+
+/// The outcome of one PDK call's result, for any return type.
+fn outcome<T: std::fmt::Debug>(result: crate::PdkResult<T>) -> Outcome {
+    match result {
+        Ok(v) => match format!("{v:?}").as_str() {
+            "None" => Outcome::Absent,
+            "()" => Outcome::Done,
+            _ => Outcome::Other,
+        },
+        Err(PdkError::NoValue { .. }) => Outcome::Failed,
+        Err(PdkError::Kong(message)) => Outcome::Kong(message),
+        Err(_) => Outcome::Other,
+    }
+}
+
+/// Every PDK function with a fixed argument: the call, its method, its argument array.
+type Case = (Box<dyn Fn(&Kong<'_>) -> Outcome>, &'static str, Vec<Value>);
+
+fn headers() -> MultiMap {
+    [("x-a".to_string(), vec!["1".to_string()])].into()
+}
+
+fn consumer() -> Consumer {
+    Consumer {
         id: "c1".into(),
         ..Default::default()
-    };
-    type Case<'c> = (Box<dyn Fn(&Kong<'_>) + 'c>, &'static str, Vec<Value>);
-    let cases: Vec<Case> = vec![
+    }
+}
+
+fn every_function() -> Vec<Case> {
+    let map = || Value::Map(vec![(s("x-a"), Value::Array(vec![s("1")]))]);
+    vec![
         (
-            Box::new(|k| drop(k.client().get_ip())),
+            Box::new(|k| outcome(k.client().get_ip())),
             "kong.client.get_ip",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.client().get_forwarded_ip())),
+            Box::new(|k| outcome(k.client().get_forwarded_ip())),
             "kong.client.get_forwarded_ip",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.client().get_port())),
+            Box::new(|k| outcome(k.client().get_port())),
             "kong.client.get_port",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.client().get_forwarded_port())),
+            Box::new(|k| outcome(k.client().get_forwarded_port())),
             "kong.client.get_forwarded_port",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.client().get_credential())),
+            Box::new(|k| outcome(k.client().get_credential())),
             "kong.client.get_credential",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.client().load_consumer("foo", true))),
+            Box::new(|k| outcome(k.client().load_consumer("foo", true))),
             "kong.client.load_consumer",
             vec![s("foo"), Value::from(true)],
         ),
         (
-            Box::new(|k| drop(k.client().get_consumer())),
+            Box::new(|k| outcome(k.client().get_consumer())),
             "kong.client.get_consumer",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.client().authenticate(Some(&consumer), None))),
+            Box::new(|k| outcome(k.client().authenticate(Some(&consumer()), None))),
             "kong.client.authenticate",
             vec![Value::Map(vec![
                 (s("id"), s("c1")),
@@ -79,274 +117,274 @@ fn method_strings_and_argument_shapes() {
             ])],
         ),
         (
-            Box::new(|k| drop(k.client().get_protocol(true))),
+            Box::new(|k| outcome(k.client().get_protocol(true))),
             "kong.client.get_protocol",
             vec![Value::from(true)],
         ),
         (
-            Box::new(|k| drop(k.ctx().shared().set("k", 1))),
+            Box::new(|k| outcome(k.ctx().shared().set("k", 1))),
             "kong.ctx.shared.set",
             vec![s("k"), Value::from(1)],
         ),
         (
-            Box::new(|k| drop(k.ctx().shared().get::<serde_json::Value>("k"))),
+            Box::new(|k| outcome(k.ctx().shared().get::<serde_json::Value>("k"))),
             "kong.ctx.shared.get",
             vec![s("k")],
         ),
         (
-            Box::new(|k| drop(k.ip().is_trusted("1.2.3.4"))),
+            Box::new(|k| outcome(k.ip().is_trusted("1.2.3.4"))),
             "kong.ip.is_trusted",
             vec![s("1.2.3.4")],
         ),
         (
-            Box::new(|k| drop(k.log().alert("a"))),
+            Box::new(|k| outcome(k.log().alert("a"))),
             "kong.log.alert",
             vec![s("a")],
         ),
         (
-            Box::new(|k| drop(k.log().crit("a"))),
+            Box::new(|k| outcome(k.log().crit("a"))),
             "kong.log.crit",
             vec![s("a")],
         ),
         (
-            Box::new(|k| drop(k.log().err("a"))),
+            Box::new(|k| outcome(k.log().err("a"))),
             "kong.log.err",
             vec![s("a")],
         ),
         (
-            Box::new(|k| drop(k.log().warn("a"))),
+            Box::new(|k| outcome(k.log().warn("a"))),
             "kong.log.warn",
             vec![s("a")],
         ),
         (
-            Box::new(|k| drop(k.log().notice("a"))),
+            Box::new(|k| outcome(k.log().notice("a"))),
             "kong.log.notice",
             vec![s("a")],
         ),
         (
-            Box::new(|k| drop(k.log().info("a"))),
+            Box::new(|k| outcome(k.log().info("a"))),
             "kong.log.info",
             vec![s("a")],
         ),
         (
-            Box::new(|k| drop(k.log().debug("a"))),
+            Box::new(|k| outcome(k.log().debug("a"))),
             "kong.log.debug",
             vec![s("a")],
         ),
         (
-            Box::new(|k| drop(k.log().values(crate::pdk::LogLevel::Debug, ("n: ", 5)))),
+            Box::new(|k| outcome(k.log().values(crate::pdk::LogLevel::Debug, ("n: ", 5)))),
             "kong.log.debug",
             vec![s("n: "), Value::from(5)],
         ),
         (
-            Box::new(|k| drop(k.log().set_serialize_value("a.b", 1))),
+            Box::new(|k| outcome(k.log().set_serialize_value("a.b", 1))),
             "kong.log.set_serialize_value",
             vec![s("a.b"), Value::from(1)],
         ),
         (
-            Box::new(|k| drop(k.log().serialize())),
+            Box::new(|k| outcome(k.log().serialize())),
             "kong.log.serialize",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.nginx().get_var("v"))),
+            Box::new(|k| outcome(k.nginx().get_var("v"))),
             "kong.nginx.get_var",
             vec![s("v")],
         ),
         (
-            Box::new(|k| drop(k.nginx().get_tls1_version_str())),
+            Box::new(|k| outcome(k.nginx().get_tls1_version_str())),
             "kong.nginx.get_tls1_version_str",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.nginx().set_ctx("k", "v"))),
+            Box::new(|k| outcome(k.nginx().set_ctx("k", "v"))),
             "kong.nginx.set_ctx",
             vec![s("k"), s("v")],
         ),
         (
-            Box::new(|k| drop(k.nginx().get_ctx::<serde_json::Value>("k"))),
+            Box::new(|k| outcome(k.nginx().get_ctx::<serde_json::Value>("k"))),
             "kong.nginx.get_ctx",
             vec![s("k")],
         ),
         (
-            Box::new(|k| drop(k.nginx().req_start_time())),
+            Box::new(|k| outcome(k.nginx().req_start_time())),
             "kong.nginx.req_start_time",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.nginx().get_subsystem())),
+            Box::new(|k| outcome(k.nginx().get_subsystem())),
             "kong.nginx.get_subsystem",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.node().get_id())),
+            Box::new(|k| outcome(k.node().get_id())),
             "kong.node.get_id",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.node().get_memory_stats())),
+            Box::new(|k| outcome(k.node().get_memory_stats())),
             "kong.node.get_memory_stats",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_scheme())),
+            Box::new(|k| outcome(k.request().get_scheme())),
             "kong.request.get_scheme",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_host())),
+            Box::new(|k| outcome(k.request().get_host())),
             "kong.request.get_host",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_port())),
+            Box::new(|k| outcome(k.request().get_port())),
             "kong.request.get_port",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_forwarded_scheme())),
+            Box::new(|k| outcome(k.request().get_forwarded_scheme())),
             "kong.request.get_forwarded_scheme",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_forwarded_host())),
+            Box::new(|k| outcome(k.request().get_forwarded_host())),
             "kong.request.get_forwarded_host",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_forwarded_port())),
+            Box::new(|k| outcome(k.request().get_forwarded_port())),
             "kong.request.get_forwarded_port",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_http_version())),
+            Box::new(|k| outcome(k.request().get_http_version())),
             "kong.request.get_http_version",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_method())),
+            Box::new(|k| outcome(k.request().get_method())),
             "kong.request.get_method",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_path())),
+            Box::new(|k| outcome(k.request().get_path())),
             "kong.request.get_path",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_path_with_query())),
+            Box::new(|k| outcome(k.request().get_path_with_query())),
             "kong.request.get_path_with_query",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_raw_query())),
+            Box::new(|k| outcome(k.request().get_raw_query())),
             "kong.request.get_raw_query",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_query_arg("a"))),
+            Box::new(|k| outcome(k.request().get_query_arg("a"))),
             "kong.request.get_query_arg",
             vec![s("a")],
         ),
         (
-            Box::new(|k| drop(k.request().get_query(Some(5)))),
+            Box::new(|k| outcome(k.request().get_query(Some(5)))),
             "kong.request.get_query",
             vec![Value::from(5)],
         ),
         (
-            Box::new(|k| drop(k.request().get_query(None))),
+            Box::new(|k| outcome(k.request().get_query(None))),
             "kong.request.get_query",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_header("h"))),
+            Box::new(|k| outcome(k.request().get_header("h"))),
             "kong.request.get_header",
             vec![s("h")],
         ),
         (
-            Box::new(|k| drop(k.request().get_headers(Some(7)))),
+            Box::new(|k| outcome(k.request().get_headers(Some(7)))),
             "kong.request.get_headers",
             vec![Value::from(7)],
         ),
         (
-            Box::new(|k| drop(k.request().get_raw_body())),
+            Box::new(|k| outcome(k.request().get_raw_body())),
             "kong.request.get_raw_body",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.request().get_uri_captures())),
+            Box::new(|k| outcome(k.request().get_uri_captures())),
             "kong.request.get_uri_captures",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.response().get_status())),
+            Box::new(|k| outcome(k.response().get_status())),
             "kong.response.get_status",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.response().get_header("h"))),
+            Box::new(|k| outcome(k.response().get_header("h"))),
             "kong.response.get_header",
             vec![s("h")],
         ),
         (
-            Box::new(|k| drop(k.response().get_headers(None))),
+            Box::new(|k| outcome(k.response().get_headers(None))),
             "kong.response.get_headers",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.response().get_source())),
+            Box::new(|k| outcome(k.response().get_source())),
             "kong.response.get_source",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.response().set_status(201))),
+            Box::new(|k| outcome(k.response().set_status(201))),
             "kong.response.set_status",
             vec![Value::from(201)],
         ),
         (
-            Box::new(|k| drop(k.response().set_header("h", "v"))),
+            Box::new(|k| outcome(k.response().set_header("h", "v"))),
             "kong.response.set_header",
             vec![s("h"), s("v")],
         ),
         (
-            Box::new(|k| drop(k.response().add_header("h", "v"))),
+            Box::new(|k| outcome(k.response().add_header("h", "v"))),
             "kong.response.add_header",
             vec![s("h"), s("v")],
         ),
         (
-            Box::new(|k| drop(k.response().clear_header("h"))),
+            Box::new(|k| outcome(k.response().clear_header("h"))),
             "kong.response.clear_header",
             vec![s("h")],
         ),
         (
-            Box::new(|k| drop(k.response().set_headers(&headers))),
+            Box::new(|k| outcome(k.response().set_headers(&headers()))),
             "kong.response.set_headers",
             vec![map()],
         ),
         (
-            Box::new(|k| drop(k.response().exit(403, Some("no"), Some(&headers)))),
+            Box::new(|k| outcome(k.response().exit(403, Some("no"), Some(&headers())))),
             "kong.response.exit",
             vec![Value::from(403), s("no"), map()],
         ),
         (
-            Box::new(|k| drop(k.response().exit(403, None, Some(&headers)))),
+            Box::new(|k| outcome(k.response().exit(403, None, Some(&headers())))),
             "kong.response.exit",
             vec![Value::from(403), s(""), map()],
         ),
         (
-            Box::new(|k| drop(k.response().exit(204, None, None))),
+            Box::new(|k| outcome(k.response().exit(204, None, None))),
             "kong.response.exit",
             vec![Value::from(204)],
         ),
         (
             Box::new(|k| {
-                drop(
+                outcome(
                     k.response().exit_json(
                         401,
                         &[("message", "no")]
                             .into_iter()
                             .collect::<std::collections::BTreeMap<_, _>>(),
-                        Some(&headers),
+                        Some(&headers()),
                     ),
                 )
             }),
@@ -358,103 +396,165 @@ fn method_strings_and_argument_shapes() {
             ],
         ),
         (
-            Box::new(|k| drop(k.response().error(500, None, None))),
+            Box::new(|k| outcome(k.response().error(500, None, None))),
             "kong.response.error",
             vec![Value::from(500)],
         ),
         (
-            Box::new(|k| drop(k.router().get_route())),
+            Box::new(|k| outcome(k.router().get_route())),
             "kong.router.get_route",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.router().get_service())),
+            Box::new(|k| outcome(k.router().get_service())),
             "kong.router.get_service",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.service().set_upstream("u"))),
+            Box::new(|k| outcome(k.service().set_upstream("u"))),
             "kong.service.set_upstream",
             vec![s("u")],
         ),
         (
-            Box::new(|k| drop(k.service().set_target("h", 81))),
+            Box::new(|k| outcome(k.service().set_target("h", 81))),
             "kong.service.set_target",
             vec![s("h"), Value::from(81)],
         ),
         (
-            Box::new(|k| drop(k.service().request().set_scheme("https"))),
+            Box::new(|k| outcome(k.service().request().set_scheme("https"))),
             "kong.service.request.set_scheme",
             vec![s("https")],
         ),
         (
-            Box::new(|k| drop(k.service().request().set_path("/p"))),
+            Box::new(|k| outcome(k.service().request().set_path("/p"))),
             "kong.service.request.set_path",
             vec![s("/p")],
         ),
         (
-            Box::new(|k| drop(k.service().request().set_raw_query("a=1"))),
+            Box::new(|k| outcome(k.service().request().set_raw_query("a=1"))),
             "kong.service.request.set_raw_query",
             vec![s("a=1")],
         ),
         (
-            Box::new(|k| drop(k.service().request().set_method("PUT"))),
+            Box::new(|k| outcome(k.service().request().set_method("PUT"))),
             "kong.service.request.set_method",
             vec![s("PUT")],
         ),
         (
-            Box::new(|k| drop(k.service().request().set_query(&headers))),
+            Box::new(|k| outcome(k.service().request().set_query(&headers()))),
             "kong.service.request.set_query",
             vec![map()],
         ),
         (
-            Box::new(|k| drop(k.service().request().set_header("h", "v"))),
+            Box::new(|k| outcome(k.service().request().set_header("h", "v"))),
             "kong.service.request.set_header",
             vec![s("h"), s("v")],
         ),
         (
-            Box::new(|k| drop(k.service().request().add_header("h", "v"))),
+            Box::new(|k| outcome(k.service().request().add_header("h", "v"))),
             "kong.service.request.add_header",
             vec![s("h"), s("v")],
         ),
         (
-            Box::new(|k| drop(k.service().request().clear_header("h"))),
+            Box::new(|k| outcome(k.service().request().clear_header("h"))),
             "kong.service.request.clear_header",
             vec![s("h")],
         ),
         (
-            Box::new(|k| drop(k.service().request().set_headers(&headers))),
+            Box::new(|k| outcome(k.service().request().set_headers(&headers()))),
             "kong.service.request.set_headers",
             vec![map()],
         ),
         (
-            Box::new(|k| drop(k.service().request().set_raw_body(&[0xff]))),
+            Box::new(|k| outcome(k.service().request().set_raw_body(&[0xff]))),
             "kong.service.request.set_raw_body",
             vec![Value::Binary(vec![0xff])],
         ),
         (
-            Box::new(|k| drop(k.service().response().get_status())),
+            Box::new(|k| outcome(k.service().response().get_status())),
             "kong.service.response.get_status",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.service().response().get_headers(None))),
+            Box::new(|k| outcome(k.service().response().get_headers(None))),
             "kong.service.response.get_headers",
             vec![],
         ),
         (
-            Box::new(|k| drop(k.service().response().get_header("h"))),
+            Box::new(|k| outcome(k.service().response().get_header("h"))),
             "kong.service.response.get_header",
             vec![s("h")],
         ),
         (
-            Box::new(|k| drop(k.service().response().get_raw_body())),
+            Box::new(|k| outcome(k.service().response().get_raw_body())),
             "kong.service.response.get_raw_body",
             vec![],
         ),
-    ];
+    ]
+}
+
+#[test]
+fn method_strings_and_argument_shapes() {
+    let cases = every_function();
     for (f, method, args) in cases {
         assert_eq!(sent(Answer::Nil, f), (method.to_owned(), args), "{method}");
+    }
+}
+
+/// The nil table of `crate::pdk`'s docs: method → what a nil answer gives.
+fn documented_nil_outcomes() -> BTreeMap<String, Outcome> {
+    let docs = include_str!("mod.rs");
+    let mut table = BTreeMap::new();
+    for row in docs.lines().filter_map(|l| l.strip_prefix("//! | nil | ")) {
+        let outcome = if row.starts_with("`Ok(None)`") {
+            Outcome::Absent
+        } else if row.starts_with("`Err(PdkError::NoValue)`") {
+            Outcome::Failed
+        } else if row.starts_with("`Ok(())`") {
+            Outcome::Done
+        } else {
+            panic!("a nil row the test does not know: {row}");
+        };
+        let (_, functions) = row
+            .trim_end_matches(" |")
+            .rsplit_once(" | ")
+            .expect("a functions column");
+        for method in functions.split(", ") {
+            let method = method.trim_matches('`').to_owned();
+            assert!(
+                table.insert(method.clone(), outcome.clone()).is_none(),
+                "{method} twice"
+            );
+        }
+    }
+    table
+}
+
+#[test]
+fn a_nil_answer_means_what_the_table_in_the_docs_says() {
+    let mut seen = BTreeMap::new();
+    for (f, method, _) in every_function() {
+        let kong = ScriptedKong::answering(Answer::Nil);
+        let got = kong.run(|k| f(k));
+        assert_ne!(got, Outcome::Other, "{method} on nil");
+        // Some functions appear twice (with and without optional arguments): one meaning.
+        if let Some(before) = seen.insert(method.to_owned(), got.clone()) {
+            assert_eq!(before, got, "{method}");
+        }
+    }
+    // `exit_json` sends kong.response.exit too; every function is in the table.
+    assert_eq!(seen, documented_nil_outcomes());
+}
+
+#[test]
+fn a_step_error_is_kongs_message_as_kong_wrote_it() {
+    for (f, method, _) in every_function() {
+        let kong = ScriptedKong::answering(Answer::Error("bad header".into()));
+        assert_eq!(
+            kong.run(|k| f(k)),
+            Outcome::Kong("bad header".into()),
+            "{method}"
+        );
     }
 }
 
@@ -491,7 +591,7 @@ fn answers_in_every_shape_kong_sends() {
     let e = run(Answer::Nil)
         .run(|k| k.request().get_path())
         .unwrap_err();
-    assert!(matches!(e, PdkError::Decode { .. }), "{e}");
+    assert!(matches!(e, PdkError::NoValue { .. }), "{e}");
     // Kong 2.x StepError.
     let e = run(Answer::Error("bad".into()))
         .run(|k| k.request().get_path())

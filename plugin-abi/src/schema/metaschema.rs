@@ -1,53 +1,53 @@
 //! The check Kong's `MetaSchema.MetaSubSchema` makes on a plugin schema before it registers it
-//! (`kong/db/schema/metaschema.lua`), restricted to the vocabulary a derived schema uses. A
-//! schema that passes here is not refused by Kong at `kong start`.
+//! (`kong/db/schema/metaschema.lua`), and the rules of Kong's `Schema` that it applies on the
+//! way (a `default` is validated as a value of its own field), release by release. Restricted to
+//! the vocabulary a derived schema uses. A schema that passes here for a release is not refused
+//! by that release at `kong start`.
 
 use serde_json::{Map, Value};
+
+use super::KongVersion;
 
 /// Field types Kong knows (`Schema.valid_types`) that a plugin config may use.
 const TYPES: [&str; 9] = [
     "string", "boolean", "integer", "number", "array", "set", "map", "record", "any",
 ];
 
-/// Attributes a field declaration may carry, beyond `type`.
-const ATTRIBUTES: [&str; 15] = [
-    "required",
-    "default",
-    "description",
-    "elements",
-    "keys",
-    "values",
-    "fields",
-    "one_of",
-    "between",
-    "len_min",
-    "len_max",
-    "len_eq",
-    "gt",
-    "match",
-    "referenceable",
+/// Attributes a field declaration may carry at every release, beyond `type` (`description`
+/// depends on the release: [`KongVersion::accepts_descriptions`]).
+const ATTRIBUTES: [&str; 13] = [
+    "required", "default", "elements", "keys", "values", "fields", "one_of", "between", "len_min",
+    "len_max", "len_eq", "gt", "match",
 ];
 
 /// Kong's length bounds on `description` (since it accepts the attribute).
 pub const DESCRIPTION_LEN: std::ops::RangeInclusive<usize> = 10..=500;
 
-/// Checks `schema` (`{"name", "fields": [...]}`) the way Kong's MetaSubSchema does, and
-/// returns every violation, each naming the field path.
+/// Checks `schema` (`{"name", "fields": [...]}`) the way Kong release `kong` does when it
+/// loads it, and returns every violation, each naming the field path.
 ///
 /// ```
-/// use serde_json::json;
-/// use plugin_abi::schema::check_kong_schema;
+/// use plugin_abi::serde_json::json;
+/// use plugin_abi::schema::{KongVersion, check_kong_schema};
 /// let good = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
 ///     {"n": {"type": "integer", "between": [1, 5]}}]}}]});
-/// assert!(check_kong_schema(&good).is_ok());
+/// assert!(check_kong_schema(&good, KongVersion::OLDEST).is_ok());
 /// let bad = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
 ///     {"n": {"type": "boolean", "one_of": [true]}}]}}]});
 /// assert_eq!(
-///     check_kong_schema(&bad).unwrap_err(),
+///     check_kong_schema(&bad, KongVersion::OLDEST).unwrap_err(),
 ///     ["config.n: a boolean field cannot have `one_of`"]
 /// );
+/// // Kong's strings are non-empty unless they say `len_min = 0`, defaults included.
+/// let empty = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
+///     {"s": {"type": "string", "default": ""}}]}}]});
+/// assert_eq!(
+///     check_kong_schema(&empty, KongVersion::OLDEST).unwrap_err(),
+///     ["config.s: the default \"\" is shorter than 1 (Kong's strings are non-empty \
+///       unless the field says len_min = 0)"]
+/// );
 /// ```
-pub fn check_kong_schema(schema: &Value) -> Result<(), Vec<String>> {
+pub fn check_kong_schema(schema: &Value, kong: KongVersion) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
     match schema.get("name") {
         Some(Value::String(name)) if !name.is_empty() => {}
@@ -62,7 +62,7 @@ pub fn check_kong_schema(schema: &Value) -> Result<(), Vec<String>> {
         }
     }
     match schema.get("fields") {
-        Some(fields) => check_fields(fields, "", &mut errors),
+        Some(fields) => check_fields(fields, "", kong, &mut errors),
         None => errors.push("schema: `fields` is missing".to_owned()),
     }
     if errors.is_empty() {
@@ -73,7 +73,7 @@ pub fn check_kong_schema(schema: &Value) -> Result<(), Vec<String>> {
 }
 
 /// `fields`: an array of one-key maps, name → declaration.
-fn check_fields(fields: &Value, path: &str, errors: &mut Vec<String>) {
+fn check_fields(fields: &Value, path: &str, kong: KongVersion, errors: &mut Vec<String>) {
     let Some(entries) = fields.as_array() else {
         errors.push(format!("{}: `fields` must be an array", label(path)));
         return;
@@ -87,7 +87,7 @@ fn check_fields(fields: &Value, path: &str, errors: &mut Vec<String>) {
                 } else {
                     format!("{path}.{name}")
                 };
-                check_field(decl, &path, errors);
+                check_field(decl, &path, kong, errors);
             }
             None => errors.push(format!(
                 "{}: each entry of `fields` must be a map with exactly one field name",
@@ -97,7 +97,7 @@ fn check_fields(fields: &Value, path: &str, errors: &mut Vec<String>) {
     }
 }
 
-fn check_field(decl: &Value, path: &str, errors: &mut Vec<String>) {
+fn check_field(decl: &Value, path: &str, kong: KongVersion, errors: &mut Vec<String>) {
     let Some(decl) = decl.as_object() else {
         errors.push(format!("{path}: a field declaration must be a map"));
         return;
@@ -114,7 +114,13 @@ fn check_field(decl: &Value, path: &str, errors: &mut Vec<String>) {
         }
     };
     for key in decl.keys().filter(|k| k.as_str() != "type") {
-        if !ATTRIBUTES.contains(&key.as_str()) {
+        if key == "description" && !kong.accepts_descriptions() {
+            errors.push(format!(
+                "{path}: unknown attribute `description` (Kong {kong} does not know it; \
+                 Kong knows it from {} on)",
+                KongVersion::DESCRIPTIONS
+            ));
+        } else if key != "description" && !ATTRIBUTES.contains(&key.as_str()) {
             errors.push(format!("{path}: unknown attribute `{key}`"));
         } else if let Some(allowed) = allowed_types(key)
             && !allowed.contains(&kind)
@@ -139,11 +145,11 @@ fn check_field(decl: &Value, path: &str, errors: &mut Vec<String>) {
     check_values(decl, path, errors);
     for (nested, suffix) in [("elements", "[]"), ("keys", "{key}"), ("values", "{}")] {
         if let Some(inner) = decl.get(nested) {
-            check_field(inner, &format!("{path}{suffix}"), errors);
+            check_field(inner, &format!("{path}{suffix}"), kong, errors);
         }
     }
     if let (Some(fields), "record") = (decl.get("fields"), kind) {
-        check_fields(fields, path, errors);
+        check_fields(fields, path, kong, errors);
     }
     if let Some(default) = decl.get("default")
         && let Err(why) = conforms(default, decl)
@@ -196,7 +202,9 @@ fn allowed_types(attribute: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-/// Whether `value` fits the declaration (Kong types `default` as "self").
+/// Whether `value` fits the declaration: Kong types `default` as "self", so a default is
+/// validated like any value of its field, with the field's implicit rules (a string's
+/// `len_min = 1`).
 fn conforms(value: &Value, decl: &Map<String, Value>) -> Result<(), String> {
     let kind = decl.get("type").and_then(Value::as_str).unwrap_or("any");
     let ok = match kind {
@@ -219,14 +227,33 @@ fn conforms(value: &Value, decl: &Map<String, Value>) -> Result<(), String> {
             let Some(entries) = value.as_object() else {
                 return Err("is not a map".into());
             };
-            if let Some(Value::Object(values)) = decl.get("values") {
-                for item in entries.values() {
+            for (key, item) in entries {
+                if let Some(Value::Object(keys)) = decl.get("keys") {
+                    conforms(&Value::String(key.clone()), keys)?;
+                }
+                if let Some(Value::Object(values)) = decl.get("values") {
                     conforms(item, values)?;
                 }
             }
             true
         }
-        "record" => value.is_object(),
+        "record" => {
+            let Some(entries) = value.as_object() else {
+                return Err("is not a record".into());
+            };
+            let fields = decl.get("fields").and_then(Value::as_array);
+            for (name, item) in entries {
+                let field = fields
+                    .into_iter()
+                    .flatten()
+                    .find_map(|f| f.get(name))
+                    .and_then(Value::as_object);
+                if let Some(field) = field {
+                    conforms(item, field)?;
+                }
+            }
+            true
+        }
         _ => true,
     };
     if !ok {
@@ -236,6 +263,64 @@ fn conforms(value: &Value, decl: &Map<String, Value>) -> Result<(), String> {
         && !choices.contains(value)
     {
         return Err("is not one of `one_of`".into());
+    }
+    within_lengths(value, kind, decl)?;
+    within_bounds(value, decl)
+}
+
+/// `len_min`, `len_max` and `len_eq` of strings (characters), arrays, sets and maps. A string
+/// without `len_min` has Kong's implicit one: "empty strings are not accepted by default".
+fn within_lengths(value: &Value, kind: &str, decl: &Map<String, Value>) -> Result<(), String> {
+    let len = match value {
+        Value::String(s) => s.chars().count(),
+        Value::Array(items) => items.len(),
+        Value::Object(entries) if kind == "map" => entries.len(),
+        _ => return Ok(()),
+    };
+    let bound = |key: &str| decl.get(key).and_then(Value::as_u64);
+    let implicit = kind == "string" && bound("len_min").is_none();
+    let min = bound("len_min").or(implicit.then_some(1));
+    if let Some(min) = min
+        && (len as u64) < min
+    {
+        let why = if implicit {
+            " (Kong's strings are non-empty unless the field says len_min = 0)"
+        } else {
+            ""
+        };
+        return Err(format!("is shorter than {min}{why}"));
+    }
+    if let Some(max) = bound("len_max")
+        && len as u64 > max
+    {
+        return Err(format!("is longer than {max}"));
+    }
+    if let Some(eq) = bound("len_eq")
+        && len as u64 != eq
+    {
+        return Err(format!("does not have length {eq}"));
+    }
+    Ok(())
+}
+
+/// `between` and `gt` of numbers.
+fn within_bounds(value: &Value, decl: &Map<String, Value>) -> Result<(), String> {
+    let Some(n) = value.as_f64() else {
+        return Ok(());
+    };
+    if let Some([low, high]) = decl
+        .get("between")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        && let (Some(lo), Some(hi)) = (low.as_f64(), high.as_f64())
+        && !(lo..=hi).contains(&n)
+    {
+        return Err(format!("is not between {low} and {high}"));
+    }
+    if let Some(gt) = decl.get("gt").and_then(Value::as_f64)
+        && n <= gt
+    {
+        return Err(format!("is not greater than {gt}"));
     }
     Ok(())
 }
@@ -256,14 +341,22 @@ fn label(path: &str) -> &str {
 mod tests {
     use serde_json::json;
 
-    use super::check_kong_schema;
+    use super::{KongVersion, check_kong_schema};
+
+    const V2_0: KongVersion = KongVersion::OLDEST;
+    const V3_3: KongVersion = KongVersion::new(3, 3, 1);
+    const V3_4: KongVersion = KongVersion::DESCRIPTIONS;
 
     fn config(fields: serde_json::Value) -> serde_json::Value {
         json!({"name": "p", "fields": [{"config": {"type": "record", "fields": fields}}]})
     }
 
+    fn errors_at(kong: KongVersion, fields: serde_json::Value) -> Vec<String> {
+        check_kong_schema(&config(fields), kong).unwrap_err()
+    }
+
     fn errors(fields: serde_json::Value) -> Vec<String> {
-        check_kong_schema(&config(fields)).unwrap_err()
+        errors_at(V3_4, fields)
     }
 
     #[test]
@@ -284,7 +377,19 @@ mod tests {
     }
 
     #[test]
-    fn descriptions_have_kongs_length_bounds() {
+    fn descriptions_are_unknown_before_3_4_and_bounded_from_it() {
+        let described =
+            json!([{"a": {"type": "string", "description": "Ten or more characters."}}]);
+        assert!(check_kong_schema(&config(described.clone()), V3_4).is_ok());
+        for kong in [V2_0, KongVersion::new(2, 8, 4), V3_3] {
+            assert_eq!(
+                errors_at(kong, described.clone()),
+                [format!(
+                    "config.a: unknown attribute `description` (Kong {kong} does not know it; \
+                     Kong knows it from 3.4.0 on)"
+                )]
+            );
+        }
         let e = errors(json!([{"a": {"type": "string", "description": "short"}}]));
         assert_eq!(
             e,
@@ -298,19 +403,45 @@ mod tests {
     }
 
     #[test]
+    fn strings_are_non_empty_unless_they_say_len_min_0() {
+        for kong in [V2_0, V3_4] {
+            let e = errors_at(kong, json!([{"s": {"type": "string", "default": ""}}]));
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert!(e[0].contains("is shorter than 1"), "{e:?}");
+            let ok = config(json!([{"s": {"type": "string", "len_min": 0, "default": ""}}]));
+            assert!(check_kong_schema(&ok, kong).is_ok());
+        }
+        // Inside arrays and as map keys too.
+        let e = errors(json!([
+            {"l": {"type": "array", "elements": {"type": "string"}, "default": ["a", ""]}},
+            {"m": {"type": "map", "keys": {"type": "string"}, "values": {"type": "integer"},
+                   "default": {"": 1}}},
+        ]));
+        assert_eq!(e.len(), 2, "{e:?}");
+    }
+
+    #[test]
     fn defaults_must_fit_their_field() {
         let e = errors(json!([
             {"n": {"type": "integer", "default": "5"}},
             {"m": {"type": "string", "one_of": ["a", "b"], "default": "c"}},
             {"l": {"type": "array", "elements": {"type": "integer"}, "default": [1, "x"]}},
+            {"b": {"type": "integer", "between": [1, 10], "default": 0}},
+            {"g": {"type": "number", "gt": 0, "default": 0}},
+            {"x": {"type": "string", "len_max": 2, "default": "abc"}},
+            {"q": {"type": "array", "elements": {"type": "integer"}, "len_min": 1, "default": []}},
+            {"r": {"type": "record", "fields": [{"port": {"type": "integer", "between": [1, 9]}}],
+                   "default": {"port": 10}}},
         ]));
-        assert_eq!(e.len(), 3, "{e:?}");
+        assert_eq!(e.len(), 8, "{e:?}");
         assert!(e[0].starts_with("config.n: the default \"5\" is not an integer"));
+        assert!(e[3].ends_with("is not between 1 and 10"), "{e:?}");
     }
 
     #[test]
     fn the_wrapper_is_checked_too() {
-        let e = check_kong_schema(&json!({"fields": [{"a": 1, "b": 2}], "extra": 1})).unwrap_err();
+        let e = check_kong_schema(&json!({"fields": [{"a": 1, "b": 2}], "extra": 1}), V2_0)
+            .unwrap_err();
         assert_eq!(e.len(), 3, "{e:?}");
     }
 }

@@ -6,20 +6,30 @@
 //! (`fields`, in declaration order), with `required`, `default`, `one_of`, `between` and
 //! `description`, `len_min`/`len_max` where the type says so. A type Kong cannot describe is an
 //! error naming the field, never a field silently left out, and the result is checked against
-//! Kong's MetaSchema ([`check_kong_schema`]) before anyone sees it.
+//! the rules of every Kong release a plugin server serves ([`check_kong_schema`]) before anyone
+//! sees it.
+//!
+//! What differs between releases is applied when the schema is printed for one
+//! ([`for_kong`]): a field's `description` exists only from Kong 3.4.0 on.
 
+mod kong_version;
 mod metaschema;
+mod plugin_info;
 
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
+pub use kong_version::{KongVersion, KongVersionError};
 pub use metaschema::{DESCRIPTION_LEN, check_kong_schema};
+pub use plugin_info::{
+    MAX_PRIORITY, check_kong_info, check_plugin_priority, check_plugin_version, is_plugin_version,
+};
 
 /// The schema Kong expects for plugin `name` configured by `C`:
 /// `{"name": name, "fields": [{"config": {"type": "record", "fields": [...]}}]}`.
 ///
 /// ```
-/// #[derive(schemars::JsonSchema, serde::Deserialize)]
+/// #[plugin_abi::config]
 /// struct Config {
 ///     /// Who to greet.
 ///     name: String,
@@ -48,13 +58,62 @@ pub fn kong_schema<C: JsonSchema>(name: &str) -> Result<Value, String> {
         ));
     }
     let schema = json!({ "name": name, "fields": [{ "config": config }] });
-    check_kong_schema(&schema).map_err(|errors| {
-        format!(
-            "Kong's MetaSchema would refuse the config schema: {}",
-            errors.join("; ")
-        )
-    })?;
+    check_for_every_kong(&schema)?;
     Ok(schema)
+}
+
+/// Checks that every Kong release from [`KongVersion::OLDEST`] on accepts `schema` as
+/// [`for_kong`] prints it for that release. The rules change only at
+/// [`KongVersion::DESCRIPTIONS`], so the releases on either side of it stand for all.
+///
+/// ```
+/// use plugin_abi::{schema::check_for_every_kong, serde_json::json};
+/// let schema = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
+///     {"s": {"type": "string", "description": "Short"}}]}}]});
+/// let e = check_for_every_kong(&schema).unwrap_err();
+/// assert!(e.starts_with("Kong 3.4.0 would refuse the config schema"), "{e}");
+/// ```
+pub fn check_for_every_kong(schema: &Value) -> Result<(), String> {
+    for kong in [KongVersion::OLDEST, KongVersion::DESCRIPTIONS] {
+        check_kong_schema(&for_kong(schema, kong), kong).map_err(|errors| {
+            format!(
+                "Kong {kong} would refuse the config schema: {}",
+                errors.join("; ")
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `schema` as Kong release `kong` accepts it: without field descriptions before 3.4.0.
+///
+/// A field *named* `description` stays: it is a key whose value is a declaration, not a string.
+///
+/// ```
+/// use plugin_abi::{schema::{KongVersion, for_kong}, serde_json::json};
+/// let schema = json!({"name": "p", "fields": [{"config": {"type": "record", "fields": [
+///     {"description": {"type": "string", "description": "What the route is for."}}]}}]});
+/// let old = for_kong(&schema, KongVersion::OLDEST);
+/// assert_eq!(old["fields"][0]["config"]["fields"][0], json!({"description": {"type": "string"}}));
+/// assert_eq!(for_kong(&schema, KongVersion::DESCRIPTIONS), schema);
+/// ```
+pub fn for_kong(schema: &Value, kong: KongVersion) -> Value {
+    let mut schema = schema.clone();
+    if !kong.accepts_descriptions() {
+        strip_descriptions(&mut schema);
+    }
+    schema
+}
+
+fn strip_descriptions(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            map.retain(|k, v| !(k == "description" && v.is_string()));
+            map.values_mut().for_each(strip_descriptions);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_descriptions),
+        _ => {}
+    }
 }
 
 /// Translates one JSON Schema node into a Kong field declaration; `path` names it in errors.
@@ -66,6 +125,10 @@ fn field(schema: &Value, path: &str) -> Result<Value, String> {
         "string" => {
             decl.insert("type".into(), kind.into());
             lengths(schema, "minLength", "maxLength", &mut decl);
+            // A Rust string accepts "", a Kong string does not unless it says so.
+            if !decl.contains_key("len_min") && one_of(schema).is_none() {
+                decl.insert("len_min".into(), 0.into());
+            }
         }
         "boolean" | "number" => {
             decl.insert("type".into(), kind.into());
@@ -92,7 +155,7 @@ fn field(schema: &Value, path: &str) -> Result<Value, String> {
             }
             (None, Some(values @ Value::Object(_))) => {
                 decl.insert("type".into(), "map".into());
-                decl.insert("keys".into(), json!({"type": "string"}));
+                decl.insert("keys".into(), json!({"type": "string", "len_min": 0}));
                 decl.insert("values".into(), field(values, &format!("{path}{{}}"))?);
             }
             _ => return Err(unrepresentable(path, schema)),
@@ -298,13 +361,13 @@ mod tests {
         );
         assert_eq!(
             f[0]["message"],
-            json!({"type": "string", "required": true, "description": "The greeting."})
+            json!({"type": "string", "len_min": 0, "required": true, "description": "The greeting."})
         );
         assert_eq!(f[1]["count"]["type"], "integer");
         assert!(f[1]["count"].get("required").is_none());
         assert_eq!(
             f[3]["tags"],
-            json!({"type": "array", "elements": {"type": "string"}, "required": true})
+            json!({"type": "array", "elements": {"type": "string", "len_min": 0}, "required": true})
         );
         assert_eq!(f[4]["limits"]["type"], "map");
         assert_eq!(f[4]["limits"]["values"], json!({"type": "number"}));
@@ -360,7 +423,7 @@ mod tests {
         );
         assert_eq!(
             f[1]["by_name"],
-            json!({"type": "map", "keys": {"type": "string"}, "values": rule, "required": true})
+            json!({"type": "map", "keys": {"type": "string", "len_min": 0}, "values": rule, "required": true})
         );
         assert_eq!(f[2]["modes"]["elements"]["one_of"], json!(["fast", "safe"]));
         assert_eq!(f[2]["modes"]["default"], json!([]));
@@ -378,9 +441,50 @@ mod tests {
         }
         let s = kong_schema::<Optional>("o").unwrap();
         let f = &s["fields"][0]["config"]["fields"];
-        assert_eq!(f[0]["name"], json!({"type": "string"}));
+        assert_eq!(f[0]["name"], json!({"type": "string", "len_min": 0}));
         assert_eq!(f[1]["big"]["between"], json!([0, 9007199254740991u64]));
         assert_eq!(f[2]["signed"], json!({"type": "integer", "default": 0}));
+    }
+
+    #[test]
+    fn strings_accept_empty_unless_bounded_or_enumerated() {
+        #[derive(JsonSchema, Deserialize)]
+        #[allow(dead_code)]
+        struct Strings {
+            #[serde(default)]
+            free: String,
+            #[schemars(length(min = 2))]
+            bounded: String,
+            #[serde(default)]
+            mode: Mode,
+        }
+        let s = kong_schema::<Strings>("s").unwrap();
+        let f = &s["fields"][0]["config"]["fields"];
+        assert_eq!(
+            f[0]["free"],
+            json!({"type": "string", "len_min": 0, "default": ""})
+        );
+        assert_eq!(f[1]["bounded"]["len_min"], 2);
+        assert!(f[2]["mode"].get("len_min").is_none());
+        for kong in [KongVersion::OLDEST, KongVersion::DESCRIPTIONS] {
+            assert_eq!(check_kong_schema(&for_kong(&s, kong), kong), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_default_that_breaks_its_own_rules_is_an_error() {
+        #[derive(JsonSchema, Deserialize)]
+        #[allow(dead_code)]
+        struct Broken {
+            #[serde(default)]
+            #[schemars(range(min = 1))]
+            count: u16,
+        }
+        let e = kong_schema::<Broken>("b").unwrap_err();
+        assert!(
+            e.contains("config.count: the default 0 is not between 1 and 65535"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ fn to_json(value: &Value) -> serde_json::Value {
 ///
 /// ```
 /// # use plugin_abi::{HandlerResult, Kong, Plugin};
-/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// #[plugin_abi::config]
 /// struct Config { #[serde(default)] greeting: String }
 /// struct Greeter(String);
 /// impl Plugin for Greeter {
@@ -131,7 +131,7 @@ fn to_json(value: &Value) -> serde_json::Value {
 ///     fn new(c: Config) -> Result<Self, String> { Ok(Greeter(c.greeting)) }
 /// }
 /// let plugin: Greeter =
-///     plugin_abi::testkit::configure(serde_json::json!({"greeting": null})).unwrap();
+///     plugin_abi::testkit::configure(plugin_abi::serde_json::json!({"greeting": null})).unwrap();
 /// assert_eq!(plugin.0, "");
 /// ```
 pub fn configure<P: Plugin>(config: serde_json::Value) -> Result<P, String> {

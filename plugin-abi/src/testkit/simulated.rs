@@ -31,7 +31,7 @@ use crate::{
 /// use plugin_abi::{HandlerResult, Kong, Plugin};
 /// use plugin_abi::testkit::{SimulatedKong, TestRequest};
 ///
-/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// #[plugin_abi::config]
 /// struct Config {}
 /// struct Tagger;
 /// impl Plugin for Tagger {
@@ -322,7 +322,7 @@ impl SimulatedKong {
     /// # use plugin_abi::testkit::{SimulatedKong, TestRequest};
     /// let kong = SimulatedKong::new(TestRequest::get("http://a/"));
     /// kong.run(|k| k.ctx().shared().set("user", "alice")).unwrap();
-    /// assert_eq!(kong.shared("user"), Some(serde_json::json!("alice")));
+    /// assert_eq!(kong.shared("user"), Some(plugin_abi::serde_json::json!("alice")));
     /// ```
     pub fn shared(&self, key: &str) -> Option<Json> {
         self.state.borrow().shared.get(key).cloned()

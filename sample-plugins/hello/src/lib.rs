@@ -1,12 +1,10 @@
 //! `hello`: the Rust port of Kong's go-hello. In the access phase it reads the request's `host`
 //! header and answers with a greeting header.
 
-use plugin_abi::{HandlerResult, JsonSchema, Kong, Plugin, serde::Deserialize};
+use plugin_abi::{HandlerResult, Kong, Plugin};
 
 /// The plugin's configuration.
-#[derive(Deserialize, JsonSchema)]
-#[serde(crate = "plugin_abi::serde")]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
 pub struct Config {
     /// Who says hello; `hello` when empty.
     #[serde(default)]
@@ -18,6 +16,7 @@ pub struct Hello {
     message: String,
 }
 
+#[plugin_abi::plugin(name = "hello", priority = 1)]
 impl Plugin for Hello {
     type Config = Config;
 
@@ -35,13 +34,6 @@ impl Plugin for Hello {
         kong.response().set_header("x-hello-from-rust", &greeting)?;
         Ok(())
     }
-}
-
-plugin_abi::export_plugin! {
-    plugin: Hello,
-    name: "hello",
-    priority: 1,
-    phases: [access],
 }
 
 #[cfg(test)]

@@ -6,15 +6,12 @@
 use std::collections::BTreeMap;
 
 use plugin_abi::{
-    HandlerResult, JsonSchema, Kong, Plugin,
+    HandlerResult, Kong, Plugin,
     pdk::{AuthenticatedCredential, EntityRef, MultiMap},
-    serde::Deserialize,
 };
 
 /// The plugin's configuration.
-#[derive(Deserialize, JsonSchema)]
-#[serde(crate = "plugin_abi::serde")]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
 pub struct Config {
     /// Names of the headers and query arguments that may carry the key, tried in order.
     #[serde(default = "default_key_names")]
@@ -86,6 +83,7 @@ fn unauthorized(kong: &Kong, message: &str) -> HandlerResult {
     Ok(())
 }
 
+#[plugin_abi::plugin(name = "rust-key-auth", priority = 1250)]
 impl Plugin for KeyAuth {
     type Config = Config;
 
@@ -125,13 +123,6 @@ impl Plugin for KeyAuth {
         }
         Ok(())
     }
-}
-
-plugin_abi::export_plugin! {
-    plugin: KeyAuth,
-    name: "rust-key-auth",
-    priority: 1250,
-    phases: [access],
 }
 
 #[cfg(test)]

@@ -8,12 +8,10 @@ use std::{
     sync::Mutex,
 };
 
-use plugin_abi::{HandlerResult, JsonSchema, Kong, Plugin, serde::Deserialize};
+use plugin_abi::{HandlerResult, Kong, Plugin};
 
 /// The plugin's configuration.
-#[derive(Deserialize, JsonSchema)]
-#[serde(crate = "plugin_abi::serde")]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
 pub struct Config {
     /// The file the log lines are appended to.
     pub path: String,
@@ -40,6 +38,7 @@ impl Log {
     }
 }
 
+#[plugin_abi::plugin(name = "log", priority = 1)]
 impl Plugin for Log {
     type Config = Config;
 
@@ -71,13 +70,6 @@ impl Plugin for Log {
         }
         Ok(())
     }
-}
-
-plugin_abi::export_plugin! {
-    plugin: Log,
-    name: "log",
-    priority: 1,
-    phases: [log],
 }
 
 #[cfg(test)]

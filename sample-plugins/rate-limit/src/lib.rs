@@ -11,16 +11,10 @@ use std::{
     sync::{LazyLock, Mutex},
 };
 
-use plugin_abi::{
-    HandlerResult, JsonSchema, Kong, PdkResult, Plugin,
-    pdk::MultiMap,
-    serde::{Deserialize, Serialize},
-};
+use plugin_abi::{HandlerResult, Kong, PdkResult, Plugin, pdk::MultiMap, serde::Serialize};
 
 /// The plugin's configuration.
-#[derive(Deserialize, JsonSchema)]
-#[serde(crate = "plugin_abi::serde")]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
 pub struct Config {
     /// How many requests each consumer or client may make per window.
     #[schemars(range(min = 1))]
@@ -39,9 +33,9 @@ fn default_window() -> u32 {
 }
 
 /// Whom a limit applies to.
-#[derive(Deserialize, Serialize, JsonSchema, Default, Clone, Copy)]
-#[serde(crate = "plugin_abi::serde", rename_all = "lowercase")]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
+#[derive(Serialize, Default, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
 pub enum LimitBy {
     /// The authenticated consumer (the client IP when there is none).
     #[default]
@@ -110,6 +104,7 @@ impl RateLimit {
     }
 }
 
+#[plugin_abi::plugin(name = "rate-limit", priority = 910)]
 impl Plugin for RateLimit {
     type Config = Config;
 
@@ -150,13 +145,6 @@ impl Plugin for RateLimit {
             .error(429, Some("API rate limit exceeded"), Some(&headers))?;
         Ok(())
     }
-}
-
-plugin_abi::export_plugin! {
-    plugin: RateLimit,
-    name: "rate-limit",
-    priority: 910,
-    phases: [access],
 }
 
 #[cfg(test)]

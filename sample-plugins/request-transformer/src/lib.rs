@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use plugin_abi::{HandlerResult, JsonSchema, Kong, Plugin, serde::Deserialize};
+use plugin_abi::{HandlerResult, Kong, Plugin};
 
 /// The plugin's configuration.
-#[derive(Deserialize, JsonSchema, Default)]
-#[serde(crate = "plugin_abi::serde", default)]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
+#[derive(Default)]
+#[serde(default)]
 pub struct Config {
     /// Headers and query arguments removed from the service request.
     pub remove: Names,
@@ -20,9 +20,9 @@ pub struct Config {
 }
 
 /// Header names and query argument names.
-#[derive(Deserialize, JsonSchema, Default)]
-#[serde(crate = "plugin_abi::serde", default)]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
+#[derive(Default)]
+#[serde(default)]
 pub struct Names {
     /// Header names, in any case.
     pub headers: Vec<String>,
@@ -31,9 +31,9 @@ pub struct Names {
 }
 
 /// Pairs for headers and for query arguments.
-#[derive(Deserialize, JsonSchema, Default)]
-#[serde(crate = "plugin_abi::serde", default)]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
+#[derive(Default)]
+#[serde(default)]
 pub struct Pairs {
     /// Pairs applied to headers.
     pub headers: BTreeMap<String, String>,
@@ -99,6 +99,7 @@ impl RequestTransformer {
     }
 }
 
+#[plugin_abi::plugin(name = "rust-request-transformer", priority = 801)]
 impl Plugin for RequestTransformer {
     type Config = Config;
 
@@ -110,13 +111,6 @@ impl Plugin for RequestTransformer {
         self.transform_headers(kong)?;
         self.transform_query(kong)
     }
-}
-
-plugin_abi::export_plugin! {
-    plugin: RequestTransformer,
-    name: "rust-request-transformer",
-    priority: 801,
-    phases: [access],
 }
 
 #[cfg(test)]

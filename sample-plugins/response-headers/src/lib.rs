@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use plugin_abi::{HandlerResult, JsonSchema, Kong, Plugin, serde::Deserialize};
+use plugin_abi::{HandlerResult, Kong, Plugin};
 
 /// The plugin's configuration.
-#[derive(Deserialize, JsonSchema, Default)]
-#[serde(crate = "plugin_abi::serde", default)]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
+#[derive(Default)]
+#[serde(default)]
 pub struct Config {
     /// Client response header → the service response header whose value it gets (only set
     /// when the service sent that header).
@@ -28,6 +28,7 @@ pub struct ResponseHeaders {
     config: Config,
 }
 
+#[plugin_abi::plugin(name = "response-headers", priority = 800)]
 impl Plugin for ResponseHeaders {
     type Config = Config;
 
@@ -54,13 +55,6 @@ impl Plugin for ResponseHeaders {
         }
         Ok(())
     }
-}
-
-plugin_abi::export_plugin! {
-    plugin: ResponseHeaders,
-    name: "response-headers",
-    priority: 800,
-    phases: [response],
 }
 
 #[cfg(test)]

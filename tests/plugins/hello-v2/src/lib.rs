@@ -1,12 +1,10 @@
 //! A second version of the `hello` sample: same name, other behaviour. The hot-reload tests drop
 //! it over `hello` while events of the first version are in flight.
 
-use plugin_abi::{HandlerResult, JsonSchema, Kong, Plugin, serde::Deserialize};
+use plugin_abi::{HandlerResult, Kong, Plugin};
 
 /// Accepts hello's config.
-#[derive(Deserialize, JsonSchema)]
-#[serde(crate = "plugin_abi::serde")]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
 pub struct Config {
     /// Who says hello; ignored by this version.
     #[serde(default)]
@@ -16,6 +14,7 @@ pub struct Config {
 /// A `hello` that answers in capitals.
 pub struct HelloV2;
 
+#[plugin_abi::plugin(name = "hello", priority = 1, version = "2.0.0")]
 impl Plugin for HelloV2 {
     type Config = Config;
 
@@ -29,12 +28,4 @@ impl Plugin for HelloV2 {
             .set_header("x-hello-from-rust", &format!("VERSION 2 GREETS {host}"))?;
         Ok(())
     }
-}
-
-plugin_abi::export_plugin! {
-    plugin: HelloV2,
-    name: "hello",
-    version: "2.0.0",
-    priority: 1,
-    phases: [access],
 }

@@ -3,12 +3,12 @@
 
 use std::fs;
 
-use plugin_abi::{HandlerResult, JsonSchema, Kong, Plugin, serde::Deserialize};
+use plugin_abi::{HandlerResult, Kong, Plugin};
 
 /// What the access handler does.
-#[derive(Deserialize, JsonSchema, Default, Clone, Copy, PartialEq)]
-#[serde(crate = "plugin_abi::serde", rename_all = "snake_case")]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
+#[derive(Default, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Returns at once.
     #[default]
@@ -29,9 +29,7 @@ pub enum Mode {
 }
 
 /// The plugin's configuration.
-#[derive(Deserialize, JsonSchema)]
-#[serde(crate = "plugin_abi::serde")]
-#[schemars(crate = "plugin_abi::schemars")]
+#[plugin_abi::config]
 pub struct Config {
     /// The misbehaviour.
     #[serde(default)]
@@ -54,6 +52,7 @@ impl Panicky {
     }
 }
 
+#[plugin_abi::plugin(name = "panicky", priority = 10, version = "1.2.3")]
 impl Plugin for Panicky {
     type Config = Config;
 
@@ -105,12 +104,4 @@ impl Plugin for Panicky {
         kong.log().notice("panicky log phase")?;
         Ok(())
     }
-}
-
-plugin_abi::export_plugin! {
-    plugin: Panicky,
-    name: "panicky",
-    version: "1.2.3",
-    priority: 10,
-    phases: [log, access],
 }

@@ -1,0 +1,166 @@
+//! `#[plugin_abi::plugin(name = "...", priority = N, version = "x.y.z")]` on `impl Plugin for T`:
+//! the phases are the handlers the block defines, the rest is checked here, at compile time,
+//! as Kong will check it at `kong start`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::{Expr, ExprLit, ImplItem, ItemImpl, Lit, MetaNameValue, Token, punctuated::Punctuated};
+
+/// The handlers of `plugin_abi::Plugin`, which are Kong's phases.
+const PHASES: [&str; 6] = [
+    "certificate",
+    "rewrite",
+    "access",
+    "response",
+    "preread",
+    "log",
+];
+
+pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let args = Args::parse(args)?;
+    let block: ItemImpl = syn::parse2(item).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "#[plugin_abi::plugin] goes on the `impl Plugin for YourType` block",
+        )
+    })?;
+    let is_plugin_impl = block
+        .trait_
+        .as_ref()
+        .and_then(|(_, path, _)| path.segments.last())
+        .is_some_and(|s| s.ident == "Plugin");
+    if !is_plugin_impl {
+        return Err(syn::Error::new_spanned(
+            &block.self_ty,
+            "#[plugin_abi::plugin] goes on the `impl Plugin for YourType` block",
+        ));
+    }
+    let phases: Vec<syn::Ident> = block
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            ImplItem::Fn(f) if PHASES.contains(&f.sig.ident.to_string().as_str()) => {
+                Some(f.sig.ident.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    if phases.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &block.self_ty,
+            format!(
+                "this plugin implements no phase handler, so Kong would never call it: \
+                 implement at least one of {}",
+                PHASES.join(", ")
+            ),
+        ));
+    }
+    let plugin = &block.self_ty;
+    let Args {
+        name,
+        version,
+        priority,
+    } = args;
+    Ok(quote! {
+        #block
+
+        ::plugin_abi::__export_plugin! {
+            plugin: #plugin,
+            name: #name,
+            version: #version,
+            priority: #priority,
+            phases: [#(#phases),*],
+        }
+    })
+}
+
+/// The attribute's arguments, in any order.
+struct Args {
+    name: String,
+    version: String,
+    priority: Expr,
+}
+
+impl Args {
+    fn parse(tokens: TokenStream) -> syn::Result<Args> {
+        let usage = "write #[plugin_abi::plugin(name = \"my-plugin\", priority = 1000)], \
+                     optionally with version = \"x.y.z\" (default: the crate's version)";
+        let pairs = syn::parse::Parser::parse2(
+            Punctuated::<MetaNameValue, Token![,]>::parse_terminated,
+            tokens,
+        )
+        .map_err(|e| syn::Error::new(e.span(), usage))?;
+        let (mut name, mut version, mut priority) = (None, None, None);
+        for pair in pairs {
+            let key = pair.path.get_ident().map(ToString::to_string);
+            let slot = match key.as_deref() {
+                Some("name") => &mut name,
+                Some("version") => &mut version,
+                Some("priority") => &mut priority,
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        &pair.path,
+                        format!(
+                            "unknown argument: the arguments are name, priority and version; {usage}"
+                        ),
+                    ));
+                }
+            };
+            if slot.is_some() {
+                return Err(syn::Error::new_spanned(&pair.path, "given twice"));
+            }
+            *slot = Some(pair);
+        }
+        let name = match name {
+            Some(pair) => {
+                let name = string(&pair.value, "name")?;
+                if name.is_empty() || name.chars().any(char::is_whitespace) {
+                    return Err(syn::Error::new_spanned(
+                        &pair.value,
+                        "a plugin name is a non-empty word, the name Kong knows the plugin by",
+                    ));
+                }
+                name
+            }
+            None => {
+                return Err(syn::Error::new(
+                    Span::call_site(),
+                    format!("`name` is missing: {usage}"),
+                ));
+            }
+        };
+        let priority = match priority {
+            Some(pair) => pair.value,
+            None => {
+                return Err(syn::Error::new(
+                    Span::call_site(),
+                    format!(
+                        "`priority` is missing (Kong runs plugins with higher priorities first): {usage}"
+                    ),
+                ));
+            }
+        };
+        let version = match version {
+            Some(pair) => string(&pair.value, "version")?,
+            // Checked with the given one, by the code the export expands to.
+            None => std::env::var("CARGO_PKG_VERSION").unwrap_or_default(),
+        };
+        Ok(Args {
+            name,
+            version,
+            priority,
+        })
+    }
+}
+
+fn string(value: &Expr, key: &str) -> syn::Result<String> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.value()),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` is a string literal"),
+        )),
+    }
+}

@@ -1,0 +1,177 @@
+//! Kong's side of a query command: how each Kong release reads a dump and what it refuses
+//! before it serves a single request (`load_plugin_schemas` → `load_subschema` →
+//! `MetaSchema.MetaSubSchema:validate`, and from 3.0 the `VERSION`/`PRIORITY` checks). Kong
+//! refuses to start when one plugin fails, so a dump is loaded whole or not at all.
+
+use plugin_abi::schema::{KongVersion, check_kong_info};
+use serde_json::Value;
+
+/// How a Kong generation asks a plugin server what it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// Kong 2.0 - 2.2 run `-dump-plugin-info NAME` themselves: one MessagePack map.
+    Legacy,
+    /// Kong 2.3 - 3.8 run `pluginserver_<n>_query_cmd`: a JSON array (2.4+ also
+    /// `{"Protocol", "Plugins"}`), every entry registered.
+    AllPlugins,
+    /// Kong 3.9+ run one query command per entry and register `(dump.Plugins or dump)[1]`.
+    FirstPlugin,
+}
+
+impl Query {
+    /// The query Kong release `kong` makes.
+    pub fn of(kong: KongVersion) -> Query {
+        match (kong.major, kong.minor) {
+            (2, 0..=2) => Query::Legacy,
+            (2, _) | (3, 0..=8) => Query::AllPlugins,
+            _ => Query::FirstPlugin,
+        }
+    }
+}
+
+/// What Kong release `kong` registers from `stdout`, a dump it ran: the plugin names, or the
+/// error that stops `kong start`.
+pub fn kong_loads(kong: KongVersion, stdout: &[u8]) -> Result<Vec<String>, String> {
+    let infos = match Query::of(kong) {
+        Query::Legacy => {
+            let mut bytes = stdout;
+            let value = rmpv::decode::read_value(&mut bytes)
+                .map_err(|e| format!("Kong {kong}: not a MessagePack value: {e}"))?;
+            if !bytes.is_empty() {
+                return Err(format!("Kong {kong}: trailing bytes after the plugin info"));
+            }
+            vec![to_json(&value)]
+        }
+        query => {
+            let dump: Value = serde_json::from_slice(stdout)
+                .map_err(|e| format!("Kong {kong}: not a JSON document: {e}"))?;
+            let protocol_form = dump.get("Plugins").is_some() && kong >= KongVersion::new(2, 4, 0);
+            let list = match (&dump, protocol_form) {
+                (_, true) => dump["Plugins"].clone(),
+                (Value::Array(_), false) => dump,
+                _ => return Err(format!("Kong {kong}: the dump is not a list of plugins")),
+            };
+            let mut list = match list {
+                Value::Array(list) => list,
+                _ => return Err(format!("Kong {kong}: `Plugins` is not a list")),
+            };
+            if query == Query::FirstPlugin {
+                list.truncate(1);
+            }
+            list
+        }
+    };
+    let mut names = Vec::new();
+    for info in &infos {
+        let name = info["Name"].as_str().unwrap_or("").to_owned();
+        check_kong_info(info, kong).map_err(|errors| {
+            format!(
+                "Kong {kong}: error loading plugin schemas: on plugin '{name}': {}",
+                errors.join("; ")
+            )
+        })?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// A MessagePack value as the JSON value Kong's Lua table would be.
+pub fn to_json(value: &rmpv::Value) -> Value {
+    use rmpv::Value as M;
+    match value {
+        M::Nil => Value::Null,
+        M::Boolean(b) => Value::Bool(*b),
+        M::Integer(i) => i
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| i.as_u64().map(Value::from))
+            .unwrap_or(Value::Null),
+        M::F32(f) => Value::from(f64::from(*f)),
+        M::F64(f) => Value::from(*f),
+        M::String(s) => Value::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        M::Binary(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+        M::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        M::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        M::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                        other => other.to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        M::Ext(..) => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn info(version: &str, field: Value) -> Value {
+        json!({"Name": "p", "Phases": ["access"], "Version": version, "Priority": 1,
+               "Schema": {"name": "p", "fields": [{"config": {"type": "record",
+                          "fields": [{"f": field}]}}]}})
+    }
+
+    #[test]
+    fn each_generation_reads_its_own_dump_shape() {
+        let one = info("1.0.0", json!({"type": "string"}));
+        let array =
+            serde_json::to_vec(&json!([one, info("1.0.0", json!({"type": "integer"}))])).unwrap();
+        assert_eq!(
+            kong_loads(KongVersion::new(3, 8, 0), &array).unwrap().len(),
+            2
+        );
+        assert_eq!(
+            kong_loads(KongVersion::new(3, 9, 0), &array).unwrap().len(),
+            1
+        );
+        let packed = rmp_serde_like(&one);
+        assert_eq!(kong_loads(KongVersion::OLDEST, &packed).unwrap(), ["p"]);
+        assert!(kong_loads(KongVersion::OLDEST, &array).is_err());
+    }
+
+    #[test]
+    fn one_refused_plugin_stops_kong() {
+        let dump = serde_json::to_vec(&json!([
+            info("1.0.0", json!({"type": "string"})),
+            info("1.0.0", json!({"type": "string", "default": ""})),
+        ]))
+        .unwrap();
+        let e = kong_loads(KongVersion::new(2, 8, 0), &dump).unwrap_err();
+        assert!(e.contains("on plugin 'p'"), "{e}");
+        let go_log = serde_json::to_vec(&json!([info("", json!({"type": "string"}))])).unwrap();
+        assert!(kong_loads(KongVersion::new(2, 8, 0), &go_log).is_ok());
+        assert!(kong_loads(KongVersion::new(3, 0, 0), &go_log).is_err());
+    }
+
+    /// `value` as one MessagePack map, as `-dump-plugin-info` prints it.
+    fn rmp_serde_like(value: &Value) -> Vec<u8> {
+        fn to_mp(v: &Value) -> rmpv::Value {
+            match v {
+                Value::Null => rmpv::Value::Nil,
+                Value::Bool(b) => rmpv::Value::from(*b),
+                Value::Number(n) => n
+                    .as_i64()
+                    .map(rmpv::Value::from)
+                    .unwrap_or_else(|| rmpv::Value::from(n.as_f64().unwrap_or(0.0))),
+                Value::String(s) => rmpv::Value::from(s.as_str()),
+                Value::Array(a) => rmpv::Value::Array(a.iter().map(to_mp).collect()),
+                Value::Object(o) => rmpv::Value::Map(
+                    o.iter()
+                        .map(|(k, v)| (rmpv::Value::from(k.as_str()), to_mp(v)))
+                        .collect(),
+                ),
+            }
+        }
+        let mut out = Vec::new();
+        rmpv::encode::write_value(&mut out, &to_mp(value)).unwrap();
+        out
+    }
+}
