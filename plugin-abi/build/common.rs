@@ -1,9 +1,10 @@
-// Shared by the build scripts of plugin-abi and pluginhost (through `include!`): the facts of
-// the toolchain compiling, and which crate versions a Cargo.lock resolves for a package and
-// everything it depends on.
+// Shared by the build scripts of plugin-abi and pluginhost and by plugin-abi's attribute macro
+// (through `include!`): the facts of the toolchain compiling, and which crate versions a
+// Cargo.lock resolves for a package and everything it depends on.
 
 /// The value of `key` (`release:`, `commit-hash:`) in `rustc -vV` of the compiler cargo uses,
 /// `unknown` if it cannot be run. Also asks cargo to rerun when that compiler changes.
+#[allow(dead_code)]
 fn rustc_fact(key: &str) -> String {
     println!("cargo:rerun-if-env-changed=RUSTC");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());

@@ -15,6 +15,7 @@ macro_rules! __export_plugin {
         plugin: $plugin:ty,
         name: $name:literal,
         version: $version:literal,
+        shared: $shared:expr,
         priority: $priority:expr,
         phases: [$($phase:ident),+ $(,)?] $(,)?
     ) => {
@@ -40,6 +41,7 @@ macro_rules! __export_plugin {
             "\ndebug_assertions=", __PLUGINHOST_DEBUG_ASSERTIONS,
             "\nplugin=", $name,
             "\nplugin_version=", $version,
+            "\nshared=", $shared,
             "\n",
         );
 

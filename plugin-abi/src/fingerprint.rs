@@ -107,14 +107,15 @@ pub const COMMON: &str = const_format::concatcp!(
     PROFILE,
     "\nopt_level=",
     OPT_LEVEL,
-    "\nshared=",
-    SHARED_CRATES,
     "\n",
 );
 
 /// The crates whose code or types cross the plugin boundary (plugin-abi, abi_stable and its
-/// dependencies) as the plugin's Cargo.lock resolved them: `name@version,...`, or `unknown`
-/// when the build could not find the lock.
+/// dependencies) as the Cargo.lock above plugin-abi's build directory resolved them:
+/// `name@version,...`, or `unknown` when there is none (`CARGO_TARGET_DIR` outside the
+/// workspace). A plugin's own fingerprint takes them from the lock of the plugin crate's
+/// workspace instead, which [`plugin`](macro@crate::plugin) finds from the crate's directory;
+/// this value is its fallback.
 ///
 /// ```
 /// let shared = plugin_abi::fingerprint::SHARED_CRATES;

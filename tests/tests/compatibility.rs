@@ -213,6 +213,25 @@ fn check_plugin_tests_files_like_krakend_test_plugin() {
 }
 
 #[test]
+fn a_fingerprint_without_shared_crates_cannot_be_compared() {
+    let prefix = Prefix::new();
+    let unknown = prefix.add_file(
+        "unknown.so",
+        &fixtures::set_fingerprint(&log_bytes(), "shared", "unknown"),
+    );
+    let file = unknown.to_str().unwrap();
+    let (ok, out) = check_plugin(&[file]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("shared crates\n\thave: unknown: cannot compare"),
+        "{out}"
+    );
+    let (ok, out) = check_plugin(&["-strict", file]);
+    assert!(!ok, "-strict compares every crate, so it cannot pass without them:\n{out}");
+    assert!(out.contains(&format!("[KO] {file}: ")), "{out}");
+}
+
+#[test]
 fn check_plugin_compares_a_cargo_lock_like_krakend_check_plugin() {
     let workspace_lock = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
     let lock = workspace_lock.to_str().unwrap();
@@ -231,17 +250,32 @@ fn check_plugin_compares_a_cargo_lock_like_krakend_check_plugin() {
     std::fs::write(&old_lock, old).unwrap();
     let old_lock = old_lock.to_str().unwrap();
 
+    // What only warns at load only warns here: exit 0, unless -strict.
+    let (ok, out) = check_plugin(&["-s", old_lock, "-r", "1.94.1"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out,
+        "No incompatibilities found!\n\
+         2 differences that only warn: a plugin built so is loaded, since they do not affect \
+         soundness; -strict refuses it\n\
+         rustc\n\thave: 1.94.1\n\twant: 1.95.0\n\
+         abi_stable\n\thave: 0.11.2\n\twant: 0.11.3\n"
+            .replace("1.95.0", plugin_abi::fingerprint::RUSTC_VERSION)
+    );
+    let (ok, out) = check_plugin(&["-strict", "-s", old_lock, "-r", "1.94.1"]);
+    assert!(!ok);
+    assert!(out.ends_with("2 incompatibilities found\n"), "{out}");
+
+    // A glibc newer than the one running refuses, as it does at load.
     let (ok, out) = check_plugin(&["-s", old_lock, "-r", "1.94.1", "-l", "2.99"]);
     assert!(!ok);
     assert_eq!(
-        out.lines().take(6).collect::<Vec<_>>(),
+        out.lines().take(4).collect::<Vec<_>>(),
         [
             "libc",
             "\thave: GLIBC_2.99",
             out.lines().nth(2).unwrap(),
-            "rustc",
-            "\thave: 1.94.1",
-            out.lines().nth(5).unwrap()
+            "1 incompatibility found"
         ]
     );
     assert!(
@@ -251,17 +285,26 @@ fn check_plugin_compares_a_cargo_lock_like_krakend_check_plugin() {
             .starts_with("\twant: at most GLIBC_2."),
         "{out}"
     );
+
+    // An abi_stable cargo calls incompatible refuses.
+    let older = text.replace(
+        "name = \"abi_stable\"\nversion = \"0.11.3\"",
+        "name = \"abi_stable\"\nversion = \"0.10.5\"",
+    );
+    let older_lock = prefix.path().join("older.lock");
+    std::fs::write(&older_lock, older).unwrap();
+    let (ok, out) = check_plugin(&["-s", older_lock.to_str().unwrap()]);
+    assert!(!ok);
     assert!(
-        out.contains("abi_stable\n\thave: 0.11.2\n\twant: 0.11.3\n"),
+        out.starts_with("abi_stable\n\thave: 0.10.5\n\twant: 0.11.3\n1 incompatibility found\n"),
         "{out}"
     );
-    assert!(out.ends_with("3 incompatibilities found\n"), "{out}");
 
     let (ok, out) = check_plugin(&["-s", old_lock, "-f"]);
-    assert!(!ok);
+    assert!(ok, "{out}");
     assert_eq!(
         out,
-        "cargo update -p abi_stable@0.11.2 --precise 0.11.3\n1 incompatibility found\n"
+        "cargo update -p abi_stable@0.11.2 --precise 0.11.3\nNo incompatibilities found!\n"
     );
 
     let (ok, _) = check_plugin(&["-s", "/no/such/Cargo.lock"]);

@@ -5,7 +5,8 @@
 //! * [`lockfile`] — with `-s Cargo.lock`: the plugin's toolchain and crates against this host's,
 //!   as have/want blocks or `cargo update` commands (as `krakend check-plugin`).
 //!
-//! Reports go to stdout; the exit status is 1 when anything is incompatible.
+//! Reports go to stdout; the exit status is 1 when the plugin would be refused, by the same
+//! rules (and the same `-strict`) as loading it.
 
 pub mod files;
 pub mod lockfile;
@@ -22,7 +23,7 @@ pub fn run(args: &CheckPluginArgs, policy: Policy) -> anyhow::Result<ExitCode> {
         };
         files::load_here(file, policy)
     } else if let Some(lock) = &args.lock {
-        lockfile::run(lock, args)?
+        lockfile::run(lock, args, policy)?
     } else if !args.files.is_empty() {
         files::run(&args.files, policy)?
     } else {

@@ -160,19 +160,19 @@ impl Policy {
                 "unwind (a panic in an abort build would take every plugin down: set panic = \"unwind\" in the plugin's profile)",
             ));
         }
-        for (field, want_value) in [
-            ("abi_crate_version", &want.abi_crate_version),
-            ("abi_stable", &want.abi_stable),
+        for (field, krate, want_value) in [
+            ("abi_crate_version", "plugin-abi", &want.abi_crate_version),
+            ("abi_stable", "abi_stable", &want.abi_stable),
         ] {
             let have_value = value(field);
             if have_value == *want_value {
                 continue;
             }
             let diff = Diff::new(field, have_value.as_str(), want_value.as_str());
-            if compatible(&have_value, want_value) {
-                warn.push(diff);
-            } else {
+            if refuses_crate(krate, &have_value, want_value) {
                 refuse(diff);
+            } else {
+                warn.push(diff);
             }
         }
         for (field, want_value) in [
@@ -187,6 +187,13 @@ impl Policy {
         // plugin-abi and abi_stable were judged above; the rest of the shared crates only warn:
         // abi_stable's layout check guards the types that cross.
         let shared = parse_shared(fp.get("shared").unwrap_or(""));
+        if shared.is_empty() {
+            warn.push(Diff::new(
+                "shared crates",
+                "unknown: cannot compare (the build found no Cargo.lock to list them from)",
+                format!("{} crates as this host has them", want.shared.len()),
+            ));
+        }
         for (name, have_versions) in &shared {
             if name == "plugin-abi" || name == "abi_stable" {
                 continue;
@@ -208,6 +215,13 @@ impl Policy {
         }
         verdict
     }
+}
+
+/// Whether another version of crate `name` refuses a plugin: plugin-abi and abi_stable must be
+/// versions cargo calls compatible (abi_stable then checks every layout that crosses); any
+/// other shared crate only warns, since abi_stable's layout check guards the types that cross.
+pub fn refuses_crate(name: &str, have: &str, want: &str) -> bool {
+    matches!(name, "plugin-abi" | "abi_stable") && !compatible(have, want)
 }
 
 /// Cargo's compatibility rule: same major, or same minor for `0.y` versions.
@@ -250,7 +264,7 @@ mod tests {
         let mut text = String::from(
             "format=1\nabi_crate=plugin-abi\nabi_crate_version=0.1.0\nabi_revision=1\n\
              abi_stable=0.11.3\nrustc=1.95.0\nrustc_commit=abc\ntarget=x86_64-unknown-linux-gnu\n\
-             profile=release\npanic=unwind\n",
+             profile=release\npanic=unwind\nshared=abi_stable@0.11.3,core_extensions@1.5.4\n",
         );
         for (k, v) in edit {
             text.push_str(&format!("{k}={v}\n"));
@@ -275,6 +289,18 @@ mod tests {
             Policy::default().judge(&plugin(&[]), &host()),
             Verdict::default()
         );
+    }
+
+    #[test]
+    fn unknown_shared_crates_cannot_be_compared_and_fail_strict() {
+        for unknown in [plugin(&[("shared", "unknown")]), plugin(&[("shared", "")])] {
+            let v = Policy::default().judge(&unknown, &host());
+            assert!(v.accepted());
+            assert_eq!(fields(&v.warnings), ["shared crates"]);
+            assert!(v.warnings[0].have.contains("cannot compare"), "{v:?}");
+            let strict = Policy { strict: true }.judge(&unknown, &host());
+            assert_eq!(fields(&strict.refusals), ["shared crates"]);
+        }
     }
 
     #[test]

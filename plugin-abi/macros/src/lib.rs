@@ -7,6 +7,7 @@
 
 mod config;
 mod plugin;
+mod shared;
 
 use proc_macro::TokenStream;
 

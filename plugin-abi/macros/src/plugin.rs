@@ -56,6 +56,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         ));
     }
     let plugin = &block.self_ty;
+    let shared = match crate::shared::crates() {
+        Some(list) => quote!(#list),
+        None => quote!(::plugin_abi::fingerprint::SHARED_CRATES),
+    };
     let Args {
         name,
         version,
@@ -68,6 +72,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             plugin: #plugin,
             name: #name,
             version: #version,
+            shared: #shared,
             priority: #priority,
             phases: [#(#phases),*],
         }

@@ -217,7 +217,9 @@ pub struct WorkerStats {
 /// ```
 /// let m: plugin_abi::pdk::MemoryStats =
 ///     plugin_abi::serde_json::from_str(r#"{"lua_shared_dicts":{"kong":{"capacity":1}},"workers_lua_vms":[]}"#).unwrap();
-/// assert_eq!(m.lua_shared_dicts["kong"].capacity, 1);
+/// // A dict may be missing (a Kong without `kong_db_cache`): look it up, never index.
+/// assert_eq!(m.lua_shared_dicts.get("kong").map(|d| d.capacity), Some(1));
+/// assert!(m.lua_shared_dicts.get("kong_db_cache").is_none());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
