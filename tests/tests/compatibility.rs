@@ -227,7 +227,10 @@ fn a_fingerprint_without_shared_crates_cannot_be_compared() {
         "{out}"
     );
     let (ok, out) = check_plugin(&["-strict", file]);
-    assert!(!ok, "-strict compares every crate, so it cannot pass without them:\n{out}");
+    assert!(
+        !ok,
+        "-strict compares every crate, so it cannot pass without them:\n{out}"
+    );
     assert!(out.contains(&format!("[KO] {file}: ")), "{out}");
 }
 

@@ -65,6 +65,15 @@ fn hello_defaults_its_message_and_survives_a_missing_host() {
             Value::from("Rust says hello to ")
         ]
     );
+    // A Kong 2.x StepError for the header: go-hello logs it and greets anyway.
+    let outcome = entity
+        .run("access", |call| match call.method.as_str() {
+            "kong.request.get_header" => Answer::Error("no request".into()),
+            _ => Answer::Nil,
+        })
+        .unwrap();
+    assert_eq!(outcome.calls.len(), 2);
+    assert_eq!(outcome.calls[1].args[1], Value::from("Rust says hello to "));
 }
 
 #[test]

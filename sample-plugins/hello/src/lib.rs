@@ -1,5 +1,6 @@
 //! `hello`: the Rust port of Kong's go-hello. In the access phase it reads the request's `host`
-//! header and answers with a greeting header.
+//! header and answers with a greeting header. Like go-hello, it never fails the event: an error
+//! from Kong is logged to stderr and the greeting is sent anyway.
 
 use plugin_abi::{HandlerResult, Kong, Plugin};
 
@@ -28,10 +29,18 @@ impl Plugin for Hello {
         Ok(Hello { message })
     }
 
+    /// As go-hello does: a failed `get_header` is logged and greets an empty host, a failed
+    /// `set_header` is logged, and the event goes on either way.
     fn access(&self, kong: &Kong) -> HandlerResult {
-        let host = kong.request().get_header("host")?.unwrap_or_default();
-        let greeting = format!("Rust says {} to {host}", self.message);
-        kong.response().set_header("x-hello-from-rust", &greeting)?;
+        let host = kong.request().get_header("host").unwrap_or_else(|e| {
+            // go-hello logs with Go's `log`, to the plugin server's stderr; so does this.
+            eprintln!("Error reading 'host' header: {e}");
+            None
+        });
+        let greeting = format!("Rust says {} to {}", self.message, host.unwrap_or_default());
+        if let Err(e) = kong.response().set_header("x-hello-from-rust", &greeting) {
+            eprintln!("Error setting 'x-hello-from-rust' header: {e}");
+        }
         Ok(())
     }
 }
