@@ -47,6 +47,7 @@ run: plugins
 	@echo "  pluginserver_pluginhost_socket = $(SOCKET)"
 	@echo "  pluginserver_pluginhost_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"
 	@echo "  pluginserver_pluginhost_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-all-plugins"
+	@echo "  (on Kong 3.4 to 3.8, add -kong-version <your Kong version> to the query command for field descriptions)"
 	@echo
 	@echo "kong.conf, Kong 3.9 and later (one entry per plugin, one shared socket, the first one starts it):"
 	@echo "  plugins = bundled,$(NAME_LIST)"
@@ -55,7 +56,7 @@ run: plugins
 	  v=$$(echo $$n | tr - _); \
 	  echo "  pluginserver_$${v}_socket = $(SOCKET)"; \
 	  if [ $$first = 1 ]; then echo "  pluginserver_$${v}_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"; first=0; fi; \
-	  echo "  pluginserver_$${v}_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-plugin-info-json $$n"; \
+	  echo "  pluginserver_$${v}_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-plugin-info-json $$n -kong-version 3.9"; \
 	done
 	@echo
 	@echo "kong.conf, Kong 2.0 to 2.2 (Kong starts the server itself, socket in Kong's prefix):"

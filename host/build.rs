@@ -22,11 +22,12 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let lock = manifest.join("../Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());
-    let crates = fs::read_to_string(&lock)
-        .map(|text| linked_crates(&text))
-        .unwrap_or_default();
-    let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("host-crates.txt");
-    fs::write(out, crates).expect("cannot write host-crates.txt");
+    let lock_text = fs::read_to_string(&lock).unwrap_or_default();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
+    fs::write(out_dir.join("host-crates.txt"), linked_crates(&lock_text))
+        .expect("cannot write host-crates.txt");
+    // `pluginhost new` starts every plugin from the lock the host was built with.
+    fs::write(out_dir.join("host-Cargo.lock"), &lock_text).expect("cannot write host-Cargo.lock");
 }
 
 fn output(program: &str, args: &[&str]) -> String {

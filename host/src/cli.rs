@@ -99,6 +99,26 @@ pub enum Command {
     /// Check plugins against this host without serving them, as `krakend check-plugin` and
     /// `krakend test-plugin` do: give plugin files (*.so), or a plugin's Cargo.lock with -s.
     CheckPlugin(CheckPluginArgs),
+    /// Write a new plugin crate NAME into DIR (default ./NAME): a config, one handler, a unit
+    /// test, this host's Cargo.lock and a README with the kong.conf lines. It builds, tests
+    /// and passes check-plugin as written.
+    New(NewArgs),
+}
+
+/// The arguments of `pluginhost new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name, which Kong knows it by, and its crate's.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Where to write the crate (new or empty); default ./NAME.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// plugin-abi's directory; default: the one of the checkout this pluginhost was built from.
+    #[arg(long, value_name = "DIR")]
+    pub plugin_abi: Option<PathBuf>,
 }
 
 /// The arguments of `pluginhost check-plugin`.

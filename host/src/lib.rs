@@ -7,7 +7,8 @@
 //!
 //! * [`cli`] — flags, Go style (`-kong-prefix`) or GNU style (`--kong-prefix`);
 //! * [`dump`] — what Kong's query commands print; [`version`] — `-version`; [`check`] —
-//!   `check-plugin`, the KrakenD-style offline checks;
+//!   `check-plugin`, the KrakenD-style offline checks; [`new`] — `pluginhost new`, a plugin
+//!   crate to start from;
 //! * [`serve`] — the server's life: load, bind, serve, stop; [`lifecycle`] — signals and parent
 //!   death; [`socket`] — the listening socket;
 //! * [`rpc`] — the protocol: [`rpc::frame`] (framing), [`rpc::message`] (requests and
@@ -40,6 +41,7 @@ pub mod instances;
 pub mod lifecycle;
 pub mod loader;
 pub mod logging;
+pub mod new;
 pub mod registry;
 pub mod reload;
 pub mod rpc;

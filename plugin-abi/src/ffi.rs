@@ -32,13 +32,17 @@ use abi_stable::{
 /// ```
 pub const ABI_REVISION: u32 = 1;
 
+/// The abi_stable these types are made of (`RResult`, `RString`, the loader), pinned by
+/// plugin-abi: a host loads plugins with exactly this one.
+pub use abi_stable;
+
 /// The root module every plugin exports (through [`plugin`](macro@crate::plugin)).
 ///
 /// Hosts reach it through [`PluginModRef`], loaded with
 /// `abi_stable::library::lib_header_from_path(path)?.init_root_module::<PluginModRef>()`.
 ///
 /// ```no_run
-/// use plugin_abi::ffi::PluginModRef;
+/// use plugin_abi::ffi::{PluginModRef, abi_stable};
 /// # fn load(path: &std::path::Path) -> Result<(), abi_stable::library::LibraryError> {
 /// let header = abi_stable::library::lib_header_from_path(path)?;
 /// let module: PluginModRef = header.init_root_module()?;

@@ -129,5 +129,36 @@ pub use plugin_abi_macros::config;
 ///     }
 /// }
 /// ```
+///
+/// A version Kong would refuse does not compile (E0080: the check is a `const` assertion):
+///
+/// ```compile_fail,E0080
+/// use plugin_abi::{HandlerResult, Kong, Plugin};
+/// #[plugin_abi::config]
+/// pub struct Config {}
+/// pub struct P;
+/// #[plugin_abi::plugin(name = "p", priority = 1, version = "1.0")]
+/// impl Plugin for P {
+///     type Config = Config;
+///     fn new(_: Config) -> Result<Self, String> { Ok(P) }
+///     fn access(&self, _: &Kong) -> HandlerResult { Ok(()) }
+/// }
+/// fn main() {}
+/// ```
+///
+/// Nor does a plugin without a handler, which Kong would never call:
+///
+/// ```compile_fail
+/// use plugin_abi::Plugin;
+/// #[plugin_abi::config]
+/// pub struct Config {}
+/// pub struct P;
+/// #[plugin_abi::plugin(name = "p", priority = 1)]
+/// impl Plugin for P {
+///     type Config = Config;
+///     fn new(_: Config) -> Result<Self, String> { Ok(P) }
+/// }
+/// fn main() {}
+/// ```
 #[doc(inline)]
 pub use plugin_abi_macros::plugin;

@@ -10,6 +10,7 @@
 //!   `kong start`;
 //! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
 //! * [`server`] — pluginhost run as a child process on a private prefix;
+//! * [`snippets`] — the code blocks of the README and of doc comments, to run as written;
 //! * [`paths`] — where the built binary and plugins are;
 //! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests;
 //! * [`load`] — the load generator behind `make bench`.
@@ -21,5 +22,6 @@ pub mod load;
 pub mod paths;
 pub mod schema_loader;
 pub mod server;
+pub mod snippets;
 
 pub use rmpv::Value;

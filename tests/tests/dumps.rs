@@ -276,9 +276,10 @@ fn readme_queries(kong: KongVersion) -> Vec<Vec<String>> {
         ],
         Query::FirstPlugin => {
             let mut all = per_plugin("-dump-plugin-info-json", &[]);
+            // The README's lines say `-kong-version 3.9`, for 3.9 and every later release.
             all.extend(per_plugin(
                 "-dump-plugin-info-json",
-                &["-kong-version", &version],
+                &["-kong-version", "3.9"],
             ));
             all
         }

@@ -299,7 +299,8 @@ fn every_answer_shape_reaches_the_plugin() {
         ),
         (
             Answer::Error("kong says no".into()),
-            json!({"err": "Kong: kong says no"}),
+            // Kong's message as Kong wrote it.
+            json!({"err": "kong says no"}),
         ),
     ];
     for (answer, expected) in cases {
