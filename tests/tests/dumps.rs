@@ -253,9 +253,9 @@ const RELEASES: [(u32, u32, u32); 11] = [
     (3, 10, 0),
 ];
 
-/// The query commands the README gives for Kong release `kong`: what Kong runs, once per
-/// plugin where it asks for one, with and without `-kong-version` where Kong lets the operator
-/// write the command.
+/// The query commands the README gives for Kong release `kong`, and `-dump` where Kong reads
+/// it: what Kong runs, once per plugin where it asks for one, with and without `-kong-version`
+/// where Kong lets the operator write the command.
 fn readme_queries(kong: KongVersion) -> Vec<Vec<String>> {
     let version = kong.to_string();
     let per_plugin = |flag: &str, extra: &[&str]| -> Vec<Vec<String>> {
@@ -270,10 +270,22 @@ fn readme_queries(kong: KongVersion) -> Vec<Vec<String>> {
     };
     match Query::of(kong) {
         Query::Legacy => per_plugin("-dump-plugin-info", &[]),
-        Query::AllPlugins => vec![
-            vec!["-dump-all-plugins".into()],
-            vec!["-dump-all-plugins".into(), "-kong-version".into(), version],
-        ],
+        Query::AllPlugins => {
+            let mut all = vec![
+                vec!["-dump-all-plugins".into()],
+                vec![
+                    "-dump-all-plugins".into(),
+                    "-kong-version".into(),
+                    version.clone(),
+                ],
+            ];
+            // From 2.4 on, Kong also reads the embedded servers' `{Protocol, Plugins}` form.
+            if kong >= KongVersion::new(2, 4, 0) {
+                all.push(vec!["-dump".into()]);
+                all.push(vec!["-dump".into(), "-kong-version".into(), version]);
+            }
+            all
+        }
         Query::FirstPlugin => {
             let mut all = per_plugin("-dump-plugin-info-json", &[]);
             // The README's lines say `-kong-version 3.9`, for 3.9 and every later release.
