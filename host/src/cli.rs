@@ -84,6 +84,17 @@ pub struct Cli {
     #[arg(long, value_name = "KIB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(64..))]
     pub handler_stack_kib: u32,
 
+    /// Worker threads started at once, ready to serve and to run handlers that block or
+    /// compute. Default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub threads: Option<u16>,
+
+    /// The most worker threads there may be: more start while handlers hold theirs (blocking,
+    /// computing). At the bound, new events wait for a busy thread (logged). 1 serves
+    /// everything on one thread, where a handler that blocks holds up every other event.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub max_threads: u16,
+
     /// Seconds an instance may stay unused before it is collected (Kong re-creates it on demand).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = positive_seconds)]
     pub instance_ttl: f64,
@@ -201,6 +212,13 @@ impl Cli {
             Some(kong) if !self.no_descriptions && self.dump_plugin_info.is_none() => kong,
             _ => KongVersion::OLDEST,
         }
+    }
+
+    /// `-threads`, or one per core, within `-max-threads`.
+    pub fn threads(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = self.threads.map_or(cores, usize::from);
+        threads.min(usize::from(self.max_threads))
     }
 
     /// `-shutdown-grace` as a duration.

@@ -1,17 +1,17 @@
 //! Events: one phase handler running on a coroutine of its own, suspended at its PDK calls.
 //!
-//! A handler runs on its own stack (a stackful coroutine) on the thread that serves the
-//! connections, until its next PDK call. The call suspends the coroutine and becomes the reply
-//! to the current `HandleEvent` or `Step`; Kong's next `Step` resumes it with the answer. Between
-//! RPCs the event sits in a table keyed by id, because Kong sends an event's RPCs over whichever
-//! pooled connection is free.
+//! A handler runs on its own stack (a stackful coroutine) on the worker thread it lives on,
+//! until its next PDK call. The call suspends the coroutine and becomes the reply to the
+//! current `HandleEvent` or `Step`; Kong's next `Step` resumes it with the answer. Between RPCs
+//! the event sits in its worker's table keyed by id, because Kong sends an event's RPCs over
+//! whichever pooled connection is free; the id names the worker (see [`crate::workers`]).
 //!
-//! Why coroutines and one thread: every PDK call is a round trip to Kong, so what a handler
-//! costs is mostly how it waits. A thread per handler made each call two cross-thread wake-ups;
-//! resuming a coroutine is a stack switch. All coroutines stay on the one thread that created
-//! them, so a plugin's thread-locals and `!Send` values stay on their thread, as in safe Rust.
-//! The price: a handler that blocks between PDK calls holds up every other event, as a
-//! blocking call in a Lua plugin holds up its nginx worker. Such handlers are logged.
+//! Why coroutines: every PDK call is a round trip to Kong, so what a handler costs is mostly
+//! how it waits. A thread per handler made each call two cross-thread wake-ups; resuming a
+//! coroutine is a stack switch. A coroutine stays on the thread that created it, so a plugin's
+//! thread-locals and `!Send` values stay on their thread, as in safe Rust. How long each
+//! stretch between PDK calls runs is recorded ([`crate::pace`]): it decides where the phase's
+//! next events live, and the watchdog sees a stretch that holds its thread.
 //!
 //! Kong abandons events without a word (a PDK call that raised in Lua, a client gone). Events
 //! with no Step for `-event-timeout` are reaped: the pending PDK call fails with "event
@@ -29,12 +29,16 @@ use abi_stable::{sabi_trait::TD_Opaque, std_types::RResult};
 use corosensei::{Coroutine, CoroutineResult, Yielder, stack::DefaultStack};
 use plugin_abi::ffi::{BridgeError, BridgeErrorKind, HostBridge_TO};
 
+use plugin_abi::Phase;
+
 use crate::{
     bridge::EventBridge,
     ids::IdGen,
     instances::Running,
+    pace::PhasePace,
     rpc::message::{Reply, StepData},
     stacks::Stacks,
+    workers::{HOME_BITS, WorkerHandle},
 };
 
 /// A PDK call made by a handler: the dotted method name and its MessagePack argument array.
@@ -54,10 +58,6 @@ pub type HandlerYielder = Yielder<Answer, PdkCall>;
 
 type Handler = Coroutine<Answer, PdkCall, Result<(), String>, DefaultStack>;
 
-/// A handler running longer than this between two PDK calls is logged: it held up every
-/// other event.
-const SLOW_HANDLER: Duration = Duration::from_millis(100);
-
 /// MessagePack `nil`: the answer to a call Kong never answers.
 const NIL: u8 = 0xc0;
 
@@ -69,6 +69,7 @@ pub fn is_terminal(method: &str) -> bool {
 /// A handler between two RPCs.
 struct Event {
     running: Running,
+    phase: Phase,
     handler: Option<Handler>,
     suspended_at: Instant,
 }
@@ -77,39 +78,54 @@ impl Event {
     fn plugin(&self) -> &str {
         self.running.instance().plugin.name()
     }
+
+    fn pace(&self) -> &PhasePace {
+        self.running.instance().plugin.pace.phase(self.phase)
+    }
 }
 
-/// Every suspended event of this thread.
+/// Every event living on one worker thread.
 pub struct Events {
     map: RefCell<HashMap<u64, Event>>,
     ids: IdGen,
     timeout: Duration,
     stacks: Stacks,
+    worker: Arc<WorkerHandle>,
+    /// The plugin (by address) and phase of the last stretch, to tell the worker's handle only
+    /// when it changes.
+    last: std::cell::Cell<(usize, Phase)>,
 }
 
 impl Events {
-    /// An empty table whose events are abandoned after `timeout` without a Step; handlers run
-    /// on stacks of `stack_size` bytes.
-    pub fn new(timeout: Duration, stack_size: usize) -> Self {
+    /// An empty table of worker `worker`, whose events are abandoned after `timeout` without a
+    /// Step; handlers run on stacks of `stack_size` bytes.
+    pub fn new(timeout: Duration, stack_size: usize, worker: Arc<WorkerHandle>) -> Self {
         Events {
             map: RefCell::default(),
-            ids: IdGen::random(),
+            // The worker's index goes into the low bits: the rest must stay below 2^53.
+            ids: IdGen::random_below(53 - HOME_BITS),
             timeout,
             stacks: Stacks::new(stack_size),
+            worker,
+            last: std::cell::Cell::new((0, Phase::Access)),
         }
     }
 
-    /// Starts the `phase` handler of the running instance, and returns its first step.
-    pub fn start(&self, running: Running, phase: &str) -> Result<Reply, String> {
-        let id = self.ids.next();
-        let stack = self.stacks.take().map_err(|e| {
-            format!(
-                "cannot start event {id} of plugin {}: no memory for its stack: {e}",
-                running.instance().plugin.name()
-            )
-        })?;
+    /// Starts the `phase` handler of the running instance, and returns its first step. The
+    /// event was counted on this worker by whoever sent it here.
+    pub fn start(&self, running: Running, phase: Phase) -> Result<Reply, String> {
+        let id = (self.ids.next() << HOME_BITS) | self.worker.index as u64;
+        let stack = match self.stacks.take() {
+            Ok(stack) => stack,
+            Err(e) => {
+                self.worker.remove_event();
+                return Err(format!(
+                    "cannot start event {id} of plugin {}: no memory for its stack: {e}",
+                    running.instance().plugin.name()
+                ));
+            }
+        };
         let instance = Arc::clone(running.instance());
-        let phase = phase.to_owned();
         let handler = Coroutine::with_stack(stack, move |yielder: &HandlerYielder, _: Answer| {
             let bridge = EventBridge::new(id, yielder);
             let bridge = HostBridge_TO::from_ptr(&bridge, TD_Opaque);
@@ -120,6 +136,7 @@ impl Events {
         });
         let event = Event {
             running,
+            phase,
             handler: Some(handler),
             suspended_at: Instant::now(),
         };
@@ -171,26 +188,35 @@ impl Events {
         }
     }
 
-    /// Resumes the handler with `answer`, logging a handler that held the thread too long.
+    /// Resumes the handler with `answer` for one stretch, which the worker's handle shows
+    /// while it runs and the phase's pace records.
     fn resume(
         &self,
         id: u64,
         event: &mut Event,
         answer: Answer,
     ) -> CoroutineResult<PdkCall, Result<(), String>> {
+        let plugin = &event.running.instance().plugin;
+        let key = (Arc::as_ptr(plugin) as usize, event.phase);
+        let same = self.last.get() == key;
+        self.last.set(key);
         let handler = event
             .handler
             .as_mut()
             .expect("a handler is taken out only once it has returned");
+        self.worker.enter(plugin, event.phase, same);
         let started = Instant::now();
         let outcome = handler.resume(answer);
         let ran = started.elapsed();
-        if ran >= SLOW_HANDLER {
-            tracing::warn!(
+        self.worker.leave();
+        if event.pace().record(ran) {
+            tracing::info!(
                 plugin = event.plugin(),
                 event = id,
-                "the handler ran {ran:?} without a PDK call; every other event waited for it \
-                 (handlers must not block: see README, How it behaves)"
+                phase = %event.phase,
+                "its {} handler ran {ran:?} without a PDK call: this phase now runs on worker \
+                 threads of its own",
+                event.phase
             );
         }
         outcome
@@ -220,6 +246,7 @@ impl Events {
     fn recycle(&self, event: &mut Event) {
         if let Some(handler) = event.handler.take() {
             self.stacks.give_back(handler.into_stack());
+            self.worker.remove_event();
         }
     }
 
@@ -255,11 +282,6 @@ impl Events {
             self.finish(id, event, Err(ended(id, "pluginhost is stopping")));
         }
         ended_now
-    }
-
-    /// How many events wait for a Step.
-    pub fn suspended(&self) -> usize {
-        self.map.borrow().len()
     }
 
     /// The reaping timeout.

@@ -1,12 +1,17 @@
-//! The state every connection shares: plugins and instances, which the reload thread reaches
-//! too, and the events, which live on the serving thread only.
+//! The state every worker thread shares: plugins and instances, which the reload thread reaches
+//! too; and what each worker keeps to itself, the events living on it.
 
 use std::{
     path::PathBuf,
     sync::{Arc, Mutex},
 };
 
-use crate::{events::Events, instances::Instances, registry::Registry};
+use crate::{
+    events::Events,
+    instances::Instances,
+    registry::Registry,
+    workers::{WorkerHandle, Workers},
+};
 
 /// Settings that shape the server's behaviour.
 #[derive(Debug, Clone)]
@@ -25,6 +30,10 @@ pub struct Settings {
     pub max_generations: u32,
     /// Bytes of stack per running handler.
     pub handler_stack: usize,
+    /// Worker threads started at once (`-threads`).
+    pub threads: usize,
+    /// Worker threads there may be at most (`-max-threads`).
+    pub max_threads: u16,
 }
 
 /// The shared state of one pluginhost process.
@@ -64,19 +73,33 @@ impl Host {
     }
 }
 
-/// What the serving thread holds: the shared host, and the events, whose handlers' stacks must
-/// never leave the thread that runs them.
+/// What one worker thread holds: the shared host and workers, and the events that live on
+/// it, whose handlers' stacks never leave the thread that runs them.
 pub struct Serving {
     /// Plugins, instances, settings.
     pub host: Arc<Host>,
-    /// Suspended events.
+    /// Every worker.
+    pub workers: Arc<Workers>,
+    /// This worker.
+    pub worker: Arc<WorkerHandle>,
+    /// The events living on this thread.
     pub events: Events,
 }
 
 impl Serving {
-    /// The serving state of `host`.
-    pub fn new(host: Arc<Host>) -> Self {
-        let events = Events::new(host.settings.event_timeout, host.settings.handler_stack);
-        Serving { host, events }
+    /// The serving state of worker `worker`.
+    pub fn new(workers: Arc<Workers>, worker: Arc<WorkerHandle>) -> Self {
+        let host = Arc::clone(workers.host());
+        let events = Events::new(
+            host.settings.event_timeout,
+            host.settings.handler_stack,
+            Arc::clone(&worker),
+        );
+        Serving {
+            host,
+            workers,
+            worker,
+            events,
+        }
     }
 }

@@ -20,6 +20,12 @@ pub struct IdGen {
 impl IdGen {
     /// A generator starting at a random point.
     pub fn random() -> Self {
+        Self::random_below(53)
+    }
+
+    /// A generator starting at a random point below `2^(bits - 3)`, so that its ids stay
+    /// below `2^bits` however many are taken.
+    pub fn random_below(bits: u32) -> Self {
         // RandomState is seeded from the OS's randomness; mix in the time for good measure.
         let mut hasher = RandomState::new().build_hasher();
         let nanos = SystemTime::now()
@@ -28,7 +34,7 @@ impl IdGen {
         hasher.write_u128(nanos);
         hasher.write_u32(std::process::id());
         IdGen {
-            next: AtomicU64::new(hasher.finish() & ((1 << 50) - 1)),
+            next: AtomicU64::new(hasher.finish() & ((1 << (bits - 3)) - 1)),
         }
     }
 
@@ -50,5 +56,6 @@ mod tests {
         assert_eq!(y, x + 1);
         assert_ne!(a.next(), b.next());
         assert!(x < (1 << 53));
+        assert!(IdGen::random_below(44).next() < (1 << 41));
     }
 }

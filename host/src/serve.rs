@@ -1,23 +1,26 @@
-//! Serving: load the plugins, take the socket, answer Kong until told to stop, then leave
-//! cleanly. Connections and handlers all run on this one thread (see [`crate::events`]);
-//! the reload watcher has a thread of its own.
+//! Serving: load the plugins, take the socket, start the worker threads (see
+//! [`crate::workers`]), and leave cleanly when told to stop. The reload watcher has a thread
+//! of its own; this thread only waits for signals and runs the shutdown.
 
-use std::{rc::Rc, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::{
     cache::Cache,
     cli::Cli,
-    host::{Host, Serving, Settings},
-    lifecycle, reload,
-    rpc::server::accept_loop,
-    socket,
+    host::{Host, Settings},
+    lifecycle, reload, socket,
+    workers::{Job, Listener, Workers},
 };
 
 /// The directory under Kong's prefix where plugins are copied before loading.
 pub const CACHE_DIR: &str = ".pluginhost-cache";
+
+/// How long a worker gets to end its events at the very end; one still running a handler then
+/// is stopped with the process.
+const END_ALL_WAIT: Duration = Duration::from_millis(200);
 
 /// Runs the server until SIGTERM, SIGINT or the parent's death.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -25,7 +28,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    tokio::task::LocalSet::new().block_on(&runtime, serve(cli))
+    runtime.block_on(serve(cli))
 }
 
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
@@ -41,6 +44,8 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             kong: cli.schema_kong(),
             max_generations: cli.max_generations,
             handler_stack: cli.handler_stack_kib as usize * 1024,
+            threads: cli.threads(),
+            max_threads: cli.max_threads,
         },
         cache,
     ));
@@ -61,67 +66,72 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         );
     }
     let (listener, bound) = socket::bind(&cli.socket_path())?;
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::UnixListener::from_std(listener)?;
-    tracing::info!(socket = %bound.path().display(), plugins = loaded, "listening");
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let workers = Workers::start(
+        Arc::clone(&host),
+        host.settings.threads,
+        usize::from(host.settings.max_threads),
+        stop_rx.clone(),
+    )
+    .context("cannot start the worker threads")?;
+    workers.listen(Arc::new(Listener::new(listener.into(), workers.active())));
+    tracing::info!(
+        socket = %bound.path().display(),
+        plugins = loaded,
+        threads = workers.count(),
+        max_threads = host.settings.max_threads,
+        "listening"
+    );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     lifecycle::watch(stop_tx)?;
-    let serving = Rc::new(Serving::new(Arc::clone(&host)));
-    spawn_collectors(Rc::clone(&serving), stop_rx.clone());
-    accept_loop(Rc::clone(&serving), listener, stop_rx).await;
-
-    let grace = cli.shutdown_grace();
-    wait_for_events(&serving, grace).await;
+    while !*stop_rx.borrow() {
+        if stop_rx.changed().await.is_err() {
+            break;
+        }
+    }
+    workers.stop_accepting();
+    wait_for_events(&workers, cli.shutdown_grace()).await;
     bound.remove_if_ours();
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Reaps abandoned events and collects idle instances, each at a fraction of its timeout.
-fn spawn_collectors(serving: Rc<Serving>, mut stop: watch::Receiver<bool>) {
-    let host = Arc::clone(&serving.host);
-    let events_every =
-        (host.settings.event_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let instances_every =
-        (host.settings.instance_ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
-    tokio::task::spawn_local(async move {
-        let mut events_tick = tokio::time::interval(events_every);
-        let mut instances_tick = tokio::time::interval(instances_every);
-        loop {
-            tokio::select! {
-                _ = events_tick.tick() => {
-                    serving.events.reap();
-                }
-                _ = instances_tick.tick() => {
-                    let collected = host.instances.collect_idle(host.settings.instance_ttl);
-                    if collected > 0 {
-                        tracing::info!(collected, "collected idle instances");
-                    }
-                }
-                _ = stop.changed() => break,
-            }
-        }
-    });
-}
-
-/// Gives suspended events up to `grace` for Kong to finish them (the connections are still
-/// served meanwhile), then ends the rest.
-async fn wait_for_events(serving: &Serving, grace: Duration) {
-    let events = &serving.events;
+/// Gives the events up to `grace` for Kong to finish them (the connections are still served
+/// meanwhile), then ends the rest.
+async fn wait_for_events(workers: &Workers, grace: Duration) {
     let deadline = tokio::time::Instant::now() + grace;
-    if events.suspended() > 0 {
+    if workers.events() > 0 {
         tracing::info!(
-            events = events.suspended(),
+            events = workers.events(),
             ?grace,
             "waiting for running events to finish"
         );
     }
-    while events.suspended() > 0 && tokio::time::Instant::now() < deadline {
+    while workers.events() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let left = events.end_all();
+    let mut left = 0;
+    let mut blocked = 0;
+    for handle in workers.handles() {
+        if handle.events() == 0 {
+            continue;
+        }
+        let (tx, rx) = oneshot::channel();
+        if !handle.send(Job::EndAll(tx)) {
+            continue;
+        }
+        match tokio::time::timeout(END_ALL_WAIT, rx).await {
+            Ok(Ok(ended)) => left += ended,
+            _ => blocked += 1,
+        }
+    }
     if left > 0 {
         tracing::warn!(events = left, "stopping with events Kong did not finish");
+    }
+    if blocked > 0 {
+        tracing::warn!(
+            threads = blocked,
+            "stopping while handlers still run: they end with the process"
+        );
     }
 }

@@ -54,6 +54,8 @@ pub struct LoadedPlugin {
     pub last_close_instance: AtomicU64,
     /// Build differences it was loaded despite (see [`crate::fingerprint::policy`]).
     pub warnings: Vec<Diff>,
+    /// How long its handlers hold a thread, and so where they run (see [`crate::pace`]).
+    pub pace: crate::pace::PluginPace,
 }
 
 impl LoadedPlugin {
@@ -180,6 +182,7 @@ pub fn load_copy(
         last_start_instance: AtomicU64::new(0),
         last_close_instance: AtomicU64::new(0),
         warnings,
+        pace: Default::default(),
     })
 }
 

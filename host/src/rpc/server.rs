@@ -1,107 +1,178 @@
-//! The connection loop: one task per connection, requests answered in order. Every task runs
-//! on the one serving thread (see [`crate::events`] for why).
+//! The connection loop: one task per connection on the worker that owns it, requests answered
+//! in order, and the accept loop on the worker that owns the listening socket.
 //!
 //! Kong never pipelines, but nothing breaks if a client does: every complete frame in the buffer
 //! is answered in turn. A frame that is not MessagePack at all closes the connection (there is
 //! no way to find where the next request starts); a well-formed but wrong request gets an error
 //! response when it has a msgid.
+//!
+//! A connection can change worker between two requests (see [`crate::workers`]): its task
+//! claims it before each read, and ends when another worker owns it.
 
-use std::rc::Rc;
-
-use tokio::{net::UnixListener, sync::watch};
+use std::{io::Write, os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
 use super::{
-    dispatch::dispatch,
+    dispatch::{Dispatched, dispatch},
     frame::object_len,
     message::{Incoming, decode, encode_response, server_pid_notification},
     stream::Stream,
 };
-use crate::host::Serving;
+use crate::{
+    host::Serving,
+    workers::{Conn, Job, Listener},
+};
 
 /// Largest request accepted; Kong's largest are raw bodies in Step answers.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
-/// Accepts connections until `stop` turns true.
-pub async fn accept_loop(
-    serving: Rc<Serving>,
-    listener: UnixListener,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
+/// Accepts connections while this worker owns `listener` and the server is not stopping; each
+/// goes to the active worker.
+pub async fn accept_loop(serving: Rc<Serving>, listener: Arc<Listener>) {
+    let me = serving.worker.index;
+    let socket = match listener
+        .socket()
+        .map(std::os::unix::net::UnixListener::from)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            tokio::net::UnixListener::from_std(l)
+        }) {
+        Ok(socket) => socket,
+        Err(e) => {
+            tracing::error!("cannot accept on the socket: {e}");
+            return;
+        }
+    };
+    let mut stop = serving.workers.stop_signal();
+    while listener.owner() == me && !*stop.borrow() {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => match stream.into_std().and_then(Stream::new) {
-                    Ok(stream) => {
-                        tokio::task::spawn_local(serve_connection(Rc::clone(&serving), stream));
-                    }
-                    Err(e) => tracing::warn!("cannot serve a new connection: {e}"),
-                },
+            accepted = socket.accept() => match accepted.and_then(|(s, _)| s.into_std()) {
+                Ok(stream) => welcome(&serving, stream),
                 Err(e) => {
                     // EMFILE and friends: wait a little rather than spin.
                     tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             },
-            _ = stop.changed() => break,
+            _ = stop.changed() => {}
         }
     }
 }
 
-/// Serves one connection until the client closes it.
-pub async fn serve_connection(serving: Rc<Serving>, mut stream: Stream) {
-    if let Err(e) = stream
-        .write_all(&server_pid_notification(serving.host.pid))
-        .await
-    {
+/// Greets a new connection with `serverPid` and hands it to the active worker.
+fn welcome(serving: &Serving, stream: UnixStream) {
+    // 16 bytes into a fresh socket's empty buffer: this never blocks.
+    if let Err(e) = (&stream).write_all(&server_pid_notification(serving.host.pid)) {
         tracing::debug!("client left before serverPid: {e}");
         return;
     }
-    let mut buf = Vec::with_capacity(4096);
-    let mut out = Vec::with_capacity(4096);
-    loop {
-        loop {
-            let len = match object_len(&buf) {
-                Ok(Some(len)) => len,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("closing a connection: {e}");
-                    return;
-                }
-            };
-            out.clear();
-            match decode(&buf[..len]) {
-                Incoming::Request(request) => {
-                    let msgid = request.msgid.clone();
-                    let outcome = dispatch(&serving, request);
-                    encode_response(&msgid, &outcome, &mut out);
-                }
-                Incoming::Notification => {}
-                Incoming::Malformed {
-                    msgid: Some(msgid),
-                    reason,
-                } => {
-                    encode_response(&msgid, &Err(reason), &mut out);
-                }
-                Incoming::Malformed {
-                    msgid: None,
-                    reason,
-                } => {
-                    tracing::warn!("closing a connection: {reason}");
-                    return;
-                }
-            }
-            buf.drain(..len);
-            if !out.is_empty() && stream.write_all(&out).await.is_err() {
-                return;
-            }
-        }
-        if buf.len() > MAX_FRAME {
-            tracing::warn!("closing a connection: request larger than {MAX_FRAME} bytes");
+    let conn = Arc::new(Conn::new(stream.into(), serving.workers.active()));
+    serving.workers.place(conn);
+}
+
+/// Serves `conn` while this worker owns it and the client keeps it open.
+pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
+    let me = serving.worker.index;
+    let stream = conn.socket().map(UnixStream::from).and_then(Stream::new);
+    let mut stream = match stream {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::warn!("cannot serve a connection: {e}");
             return;
         }
-        match stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+    };
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        // Whoever else holds the claim holds it for a moment: a task that lost the connection,
+        // or the watchdog moving it.
+        loop {
+            if conn.owner() != me {
+                return;
+            }
+            if conn.claim() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if conn.owner() != me {
+            conn.release();
+            return;
+        }
+        let mut buf = conn.take_buf();
+        let read = stream.try_read(&mut buf);
+        let open = match read {
+            Ok(Some(0)) | Err(_) => false,
+            Ok(_) if buf.len() > MAX_FRAME && object_len(&buf) == Ok(None) => {
+                tracing::warn!("closing a connection: request larger than {MAX_FRAME} bytes");
+                false
+            }
+            Ok(_) => answer_frames(&serving, &mut stream, &mut buf, &mut out).await,
+        };
+        conn.put_buf(buf);
+        // Connections gather on the active worker, where their events live.
+        let active = serving.workers.active();
+        if open && active != me && !serving.workers.stopping() {
+            conn.set_owner(active);
+            conn.release();
+            serving.workers.send(active, Job::Adopt(conn));
+            return;
+        }
+        conn.release();
+        if !open {
+            return;
+        }
+        if matches!(read, Ok(None)) && stream.readable().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Answers every complete frame at the front of `buf` and removes it; false when the
+/// connection must close.
+async fn answer_frames(
+    serving: &Serving,
+    stream: &mut Stream,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> bool {
+    loop {
+        let len = match object_len(buf) {
+            Ok(Some(len)) => len,
+            Ok(None) => return true,
+            Err(e) => {
+                tracing::warn!("closing a connection: {e}");
+                return false;
+            }
+        };
+        out.clear();
+        match decode(&buf[..len]) {
+            Incoming::Request(request) => {
+                let msgid = request.msgid.clone();
+                let outcome = match dispatch(serving, request) {
+                    Dispatched::Now(outcome) => outcome,
+                    Dispatched::Later(answer) => answer
+                        .await
+                        .unwrap_or_else(|_| Err("pluginhost is stopping".into())),
+                };
+                encode_response(&msgid, &outcome, out);
+            }
+            Incoming::Notification => {}
+            Incoming::Malformed {
+                msgid: Some(msgid),
+                reason,
+            } => {
+                encode_response(&msgid, &Err(reason), out);
+            }
+            Incoming::Malformed {
+                msgid: None,
+                reason,
+            } => {
+                tracing::warn!("closing a connection: {reason}");
+                return false;
+            }
+        }
+        buf.drain(..len);
+        if !out.is_empty() && stream.write_all(out).await.is_err() {
+            return false;
         }
     }
 }

@@ -45,20 +45,28 @@ impl Stream {
         })
     }
 
-    /// Appends what is readable to `buf`, waiting until something is; 0 at end of stream.
-    pub async fn read_buf(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+    /// Waits until the socket may have something to read.
+    pub async fn readable(&self) -> io::Result<()> {
+        // The readiness stays set until a read finds nothing ([`Stream::try_read`]).
+        self.fd.readable().await.map(drop)
+    }
+
+    /// Appends what can be read now to `buf`: `Some(n)` bytes (0 at end of stream), or `None`
+    /// when nothing is there.
+    pub fn try_read(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
         loop {
-            let mut ready = self.fd.readable().await?;
             let chunk = &mut self.chunk;
-            match ready.try_io(|fd| fd.get_ref().read(chunk)) {
-                Ok(Ok(n)) => {
+            match self
+                .fd
+                .try_io(Interest::READABLE, |fd| (&*fd).read(&mut chunk[..]))
+            {
+                Ok(n) => {
                     buf.extend_from_slice(&self.chunk[..n]);
-                    return Ok(n);
+                    return Ok(Some(n));
                 }
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(e)) => return Err(e),
-                // Not readable after all: the readiness was cleared, wait for the next edge.
-                Err(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
             }
         }
     }

@@ -5,18 +5,29 @@ use plugin_abi::{
     ffi::{BridgeError, BridgeErrorKind},
 };
 use rmpv::Value;
+use tokio::sync::oneshot;
 
 use super::instances::no_instance;
 use crate::{
+    events::Answer,
     host::Serving,
     rpc::{
-        message::Reply,
+        dispatch::Dispatched,
         params::{field, text, uint},
     },
+    workers::{Job, home_of},
 };
 
-/// `plugin.HandleEvent {InstanceId, EventName}` → `{EventId, Data}`.
-pub fn handle_event(serving: &Serving, param: &Value) -> Result<Reply, String> {
+/// `plugin.HandleEvent {InstanceId, EventName}` → `{EventId, Data}`. The event lives on this
+/// worker, unless its phase runs on worker threads of its own (see [`crate::pace`]).
+pub fn handle_event(serving: &Serving, param: &Value) -> Dispatched {
+    match start(serving, param) {
+        Ok(dispatched) => dispatched,
+        Err(e) => Dispatched::Now(Err(e)),
+    }
+}
+
+fn start(serving: &Serving, param: &Value) -> Result<Dispatched, String> {
     let instance_id = field(param, "InstanceId")
         .and_then(uint)
         .ok_or("plugin.HandleEvent: InstanceId must be a non-negative integer")?;
@@ -29,38 +40,71 @@ pub fn handle_event(serving: &Serving, param: &Value) -> Result<Reply, String> {
         .enter(instance_id)
         .ok_or_else(|| no_instance(instance_id))?;
     let plugin = &running.instance().plugin;
-    let handled = event
+    let phase = event
         .parse::<Phase>()
-        .is_ok_and(|phase| plugin.info.phases.contains(&phase));
-    if !handled {
-        return Err(format!(
-            "undefined method {event} on plugin {}",
-            plugin.name()
-        ));
+        .ok()
+        .filter(|phase| plugin.info.phases.contains(phase))
+        .ok_or_else(|| format!("undefined method {event} on plugin {}", plugin.name()))?;
+    if plugin.pace.phase(phase).offloaded()
+        && let Some(worker) = serving.workers.pick(serving.worker.index)
+    {
+        let (reply, answer) = oneshot::channel();
+        if worker.send(Job::Start {
+            running,
+            phase,
+            reply,
+        }) {
+            return Ok(Dispatched::Later(answer));
+        }
+        worker.remove_event();
+        return Err("pluginhost is stopping".into());
     }
-    serving.events.start(running, &event)
+    serving.worker.add_event();
+    Ok(Dispatched::Now(serving.events.start(running, phase)))
 }
 
 /// `plugin.Step {EventId, Data}` (and the typed variants) → `{EventId, Data}`. A missing `Data`
 /// is `nil`, which is what the handler receives.
-pub fn step(serving: &Serving, param: &Value) -> Result<Reply, String> {
-    let id = event_id(param)?;
+pub fn step(serving: &Serving, param: &Value) -> Dispatched {
+    let id = match event_id(param) {
+        Ok(id) => id,
+        Err(e) => return Dispatched::Now(Err(e)),
+    };
     let mut data = Vec::new();
     let value = field(param, "Data").unwrap_or(&Value::Nil);
     // Writes into a Vec cannot fail.
     let _ = rmpv::encode::write_value(&mut data, value);
-    serving.events.step(id, Ok(data))
+    resume(serving, id, Ok(data))
 }
 
 /// `plugin.StepError {EventId, Data: message}`: the PDK call failed in Kong (Kong 2.x).
-pub fn step_error(serving: &Serving, param: &Value) -> Result<Reply, String> {
-    let id = event_id(param)?;
+pub fn step_error(serving: &Serving, param: &Value) -> Dispatched {
+    let id = match event_id(param) {
+        Ok(id) => id,
+        Err(e) => return Dispatched::Now(Err(e)),
+    };
     let message = field(param, "Data")
         .map(|v| text(v).unwrap_or_else(|| v.to_string()))
         .unwrap_or_else(|| "unknown error".into());
-    serving
-        .events
-        .step(id, Err(BridgeError::new(BridgeErrorKind::KONG, message)))
+    resume(
+        serving,
+        id,
+        Err(BridgeError::new(BridgeErrorKind::KONG, message)),
+    )
+}
+
+/// Hands Kong's answer to event `id`, here or on the worker it lives on.
+fn resume(serving: &Serving, id: u64, answer: Answer) -> Dispatched {
+    let home = home_of(id);
+    if home == serving.worker.index {
+        return Dispatched::Now(serving.events.step(id, answer));
+    }
+    let (reply, next) = oneshot::channel();
+    if serving.workers.send(home, Job::Step { id, answer, reply }) {
+        Dispatched::Later(next)
+    } else {
+        Dispatched::Now(Err(format!("No running event {id}")))
+    }
 }
 
 fn event_id(param: &Value) -> Result<u64, String> {

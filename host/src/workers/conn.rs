@@ -1,0 +1,131 @@
+//! A connection from Kong, and the listening socket, as the worker threads share them: each is
+//! served by one worker at a time, its owner, and can be handed to another one.
+//!
+//! A worker serves a connection through its own duplicate of the socket, registered with its
+//! own event loop. Handing the connection over is: claim it (only while its owner is not in the
+//! middle of a request), write the new owner, send it to that worker. The old owner's task
+//! sees it is no longer the owner the next time it wakes, and drops its duplicate. What was
+//! read but not yet processed travels with the connection.
+
+use std::{
+    os::fd::OwnedFd,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+};
+
+/// No worker: the listening socket once the server stops accepting.
+pub const NOBODY: usize = usize::MAX;
+
+/// A connection from Kong.
+pub struct Conn {
+    socket: OwnedFd,
+    owner: AtomicUsize,
+    busy: AtomicBool,
+    /// Bytes read and not yet processed; touched only by whoever holds the claim.
+    buf: Mutex<Vec<u8>>,
+}
+
+impl Conn {
+    /// A connection served by worker `owner`.
+    pub fn new(socket: OwnedFd, owner: usize) -> Self {
+        Conn {
+            socket,
+            owner: AtomicUsize::new(owner),
+            busy: AtomicBool::new(false),
+            buf: Mutex::new(Vec::with_capacity(4096)),
+        }
+    }
+
+    /// A duplicate of the socket, for the worker that serves it now.
+    pub fn socket(&self) -> std::io::Result<OwnedFd> {
+        self.socket.try_clone()
+    }
+
+    /// The worker that serves it.
+    pub fn owner(&self) -> usize {
+        self.owner.load(Ordering::Acquire)
+    }
+
+    /// Takes the claim: nobody else processes or moves the connection until [`Conn::release`].
+    /// False when someone holds it.
+    pub fn claim(&self) -> bool {
+        self.busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Gives the claim back.
+    pub fn release(&self) {
+        self.busy.store(false, Ordering::Release);
+    }
+
+    /// Hands the connection to worker `to`; the caller holds the claim.
+    pub fn set_owner(&self, to: usize) {
+        self.owner.store(to, Ordering::Release);
+    }
+
+    /// The unprocessed bytes, taken out for processing by the claim's holder.
+    pub fn take_buf(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Puts back what is left unprocessed.
+    pub fn put_buf(&self, buf: Vec<u8>) {
+        *self.buf.lock().unwrap_or_else(|p| p.into_inner()) = buf;
+    }
+}
+
+/// The listening socket, accepted on by one worker at a time.
+pub struct Listener {
+    socket: OwnedFd,
+    owner: AtomicUsize,
+}
+
+impl Listener {
+    /// The socket, accepted on by worker `owner`.
+    pub fn new(socket: OwnedFd, owner: usize) -> Self {
+        Listener {
+            socket,
+            owner: AtomicUsize::new(owner),
+        }
+    }
+
+    /// A duplicate of the socket, for the worker that accepts now.
+    pub fn socket(&self) -> std::io::Result<OwnedFd> {
+        self.socket.try_clone()
+    }
+
+    /// The worker that accepts.
+    pub fn owner(&self) -> usize {
+        self.owner.load(Ordering::Acquire)
+    }
+
+    /// Makes worker `to` the one that accepts ([`NOBODY`]: nobody does).
+    pub fn set_owner(&self, to: usize) {
+        self.owner.store(to, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    #[test]
+    fn a_claimed_connection_cannot_be_claimed_twice() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let conn = Conn::new(a.into(), 0);
+        assert!(conn.claim());
+        assert!(!conn.claim());
+        conn.set_owner(3);
+        conn.put_buf(b"partial".to_vec());
+        conn.release();
+        assert!(conn.claim());
+        assert_eq!(conn.owner(), 3);
+        assert_eq!(conn.take_buf(), b"partial");
+        assert!(conn.take_buf().is_empty());
+    }
+}

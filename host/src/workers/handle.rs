@@ -1,0 +1,133 @@
+//! What the other threads know of one worker thread: how to send it work, whether a handler is
+//! running on it right now (and whose), and how many events live on it.
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+};
+
+use plugin_abi::Phase;
+use tokio::sync::{mpsc, oneshot};
+
+use super::conn::{Conn, Listener};
+use crate::{events::Answer, instances::Running, loader::LoadedPlugin, rpc::message::Reply};
+
+/// The reply to a request that another worker answers.
+pub type ReplySender = oneshot::Sender<Result<Reply, String>>;
+
+/// Work for a worker, sent by another thread.
+pub enum Job {
+    /// Serve this connection from now on.
+    Adopt(Arc<Conn>),
+    /// Accept on the listening socket from now on.
+    Listen(Arc<Listener>),
+    /// Start an event here: its handler lives on this thread.
+    Start {
+        /// The instance, marked running.
+        running: Running,
+        /// The phase.
+        phase: Phase,
+        /// Where the first step goes.
+        reply: ReplySender,
+    },
+    /// Kong's answer to the pending PDK call of an event living here.
+    Step {
+        /// The event.
+        id: u64,
+        /// Kong's answer.
+        answer: Answer,
+        /// Where the next step goes.
+        reply: ReplySender,
+    },
+    /// End every event living here (shutdown); answers how many there were.
+    EndAll(oneshot::Sender<usize>),
+}
+
+/// One worker thread, as every thread sees it.
+pub struct WorkerHandle {
+    /// Its index, which is also the low bits of the ids of the events living on it.
+    pub index: usize,
+    jobs: mpsc::UnboundedSender<Job>,
+    /// Bumped when a handler starts running on the thread and when it stops: odd while one
+    /// runs. The watchdog compares it between two looks.
+    stretch: AtomicU64,
+    /// The plugin and phase of the handler running (or that ran last).
+    current: Mutex<Option<(Arc<LoadedPlugin>, Phase)>>,
+    /// Events living on the thread: running, suspended, or about to start.
+    events: AtomicUsize,
+}
+
+impl WorkerHandle {
+    /// The handle of worker `index`, reached through `jobs`.
+    pub fn new(index: usize, jobs: mpsc::UnboundedSender<Job>) -> Self {
+        WorkerHandle {
+            index,
+            jobs,
+            stretch: AtomicU64::new(0),
+            current: Mutex::new(None),
+            events: AtomicUsize::new(0),
+        }
+    }
+
+    /// Sends `job`; false if the worker is gone (the server is stopping).
+    pub fn send(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+
+    /// Marks the start of a handler's stretch of `plugin`'s `phase`; `same` says the caller
+    /// knows the previous stretch was of the same plugin and phase.
+    pub fn enter(&self, plugin: &Arc<LoadedPlugin>, phase: Phase, same: bool) {
+        if !same {
+            *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((Arc::clone(plugin), phase));
+        }
+        self.stretch.fetch_add(1, Ordering::Release);
+    }
+
+    /// Marks the end of the stretch.
+    pub fn leave(&self) {
+        self.stretch.fetch_add(1, Ordering::Release);
+    }
+
+    /// The stretch counter (odd: a handler runs now).
+    pub fn stretch(&self) -> u64 {
+        self.stretch.load(Ordering::Acquire)
+    }
+
+    /// Whether a handler runs on the thread now.
+    pub fn running(&self) -> bool {
+        !self.stretch().is_multiple_of(2)
+    }
+
+    /// The plugin and phase of the handler running now, or that ran last.
+    pub fn current(&self) -> Option<(Arc<LoadedPlugin>, Phase)> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Counts one more event living here.
+    pub fn add_event(&self) {
+        self.events.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts one event less.
+    pub fn remove_event(&self) {
+        self.events.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Events living here.
+    pub fn events(&self) -> usize {
+        self.events.load(Ordering::Acquire)
+    }
+
+    /// Reserves the worker for one new event if it has none: true if it was idle.
+    pub fn reserve_if_idle(&self) -> bool {
+        !self.running()
+            && self
+                .events
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+}
