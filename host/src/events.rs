@@ -72,6 +72,8 @@ struct Event {
     phase: Phase,
     handler: Option<Handler>,
     suspended_at: Instant,
+    /// How long its handler has run so far, all stretches together.
+    ran: Duration,
 }
 
 impl Event {
@@ -98,14 +100,14 @@ pub struct Events {
 
 impl Events {
     /// An empty table of worker `worker`, whose events are abandoned after `timeout` without a
-    /// Step; handlers run on stacks of `stack_size` bytes.
-    pub fn new(timeout: Duration, stack_size: usize, worker: Arc<WorkerHandle>) -> Self {
+    /// Step; handlers run on `stacks`.
+    pub fn new(timeout: Duration, stacks: Stacks, worker: Arc<WorkerHandle>) -> Self {
         Events {
             map: RefCell::default(),
             // The worker's index goes into the low bits: the rest must stay below 2^53.
             ids: IdGen::random_below(53 - HOME_BITS),
             timeout,
-            stacks: Stacks::new(stack_size),
+            stacks,
             worker,
             last: std::cell::Cell::new((0, Phase::Access)),
         }
@@ -139,6 +141,7 @@ impl Events {
             phase,
             handler: Some(handler),
             suspended_at: Instant::now(),
+            ran: Duration::ZERO,
         };
         // The first resume's input is never read: the handler has made no call yet.
         self.advance(id, event, Ok(Vec::new()))
@@ -156,7 +159,7 @@ impl Events {
 
     /// Runs the handler until its next PDK call or its end, and turns that into the reply.
     fn advance(&self, id: u64, mut event: Event, answer: Answer) -> Result<Reply, String> {
-        let outcome = self.resume(id, &mut event, answer);
+        let outcome = self.resume(&mut event, answer);
         match outcome {
             CoroutineResult::Yield(PdkCall { method, args }) => {
                 if is_terminal(&method) {
@@ -189,10 +192,9 @@ impl Events {
     }
 
     /// Resumes the handler with `answer` for one stretch, which the worker's handle shows
-    /// while it runs and the phase's pace records.
+    /// while it runs and the event adds to its time.
     fn resume(
         &self,
-        id: u64,
         event: &mut Event,
         answer: Answer,
     ) -> CoroutineResult<PdkCall, Result<(), String>> {
@@ -207,18 +209,8 @@ impl Events {
         self.worker.enter(plugin, event.phase, same);
         let started = Instant::now();
         let outcome = handler.resume(answer);
-        let ran = started.elapsed();
+        event.ran += started.elapsed();
         self.worker.leave();
-        if event.pace().record(ran) {
-            tracing::info!(
-                plugin = event.plugin(),
-                event = id,
-                phase = %event.phase,
-                "its {} handler ran {ran:?} without a PDK call: this phase now runs on worker \
-                 threads of its own",
-                event.phase
-            );
-        }
         outcome
     }
 
@@ -230,7 +222,7 @@ impl Events {
             let next = answer
                 .take()
                 .unwrap_or_else(|| Err(ended(id, "the event is over")));
-            match self.resume(id, &mut event, next) {
+            match self.resume(&mut event, next) {
                 CoroutineResult::Yield(_) => {}
                 CoroutineResult::Return(result) => {
                     if let Err(e) = result {
@@ -243,10 +235,21 @@ impl Events {
         }
     }
 
+    /// Frees a returned handler's stack, and records how long it ran.
     fn recycle(&self, event: &mut Event) {
         if let Some(handler) = event.handler.take() {
             self.stacks.give_back(handler.into_stack());
             self.worker.remove_event();
+            if event.pace().record(event.ran) {
+                tracing::info!(
+                    plugin = event.plugin(),
+                    phase = %event.phase,
+                    "its {} handlers run {:?} per event: this phase now runs on worker \
+                     threads of their own",
+                    event.phase,
+                    event.ran
+                );
+            }
         }
     }
 

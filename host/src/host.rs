@@ -10,6 +10,7 @@ use crate::{
     events::Events,
     instances::Instances,
     registry::Registry,
+    stacks::{self, Stacks},
     workers::{WorkerHandle, Workers},
 };
 
@@ -90,9 +91,15 @@ impl Serving {
     /// The serving state of worker `worker`.
     pub fn new(workers: Arc<Workers>, worker: Arc<WorkerHandle>) -> Self {
         let host = Arc::clone(workers.host());
+        // Workers that serve connections run many events at once; the others, one at a time.
+        let keep = if worker.apart {
+            stacks::KEEP_APART
+        } else {
+            stacks::KEEP
+        };
         let events = Events::new(
             host.settings.event_timeout,
-            host.settings.handler_stack,
+            Stacks::new(host.settings.handler_stack, keep),
             Arc::clone(&worker),
         );
         Serving {

@@ -14,6 +14,8 @@
 //! * [`rpc`] — the protocol: [`rpc::frame`] (framing), [`rpc::message`] (requests and
 //!   responses), [`rpc::dispatch`] (method table), [`rpc::methods`] (one function per
 //!   `plugin.*` method), [`rpc::server`] (the connection loop);
+//! * [`workers`] — the worker threads, the watchdog, and connections moving between them;
+//!   [`pace`] — which phases run on the active worker and which on workers of their own;
 //! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
 //!   handlers, each a coroutine suspended at its PDK calls; [`stacks`] — their stacks;
 //!   [`bridge`] — the host's side of a PDK call;
@@ -24,9 +26,9 @@
 //!   watching the plugins directory while serving.
 //!
 //! Invariants: stdout carries only dump output; state is keyed by id, never by connection; no
-//! lock is held across a PDK round trip; handlers run only on the serving thread; a plugin's code never runs before its file passed the
-//! preflight; while serving, a file in the plugins directory is never mapped, only its copy in
-//! the cache.
+//! lock is held across a PDK round trip; a handler never changes thread; a plugin's code never
+//! runs before its file passed the preflight; while serving, a file in the plugins directory is
+//! never mapped, only its copy in the cache.
 
 pub mod bridge;
 pub mod cache;

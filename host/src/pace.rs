@@ -1,17 +1,19 @@
-//! How long a plugin's handlers hold their thread between PDK calls, per phase, and so where
-//! its next events run: on the serving thread, or on a worker thread of their own.
+//! How long a plugin's handlers run per event, phase by phase, and so where the phase's
+//! next events run: on the active worker, or on a worker thread of their own.
 //!
-//! Running a handler on the thread that reads Kong's requests costs nothing extra: a PDK call
+//! Running a handler on the worker that reads Kong's requests costs nothing extra: a PDK call
 //! is a stack switch. Running it on a worker thread of its own costs two cross-thread wake-ups
 //! per PDK call, but a handler that sleeps, waits or computes there holds up nobody else, and
 //! waits for nobody: events sharing a thread can only take turns, so two of them waiting for
 //! each other on one thread would wait forever.
 //!
-//! So a phase starts on worker threads of its own, and comes to the serving thread once its
-//! handlers have shown they are quick: when the running average of its stretches between PDK
-//! calls falls under [`INLINE_BELOW`] (after about twenty quick stretches). It goes back when
-//! the average passes [`OFFLOAD_ABOVE`], or at once when one stretch held a serving thread
-//! long enough for the watchdog to move the serving elsewhere.
+//! So a phase starts on worker threads of its own, and comes to the active worker once its
+//! handlers have shown they are quick: when the running average of the time an event's
+//! handler runs (the sum of its stretches between PDK calls) falls under [`INLINE_BELOW`],
+//! after a dozen quick events. It goes back when the average passes [`OFFLOAD_ABOVE`], or at
+//! once when one stretch held the active worker long enough for the watchdog to move the
+//! serving elsewhere. The sum, not the longest stretch, decides: a handler that computes in
+//! many short stretches still takes that much of the active worker from everyone else.
 
 use std::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
@@ -20,17 +22,18 @@ use std::{
 
 use plugin_abi::Phase;
 
-/// A phase whose stretches average more than this runs on worker threads: what two
-/// cross-thread wake-ups per PDK call cost is small beside it.
+/// A phase whose handlers run more than this per event, on average, runs on worker threads:
+/// what two cross-thread wake-ups per PDK call cost is small beside it.
 pub const OFFLOAD_ABOVE: Duration = Duration::from_micros(100);
 
-/// A phase on worker threads whose stretches average less than this comes back.
-pub const INLINE_BELOW: Duration = Duration::from_micros(20);
+/// A phase on worker threads whose handlers run less than this per event comes back.
+pub const INLINE_BELOW: Duration = Duration::from_micros(50);
 
 /// The pace of one phase of one loaded plugin.
 #[derive(Debug)]
 pub struct PhasePace {
-    /// Running average of the stretches, in nanoseconds (weight 1/8 for the newest).
+    /// Running average of the handler time per event, in nanoseconds (weight 1/8 for the
+    /// newest).
     average_ns: AtomicU64,
     offload: AtomicBool,
 }
@@ -55,15 +58,16 @@ impl PhasePace {
         self.offload.load(Ordering::Relaxed)
     }
 
-    /// Records one stretch between PDK calls; returns true when this moved the phase to
+    /// Records the time one event's handler ran; returns true when this moved the phase to
     /// worker threads.
-    pub fn record(&self, stretch: Duration) -> bool {
-        let ns = nanos(stretch);
-        // Races between threads lose an update at worst: the average is a hint.
-        let old = self.average_ns.load(Ordering::Relaxed);
-        let new = old - old / 8 + ns / 8;
-        self.average_ns.store(new, Ordering::Relaxed);
-        let average = Duration::from_nanos(new);
+    pub fn record(&self, ran: Duration) -> bool {
+        let ns = nanos(ran);
+        let step = |old: u64| Some(old - old / 8 + ns / 8);
+        let old = self
+            .average_ns
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, step)
+            .unwrap_or_default();
+        let average = Duration::from_nanos(old - old / 8 + ns / 8);
         if average > OFFLOAD_ABOVE {
             !self.offload.swap(true, Ordering::Relaxed)
         } else {
@@ -74,10 +78,10 @@ impl PhasePace {
         }
     }
 
-    /// Moves the phase to worker threads now (a stretch held a serving thread); returns true
+    /// Moves the phase to worker threads now (a stretch held its thread); returns true
     /// if it was not there yet.
     pub fn offload(&self) -> bool {
-        // A stuck stretch counts as at least the threshold, so the average agrees.
+        // A stuck stretch counts as well over the threshold, so the average agrees.
         let floor = nanos(OFFLOAD_ABOVE) * 2;
         self.average_ns.fetch_max(floor, Ordering::Relaxed);
         !self.offload.swap(true, Ordering::Relaxed)
@@ -102,16 +106,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_new_phase_starts_apart_and_quick_stretches_bring_it_in() {
+    fn a_new_phase_starts_apart_and_quick_events_bring_it_in() {
         let pace = PhasePace::default();
         assert!(pace.offloaded());
         let quick = (1..=100)
             .find(|_| {
-                pace.record(Duration::from_micros(3));
+                pace.record(Duration::from_micros(5));
                 !pace.offloaded()
             })
-            .expect("quick stretches bring it in");
-        assert!((10..40).contains(&quick), "after {quick} stretches");
+            .expect("quick events bring it in");
+        assert!((5..20).contains(&quick), "after {quick} events");
+    }
+
+    #[test]
+    fn events_between_the_thresholds_stay_where_they_are() {
+        let pace = PhasePace::default();
+        for _ in 0..200 {
+            pace.record(Duration::from_micros(70));
+        }
+        assert!(pace.offloaded(), "never came in");
+        for _ in 0..100 {
+            pace.record(Duration::from_micros(5));
+        }
+        for _ in 0..200 {
+            pace.record(Duration::from_micros(70));
+        }
+        assert!(!pace.offloaded(), "never went out");
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! A stack is an `mmap` with a guard page below it; only the pages a handler touches become
 //! resident. Mapping and unmapping one per event would cost two system calls and fresh page
-//! faults every time, so finished stacks are kept, up to [`KEEP`]. When many events end at
-//! once (10 000 abandoned events reaped) the surplus goes back to the system, so memory
-//! returns to what the steady load needs.
+//! faults every time, so finished stacks are kept: up to [`KEEP`] on the workers that serve
+//! Kong's connections, [`KEEP_APART`] on the workers started for events of their own, which
+//! run one event at a time. When many events end at once (10 000 abandoned events reaped) the
+//! surplus goes back to the system, so memory returns to what the steady load needs.
 
 use std::{cell::RefCell, io};
 
@@ -14,18 +15,23 @@ use corosensei::stack::DefaultStack;
 /// ordinary load.
 pub const KEEP: usize = 256;
 
+/// Finished stacks kept by a worker started for events that run apart.
+pub const KEEP_APART: usize = 4;
+
 /// A pool of handler stacks of one size.
 pub struct Stacks {
     free: RefCell<Vec<DefaultStack>>,
     size: usize,
+    keep: usize,
 }
 
 impl Stacks {
-    /// An empty pool of stacks of `size` bytes.
-    pub fn new(size: usize) -> Self {
+    /// An empty pool of stacks of `size` bytes that keeps up to `keep` finished ones.
+    pub fn new(size: usize, keep: usize) -> Self {
         Stacks {
             free: RefCell::default(),
             size,
+            keep,
         }
     }
 
@@ -40,7 +46,7 @@ impl Stacks {
     /// Keeps the stack of a finished handler, or unmaps it when enough are kept.
     pub fn give_back(&self, stack: DefaultStack) {
         let mut free = self.free.borrow_mut();
-        if free.len() < KEEP {
+        if free.len() < self.keep {
             free.push(stack);
         }
     }
@@ -57,7 +63,7 @@ mod tests {
 
     #[test]
     fn keeps_at_most_keep_stacks() {
-        let stacks = Stacks::new(64 * 1024);
+        let stacks = Stacks::new(64 * 1024, KEEP);
         let taken: Vec<_> = (0..KEEP + 10).map(|_| stacks.take().unwrap()).collect();
         for stack in taken {
             stacks.give_back(stack);

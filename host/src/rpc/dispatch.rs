@@ -1,21 +1,65 @@
 //! Routes each request to the function of its method. Every method Kong or its tools send is
 //! here by name; anything else gets go-pluginserver's `rpc: can't find method` error.
 
+use std::sync::Arc;
+
 use tokio::sync::oneshot;
 
 use super::{
     message::{Reply, Request},
     methods::{events, instances, status},
+    stream::Stream,
 };
-use crate::host::Serving;
+use crate::{
+    host::Serving,
+    workers::{Conn, ReplySender},
+};
 
 /// What answering a request gave: the answer, or the promise of one from the worker thread
 /// the request's event lives on.
 pub enum Dispatched {
     /// The answer.
     Now(Result<Reply, String>),
-    /// Another worker answers.
+    /// Another worker answers, through this channel.
     Later(oneshot::Receiver<Result<Reply, String>>),
+    /// Another worker answers on the connection itself, and gives its claim back.
+    Handed,
+}
+
+/// How a request that another worker answers gets its answer back.
+pub struct Answering<'c> {
+    /// The connection the request came on.
+    pub conn: &'c Arc<Conn>,
+    /// Its stream on this worker.
+    pub stream: &'c mut Stream,
+    /// Its buffer, the request at its front.
+    pub buf: &'c mut Vec<u8>,
+    /// The request's length in `buf`.
+    pub frame: usize,
+    /// The request's msgid.
+    pub msgid: &'c rmpv::Value,
+}
+
+impl Answering<'_> {
+    /// Where the answer goes, and what the reader then waits for. The answering worker writes
+    /// on the connection itself when nothing else waits behind the request: a read finds
+    /// nothing more, which also clears the readiness, so the reader then sleeps until the
+    /// client's next request.
+    pub fn reply(self) -> (ReplySender, Dispatched) {
+        let alone =
+            self.frame == self.buf.len() && matches!(self.stream.try_read(self.buf), Ok(None));
+        if alone {
+            return (
+                ReplySender::Direct {
+                    conn: Arc::clone(self.conn),
+                    msgid: self.msgid.clone(),
+                },
+                Dispatched::Handed,
+            );
+        }
+        let (sender, receiver) = oneshot::channel();
+        (ReplySender::Channel(sender), Dispatched::Later(receiver))
+    }
 }
 
 impl From<Result<Reply, String>> for Dispatched {
@@ -24,8 +68,8 @@ impl From<Result<Reply, String>> for Dispatched {
     }
 }
 
-/// Answers one request.
-pub fn dispatch(serving: &Serving, request: Request) -> Dispatched {
+/// Answers one request; `answering` says how, if another worker answers it.
+pub fn dispatch(serving: &Serving, request: Request, answering: Answering<'_>) -> Dispatched {
     let host = &serving.host;
     let Request { method, param, .. } = request;
     let name = method.strip_prefix("plugin.").unwrap_or("");
@@ -36,12 +80,12 @@ pub fn dispatch(serving: &Serving, request: Request) -> Dispatched {
         "StartInstance" => instances::start_instance(host, &param).into(),
         "InstanceStatus" => instances::instance_status(host, &param).into(),
         "CloseInstance" => instances::close_instance(host, &param).into(),
-        "HandleEvent" => events::handle_event(serving, &param),
+        "HandleEvent" => events::handle_event(serving, &param, answering),
         "Step" | "StepMultiMap" | "StepCredential" | "StepConsumer" | "StepRoute"
-        | "StepService" | "StepMemoryStats" => events::step(serving, &param),
-        "StepError" => events::step_error(serving, &param),
+        | "StepService" | "StepMemoryStats" => events::step(serving, &param, answering),
+        "StepError" => events::step_error(serving, &param, answering),
         // Kong honours a `_method` field in PDK results, so other Step variants can appear.
-        other if other.starts_with("Step") => events::step(serving, &param),
+        other if other.starts_with("Step") => events::step(serving, &param, answering),
         _ => Dispatched::Now(Err(format!("rpc: can't find method {method}"))),
     }
 }

@@ -12,7 +12,7 @@
 use std::{io::Write, os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
 use super::{
-    dispatch::{Dispatched, dispatch},
+    dispatch::{Answering, Dispatched, dispatch},
     frame::object_len,
     message::{Incoming, decode, encode_response, server_pid_notification},
     stream::Stream,
@@ -83,7 +83,8 @@ pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
     let mut out = Vec::with_capacity(4096);
     loop {
         // Whoever else holds the claim holds it for a moment: a task that lost the connection,
-        // or the watchdog moving it.
+        // the watchdog moving it, or the worker writing an answer on it.
+        let mut tries = 0u32;
         loop {
             if conn.owner() != me {
                 return;
@@ -91,22 +92,40 @@ pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
             if conn.claim() {
                 break;
             }
-            tokio::task::yield_now().await;
+            tries += 1;
+            if tries < 64 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
         }
         if conn.owner() != me {
             conn.release();
             return;
         }
         let mut buf = conn.take_buf();
-        let read = stream.try_read(&mut buf);
-        let open = match read {
-            Ok(Some(0)) | Err(_) => false,
-            Ok(_) if buf.len() > MAX_FRAME && object_len(&buf) == Ok(None) => {
-                tracing::warn!("closing a connection: request larger than {MAX_FRAME} bytes");
-                false
+        // Answer what is buffered (a connection that moved brings what it had read), then
+        // read and answer until nothing more comes.
+        let mut state = answer_frames(&serving, &conn, &mut stream, &mut buf, &mut out).await;
+        while state == State::Open {
+            state = match stream.try_read(&mut buf) {
+                Ok(None) => break,
+                Ok(Some(0)) | Err(_) => State::Close,
+                Ok(_) if buf.len() > MAX_FRAME && object_len(&buf) == Ok(None) => {
+                    tracing::warn!("closing a connection: request larger than {MAX_FRAME} bytes");
+                    State::Close
+                }
+                Ok(_) => answer_frames(&serving, &conn, &mut stream, &mut buf, &mut out).await,
+            };
+        }
+        if state == State::Handed {
+            // The worker answering holds the claim now, and nothing was left in the buffer.
+            if stream.readable().await.is_err() {
+                return;
             }
-            Ok(_) => answer_frames(&serving, &mut stream, &mut buf, &mut out).await,
-        };
+            continue;
+        }
+        let open = state == State::Open;
         conn.put_buf(buf);
         // Connections gather on the active worker, where their events live.
         let active = serving.workers.active();
@@ -117,41 +136,61 @@ pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
             return;
         }
         conn.release();
-        if !open {
-            return;
-        }
-        if matches!(read, Ok(None)) && stream.readable().await.is_err() {
+        if !open || stream.readable().await.is_err() {
             return;
         }
     }
 }
 
-/// Answers every complete frame at the front of `buf` and removes it; false when the
-/// connection must close.
+/// What became of a connection after its buffered requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Answered; read on.
+    Open,
+    /// To be closed.
+    Close,
+    /// The last request went to the worker its event lives on, which answers it on the
+    /// connection and gives the claim back.
+    Handed,
+}
+
+/// Answers every complete frame at the front of `buf` and removes it.
 async fn answer_frames(
     serving: &Serving,
+    conn: &Arc<Conn>,
     stream: &mut Stream,
     buf: &mut Vec<u8>,
     out: &mut Vec<u8>,
-) -> bool {
+) -> State {
     loop {
         let len = match object_len(buf) {
             Ok(Some(len)) => len,
-            Ok(None) => return true,
+            Ok(None) => return State::Open,
             Err(e) => {
                 tracing::warn!("closing a connection: {e}");
-                return false;
+                return State::Close;
             }
         };
         out.clear();
         match decode(&buf[..len]) {
             Incoming::Request(request) => {
                 let msgid = request.msgid.clone();
-                let outcome = match dispatch(serving, request) {
+                let answering = Answering {
+                    conn,
+                    stream: &mut *stream,
+                    buf: &mut *buf,
+                    frame: len,
+                    msgid: &msgid,
+                };
+                let outcome = match dispatch(serving, request, answering) {
                     Dispatched::Now(outcome) => outcome,
                     Dispatched::Later(answer) => answer
                         .await
                         .unwrap_or_else(|_| Err("pluginhost is stopping".into())),
+                    Dispatched::Handed => {
+                        buf.clear();
+                        return State::Handed;
+                    }
                 };
                 encode_response(&msgid, &outcome, out);
             }
@@ -167,12 +206,12 @@ async fn answer_frames(
                 reason,
             } => {
                 tracing::warn!("closing a connection: {reason}");
-                return false;
+                return State::Close;
             }
         }
         buf.drain(..len);
         if !out.is_empty() && stream.write_all(out).await.is_err() {
-            return false;
+            return State::Close;
         }
     }
 }

@@ -8,12 +8,22 @@
 //! read but not yet processed travels with the connection.
 
 use std::{
+    io,
     os::fd::OwnedFd,
     sync::{
         Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
+    time::Duration,
 };
+
+use rustix::{
+    event::{PollFd, PollFlags, Timespec, poll},
+    io::Errno,
+};
+
+/// How long [`Conn::write_all`] waits for a client that does not read.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
 
 /// No worker: the listening socket once the server stops accepting.
 pub const NOBODY: usize = usize::MAX;
@@ -74,6 +84,31 @@ impl Conn {
     /// Puts back what is left unprocessed.
     pub fn put_buf(&self, buf: Vec<u8>) {
         *self.buf.lock().unwrap_or_else(|p| p.into_inner()) = buf;
+    }
+
+    /// Writes `bytes` whole, from the thread holding the claim (any worker): the worker an
+    /// event lives on answers its request itself. Waits while the client's buffer is full, at
+    /// most [`WRITE_WAIT`] each time.
+    pub fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match rustix::io::write(&self.socket, bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => {
+                    let mut fds = [PollFd::new(&self.socket, PollFlags::OUT)];
+                    let wait = Timespec {
+                        tv_sec: WRITE_WAIT.as_secs() as i64,
+                        tv_nsec: 0,
+                    };
+                    if poll(&mut fds, Some(&wait))? == 0 {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 }
 

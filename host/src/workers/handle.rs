@@ -10,10 +10,46 @@ use plugin_abi::Phase;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conn::{Conn, Listener};
-use crate::{events::Answer, instances::Running, loader::LoadedPlugin, rpc::message::Reply};
+use crate::{
+    events::Answer,
+    instances::Running,
+    loader::LoadedPlugin,
+    rpc::message::{Reply, encode_response},
+};
 
-/// The reply to a request that another worker answers.
-pub type ReplySender = oneshot::Sender<Result<Reply, String>>;
+/// Where the answer to a request another worker answers goes.
+pub enum ReplySender {
+    /// Back to the worker that read the request.
+    Channel(oneshot::Sender<Result<Reply, String>>),
+    /// Straight to the connection, whose claim the answering worker was handed with the
+    /// request and gives back once it has written.
+    Direct {
+        /// The connection.
+        conn: Arc<Conn>,
+        /// The request's msgid.
+        msgid: rmpv::Value,
+    },
+}
+
+impl ReplySender {
+    /// Sends the answer.
+    pub fn send(self, outcome: Result<Reply, String>) {
+        match self {
+            ReplySender::Channel(sender) => {
+                // The reader gave up only if its connection is gone.
+                let _ = sender.send(outcome);
+            }
+            ReplySender::Direct { conn, msgid } => {
+                let mut out = Vec::with_capacity(256);
+                encode_response(&msgid, &outcome, &mut out);
+                if let Err(e) = conn.write_all(&out) {
+                    tracing::debug!("cannot answer on a connection: {e}");
+                }
+                conn.release();
+            }
+        }
+    }
+}
 
 /// Work for a worker, sent by another thread.
 pub enum Job {
@@ -47,6 +83,8 @@ pub enum Job {
 pub struct WorkerHandle {
     /// Its index, which is also the low bits of the ids of the events living on it.
     pub index: usize,
+    /// Started for events that run apart, not to serve connections.
+    pub apart: bool,
     jobs: mpsc::UnboundedSender<Job>,
     /// Bumped when a handler starts running on the thread and when it stops: odd while one
     /// runs. The watchdog compares it between two looks.
@@ -59,9 +97,10 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     /// The handle of worker `index`, reached through `jobs`.
-    pub fn new(index: usize, jobs: mpsc::UnboundedSender<Job>) -> Self {
+    pub fn new(index: usize, jobs: mpsc::UnboundedSender<Job>, apart: bool) -> Self {
         WorkerHandle {
             index,
+            apart,
             jobs,
             stretch: AtomicU64::new(0),
             current: Mutex::new(None),

@@ -20,7 +20,9 @@
 //!
 //! Threads are started as needed up to `-max-threads`. At that bound nothing new starts: an
 //! event that should run on an idle worker waits on the least busy one, and a stuck active
-//! worker keeps its connections until its handler returns; both are logged.
+//! worker keeps its connections until its handler returns; both are logged. Workers are
+//! started either to serve connections or to run events apart; each kind is picked for its own
+//! work first.
 
 mod conn;
 mod handle;
@@ -92,7 +94,7 @@ impl Workers {
             bound_logged: Mutex::default(),
         });
         for _ in 0..threads.clamp(1, max) {
-            workers.spawn()?;
+            workers.spawn(false)?;
         }
         watchdog::spawn(Arc::clone(&workers))?;
         Ok(workers)
@@ -174,22 +176,31 @@ impl Workers {
     }
 
     /// A worker for an event that should not run on the worker `busy` (the one asking), with
-    /// the event counted on it: an idle one, a new one below the bound, or at the bound the
-    /// one with the fewest events. `None` when there is no other worker at all.
+    /// the event counted on it: an idle worker started for events apart, a new one below the
+    /// bound, then any idle one, or at the bound the one with the fewest events. `None` when
+    /// there is no other worker at all.
     pub fn pick(self: &Arc<Self>, busy: usize) -> Option<Arc<WorkerHandle>> {
+        self.pick_for(busy, true)
+    }
+
+    fn pick_for(self: &Arc<Self>, busy: usize, apart: bool) -> Option<Arc<WorkerHandle>> {
         let active = self.active();
         let handles = self.handles();
         let others = handles
             .iter()
             .filter(|h| h.index != busy && h.index != active);
-        if let Some(idle) = others.clone().find(|h| h.reserve_if_idle()) {
+        let preferred = others.clone().filter(|h| h.apart == apart);
+        if let Some(idle) = preferred.clone().find(|h| h.reserve_if_idle()) {
             return Some(Arc::clone(idle));
         }
         if handles.len() < self.max
-            && let Ok(new) = self.spawn()
+            && let Ok(new) = self.spawn(apart)
         {
             new.add_event();
             return Some(new);
+        }
+        if let Some(idle) = others.clone().find(|h| h.reserve_if_idle()) {
+            return Some(Arc::clone(idle));
         }
         let least = others.min_by_key(|h| h.events())?;
         self.log_bound("an event waits for a worker that is running other handlers");
@@ -202,7 +213,7 @@ impl Workers {
         if self.active() != stuck {
             return Some(self.active());
         }
-        let new = self.pick(stuck)?;
+        let new = self.pick_for(stuck, false)?;
         // Picked for serving, not for an event.
         new.remove_event();
         self.active.store(new.index, Ordering::Release);
@@ -256,14 +267,15 @@ impl Workers {
         }
     }
 
-    fn spawn(self: &Arc<Self>) -> std::io::Result<Arc<WorkerHandle>> {
+    /// Starts a worker: one for events apart, or one to serve connections.
+    fn spawn(self: &Arc<Self>, apart: bool) -> std::io::Result<Arc<WorkerHandle>> {
         let mut handles = self.handles.write().unwrap_or_else(|p| p.into_inner());
         if handles.len() >= self.max {
             return Err(std::io::Error::other("the thread bound is reached"));
         }
         let index = handles.len();
         let (jobs, inbox) = tokio::sync::mpsc::unbounded_channel();
-        let handle = Arc::new(WorkerHandle::new(index, jobs));
+        let handle = Arc::new(WorkerHandle::new(index, jobs, apart));
         worker::spawn(Arc::clone(self), Arc::clone(&handle), inbox)?;
         handles.push(Arc::clone(&handle));
         if index > 0 {

@@ -69,9 +69,7 @@ fn watch(workers: &Arc<Workers>) {
                         tracing::debug!(from = i, to, moved, "moved connections off a busy worker");
                     }
                 }
-                _ => {
-                    workers.log_bound("serving waits until a handler on the serving thread returns")
-                }
+                _ => workers.log_bound("serving waits until the active worker's handler returns"),
             }
         }
         if last_collect.elapsed() >= collect_every {

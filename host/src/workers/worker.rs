@@ -61,10 +61,10 @@ async fn serve(serving: Rc<Serving>, mut inbox: mpsc::UnboundedReceiver<Job>) {
                 phase,
                 reply,
             } => {
-                let _ = reply.send(serving.events.start(running, phase));
+                reply.send(serving.events.start(running, phase));
             }
             Job::Step { id, answer, reply } => {
-                let _ = reply.send(serving.events.step(id, answer));
+                reply.send(serving.events.step(id, answer));
             }
             Job::EndAll(reply) => {
                 let _ = reply.send(serving.events.end_all());

@@ -34,6 +34,9 @@ enum Command {
         /// The built request-transformer plugin (librequest_transformer.so).
         #[arg(long)]
         transformer: PathBuf,
+        /// The built blocker test plugin (libblocker.so).
+        #[arg(long)]
+        blocker: PathBuf,
         /// Where report.md and plot.png go.
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
@@ -102,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             pluginhost,
             hello,
             transformer,
+            blocker,
             out,
             in_flight,
             rounds,
@@ -113,6 +117,7 @@ fn main() -> anyhow::Result<()> {
                 pluginhost,
                 hello,
                 transformer,
+                blocker,
                 out: out.clone(),
                 in_flight,
                 rounds,

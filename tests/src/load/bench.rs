@@ -1,9 +1,11 @@
 //! `make bench`: pluginhost against the echo and mock baselines, measured in one run.
 //!
 //! For each number of events in flight, every round measures the echo server, then for each
-//! exchange the mock and pluginhost one right after the other, so that a baseline and the
-//! figure compared with it are seconds apart. Each figure is the median of the rounds: this
-//! machine is shared, and a neighbour's burst should move one round, not the result.
+//! exchange the mock, pluginhost, and pluginhost on one thread (`-max-threads 1`, the server
+//! before it had worker threads) one right after the other, so that a baseline and the figure
+//! compared with it are seconds apart. Each figure is the median of the rounds: this machine
+//! is shared, and a neighbour's burst should move one round, not the result. Then the
+//! handlers that block or compute ([`super::blocking`]).
 
 use std::{
     path::{Path, PathBuf},
@@ -15,6 +17,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::{
+    blocking::{self, Blocking},
     children::ServerProcess,
     client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
     memory::{self, Memory},
@@ -31,6 +34,8 @@ pub struct Bench {
     pub hello: PathBuf,
     /// The built `rust-request-transformer` plugin.
     pub transformer: PathBuf,
+    /// The built `blocker` test plugin.
+    pub blocker: PathBuf,
     /// Where the report and plot go.
     pub out: PathBuf,
     /// Events in flight, one point each.
@@ -87,6 +92,8 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         plugins.join("rust-request-transformer.so"),
     )
     .with_context(|| format!("cannot copy {}", bench.transformer.display()))?;
+    std::fs::copy(&bench.blocker, plugins.join("blocker.so"))
+        .with_context(|| format!("cannot copy {}", bench.blocker.display()))?;
     let me = std::env::current_exe()?;
     let steal_before = steal_ticks();
     let started = Instant::now();
@@ -98,6 +105,13 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         ServerProcess::start(command, socket, &dir.join("echo.log"))?
     };
     let host = start_pluginhost(&bench.pluginhost, dir, "serving", &plugins, &[])?;
+    let single = start_pluginhost(
+        &bench.pluginhost,
+        dir,
+        "one-thread",
+        &plugins,
+        &["-max-threads", "1"],
+    )?;
     let workloads = workloads();
     let mut mocks = Vec::new();
     let mut exchanges = Vec::new();
@@ -112,8 +126,9 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         let on_mock = client::start_instance(&mock.socket, w.plugin, &w.config)?;
         let on_host = client::start_instance(&host.socket, w.plugin, &w.config)
             .with_context(|| format!("pluginhost did not start {}", w.plugin))?;
+        let on_single = client::start_instance(&single.socket, w.plugin, &w.config)?;
         mocks.push(mock);
-        exchanges.push((on_mock, on_host));
+        exchanges.push((on_mock, on_host, on_single));
     }
 
     let measure = |server: &ServerProcess, exchange: Exchange, in_flight: usize| {
@@ -129,11 +144,11 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     };
     let frame = echo_frame();
     let mut echo_points = Vec::new();
-    // [workload][in-flight index] → (mock, pluginhost)
-    let mut points: Vec<Vec<(Point, Point)>> = vec![Vec::new(); workloads.len()];
+    // [workload][in-flight index] → (mock, pluginhost, pluginhost on one thread)
+    let mut points: Vec<Vec<(Point, Point, Point)>> = vec![Vec::new(); workloads.len()];
     for &n in &bench.in_flight {
         let mut echo_rounds: Vec<Figures> = Vec::new();
-        let mut rounds: Vec<(Vec<Figures>, Vec<Figures>)> =
+        let mut rounds: Vec<(Vec<Figures>, Vec<Figures>, Vec<Figures>)> =
             vec![Default::default(); workloads.len()];
         for _ in 0..bench.rounds {
             echo_rounds.push(measure(
@@ -143,24 +158,32 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
                 },
                 n,
             )?);
-            for (i, (on_mock, on_host)) in exchanges.iter().enumerate() {
+            for (i, (on_mock, on_host, on_single)) in exchanges.iter().enumerate() {
                 let event = |instance| Exchange::Event {
                     instance,
                     phase: "access".into(),
                 };
                 rounds[i].0.push(measure(&mocks[i], event(*on_mock), n)?);
                 rounds[i].1.push(measure(&host, event(*on_host), n)?);
+                rounds[i].2.push(measure(&single, event(*on_single), n)?);
             }
         }
         echo_points.push(Point::median_of(&echo_rounds));
-        for (i, (mock, host)) in rounds.iter().enumerate() {
-            points[i].push((Point::median_of(mock), Point::median_of(host)));
+        for (i, (mock, host, single)) in rounds.iter().enumerate() {
+            points[i].push((
+                Point::median_of(mock),
+                Point::median_of(host),
+                Point::median_of(single),
+            ));
         }
         eprintln!("loadgen: {n} in flight measured");
     }
-    drop(host);
+    drop(single);
     drop(mocks);
     drop(echo);
+    let blocking = blocking::measure(&host, bench.rounds.min(3), bench.measure)?;
+    eprintln!("loadgen: blocking and computing handlers measured");
+    drop(host);
 
     let memory = memory::measure(&bench.pluginhost, dir, &plugins, bench.abandoned)?;
     eprintln!("loadgen: memory measured");
@@ -177,6 +200,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &workloads,
         &echo_points,
         &points,
+        &blocking,
         &memory,
         &dump,
         steal,
@@ -184,13 +208,13 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     std::fs::write(bench.out.join("report.md"), &report)?;
     let mut series = Vec::new();
     for (w, pts) in workloads.iter().zip(&points) {
-        for (label, pick) in [("mock", 0), ("pluginhost", 1)] {
+        for (label, pick) in [("mock", 0), ("pluginhost", 1), ("one thread", 2)] {
             series.push(Series {
                 label: format!("{label}, {}", w.title),
                 points: pts
                     .iter()
-                    .map(|pair| {
-                        let p = if pick == 0 { &pair.0 } else { &pair.1 };
+                    .map(|(mock, host, single)| {
+                        let p = [mock, host, single][pick];
                         (p.in_flight, p.events_per_s, p.p99.as_secs_f64() * 1e6)
                     })
                     .collect(),
@@ -310,11 +334,20 @@ fn cpu(p: &Point) -> String {
     p.cpu_per_event.map_or("–".into(), us)
 }
 
+fn cpu_ratio(a: &Point, b: &Point) -> String {
+    match (a.cpu_per_event, b.cpu_per_event) {
+        (Some(a), Some(b)) => ratio(a.as_secs_f64(), b.as_secs_f64()),
+        _ => "–".into(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn render(
     bench: &Bench,
     workloads: &[Workload],
     echo: &[Point],
-    points: &[Vec<(Point, Point)>],
+    points: &[Vec<(Point, Point, Point)>],
+    blocking: &Blocking,
     memory: &Memory,
     dump: &Dump,
     steal: Option<f64>,
@@ -350,18 +383,21 @@ fn render(
         out.push_str(&format!("\n## {}\n\n", w.title));
         let rows: Vec<Vec<String>> = pts
             .iter()
-            .map(|(mock, host)| {
+            .map(|(mock, host, single)| {
                 vec![
                     host.in_flight.to_string(),
                     k(mock.events_per_s),
                     k(host.events_per_s),
                     format!("**{}**", ratio(host.events_per_s, mock.events_per_s)),
-                    k(host.rpcs_per_s),
+                    k(single.events_per_s),
+                    format!("**{}**", ratio(host.events_per_s, single.events_per_s)),
                     us(mock.p50),
                     us(host.p50),
                     us(host.p99),
                     cpu(mock),
                     cpu(host),
+                    cpu(single),
+                    cpu_ratio(host, single),
                 ]
             })
             .collect();
@@ -370,20 +406,30 @@ fn render(
                 "in flight",
                 "mock events/s",
                 "pluginhost events/s",
-                "ratio",
-                "pluginhost RPC/s",
+                "÷ mock",
+                "one thread events/s",
+                "÷ one thread",
                 "mock p50 µs",
                 "pluginhost p50 µs",
                 "pluginhost p99 µs",
                 "mock CPU µs/event",
                 "pluginhost CPU µs/event",
+                "one thread CPU µs/event",
+                "CPU ÷ one thread",
             ],
             &rows,
         ));
     }
+    out.push_str("\n## Handlers that block or compute (pluginhost, default threads)\n\n");
+    out.push_str(&blocking.table());
     out.push_str("\n## Targets (hello)\n\n");
     let hello = &points[0];
-    let at = |n: usize| hello.iter().find(|(_, h)| h.in_flight == n);
+    let at = |n: usize| {
+        hello
+            .iter()
+            .find(|(_, h, _)| h.in_flight == n)
+            .map(|(m, h, _)| (m, h))
+    };
     let rtt = echo.iter().find(|p| p.in_flight == 1).map(|p| p.p50);
     let mut rows = Vec::new();
     for n in [16, 64] {
@@ -417,6 +463,72 @@ fn render(
             verdict(c <= Duration::from_micros(16)),
         ]);
     }
+    if let Some((mock, host)) = at(16)
+        && let (Some(m), Some(h)) = (mock.cpu_per_event, host.cpu_per_event)
+    {
+        let r = h.as_secs_f64() / m.as_secs_f64();
+        rows.push(vec![
+            "server CPU per event, 16 in flight, ÷ mock".into(),
+            "≤ 1.15".into(),
+            format!("{r:.2}"),
+            verdict(r <= 1.15),
+        ]);
+    }
+    for (w, pts) in workloads.iter().zip(points) {
+        for (_, host, single) in pts {
+            let r = host.events_per_s / single.events_per_s;
+            rows.push(vec![
+                format!(
+                    "{}, {} in flight: events/s ÷ one thread",
+                    w.title, host.in_flight
+                ),
+                "≥ 0.95".into(),
+                format!("{r:.2}"),
+                verdict(r >= 0.95),
+            ]);
+            if let (Some(h), Some(s)) = (host.cpu_per_event, single.cpu_per_event) {
+                let r = h.as_secs_f64() / s.as_secs_f64();
+                rows.push(vec![
+                    format!(
+                        "{}, {} in flight: CPU/event ÷ one thread",
+                        w.title, host.in_flight
+                    ),
+                    "≤ 1.05".into(),
+                    format!("{r:.2}"),
+                    verdict(r <= 1.05),
+                ]);
+            }
+        }
+    }
+    for p in &blocking.blocked {
+        let r = p.events_per_s / blocking::blocking_ideal(p.in_flight);
+        rows.push(vec![
+            format!("10 ms blocking handler, {} in flight, ÷ ideal", p.in_flight),
+            "≥ 0.92".into(),
+            format!("{r:.2}"),
+            verdict(r >= 0.92),
+        ]);
+    }
+    let beside = blocking.hello_beside.events_per_s / blocking.hello_alone.events_per_s;
+    rows.push(vec![
+        "hello beside the blocking handler: events/s ÷ alone".into(),
+        "≥ 0.90".into(),
+        format!("{beside:.2}"),
+        verdict(beside >= 0.90),
+    ]);
+    let p99 = blocking.hello_beside.p99.as_secs_f64() / blocking.hello_alone.p99.as_secs_f64();
+    rows.push(vec![
+        "hello beside the blocking handler: p99 ÷ alone".into(),
+        "≤ 1.5".into(),
+        format!("{p99:.2}"),
+        verdict(p99 <= 1.5),
+    ]);
+    rows.push(vec![
+        "200 µs computing handler, 16 in flight".into(),
+        "≥ 7000 events/s".into(),
+        k(blocking.computing.events_per_s),
+        verdict(blocking.computing.events_per_s >= 7000.0),
+    ]);
     rows.push(vec![
         format!("RSS, {} abandoned events → reaped", memory.abandoned),
         "bounded, all reaped".into(),

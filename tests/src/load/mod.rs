@@ -2,6 +2,8 @@
 //! with, and what `make bench` reports.
 //!
 //! * [`bench`](mod@bench) — `make bench`: every server and load, the report and the plot;
+//! * [`blocking`] — handlers that block 10 ms or compute 200 µs, against their ideals, and
+//!   hello beside them;
 //! * [`client`] — events driven as one nginx worker drives them (pooled connections, N in
 //!   flight), with events/s, RPC/s, latency percentiles and CPU per event;
 //! * [`echo`] — the physical baseline, a Unix-socket echo;
@@ -13,6 +15,7 @@
 //! * [`wire`] — one pooled connection.
 
 pub mod bench;
+pub mod blocking;
 pub mod children;
 pub mod client;
 pub mod echo;

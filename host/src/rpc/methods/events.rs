@@ -5,14 +5,13 @@ use plugin_abi::{
     ffi::{BridgeError, BridgeErrorKind},
 };
 use rmpv::Value;
-use tokio::sync::oneshot;
 
 use super::instances::no_instance;
 use crate::{
     events::Answer,
     host::Serving,
     rpc::{
-        dispatch::Dispatched,
+        dispatch::{Answering, Dispatched},
         params::{field, text, uint},
     },
     workers::{Job, home_of},
@@ -20,14 +19,14 @@ use crate::{
 
 /// `plugin.HandleEvent {InstanceId, EventName}` → `{EventId, Data}`. The event lives on this
 /// worker, unless its phase runs on worker threads of its own (see [`crate::pace`]).
-pub fn handle_event(serving: &Serving, param: &Value) -> Dispatched {
-    match start(serving, param) {
+pub fn handle_event(serving: &Serving, param: &Value, answering: Answering<'_>) -> Dispatched {
+    match start(serving, param, answering) {
         Ok(dispatched) => dispatched,
         Err(e) => Dispatched::Now(Err(e)),
     }
 }
 
-fn start(serving: &Serving, param: &Value) -> Result<Dispatched, String> {
+fn start(serving: &Serving, param: &Value, answering: Answering<'_>) -> Result<Dispatched, String> {
     let instance_id = field(param, "InstanceId")
         .and_then(uint)
         .ok_or("plugin.HandleEvent: InstanceId must be a non-negative integer")?;
@@ -48,13 +47,13 @@ fn start(serving: &Serving, param: &Value) -> Result<Dispatched, String> {
     if plugin.pace.phase(phase).offloaded()
         && let Some(worker) = serving.workers.pick(serving.worker.index)
     {
-        let (reply, answer) = oneshot::channel();
+        let (reply, dispatched) = answering.reply();
         if worker.send(Job::Start {
             running,
             phase,
             reply,
         }) {
-            return Ok(Dispatched::Later(answer));
+            return Ok(dispatched);
         }
         worker.remove_event();
         return Err("pluginhost is stopping".into());
@@ -65,7 +64,7 @@ fn start(serving: &Serving, param: &Value) -> Result<Dispatched, String> {
 
 /// `plugin.Step {EventId, Data}` (and the typed variants) → `{EventId, Data}`. A missing `Data`
 /// is `nil`, which is what the handler receives.
-pub fn step(serving: &Serving, param: &Value) -> Dispatched {
+pub fn step(serving: &Serving, param: &Value, answering: Answering<'_>) -> Dispatched {
     let id = match event_id(param) {
         Ok(id) => id,
         Err(e) => return Dispatched::Now(Err(e)),
@@ -74,11 +73,11 @@ pub fn step(serving: &Serving, param: &Value) -> Dispatched {
     let value = field(param, "Data").unwrap_or(&Value::Nil);
     // Writes into a Vec cannot fail.
     let _ = rmpv::encode::write_value(&mut data, value);
-    resume(serving, id, Ok(data))
+    resume(serving, id, Ok(data), answering)
 }
 
 /// `plugin.StepError {EventId, Data: message}`: the PDK call failed in Kong (Kong 2.x).
-pub fn step_error(serving: &Serving, param: &Value) -> Dispatched {
+pub fn step_error(serving: &Serving, param: &Value, answering: Answering<'_>) -> Dispatched {
     let id = match event_id(param) {
         Ok(id) => id,
         Err(e) => return Dispatched::Now(Err(e)),
@@ -86,22 +85,22 @@ pub fn step_error(serving: &Serving, param: &Value) -> Dispatched {
     let message = field(param, "Data")
         .map(|v| text(v).unwrap_or_else(|| v.to_string()))
         .unwrap_or_else(|| "unknown error".into());
-    resume(
-        serving,
-        id,
-        Err(BridgeError::new(BridgeErrorKind::KONG, message)),
-    )
+    let answer = Err(BridgeError::new(BridgeErrorKind::KONG, message));
+    resume(serving, id, answer, answering)
 }
 
 /// Hands Kong's answer to event `id`, here or on the worker it lives on.
-fn resume(serving: &Serving, id: u64, answer: Answer) -> Dispatched {
+fn resume(serving: &Serving, id: u64, answer: Answer, answering: Answering<'_>) -> Dispatched {
     let home = home_of(id);
     if home == serving.worker.index {
         return Dispatched::Now(serving.events.step(id, answer));
     }
-    let (reply, next) = oneshot::channel();
-    if serving.workers.send(home, Job::Step { id, answer, reply }) {
-        Dispatched::Later(next)
+    let Some(worker) = serving.workers.handle(home) else {
+        return Dispatched::Now(Err(format!("No running event {id}")));
+    };
+    let (reply, dispatched) = answering.reply();
+    if worker.send(Job::Step { id, answer, reply }) {
+        dispatched
     } else {
         Dispatched::Now(Err(format!("No running event {id}")))
     }
