@@ -88,7 +88,7 @@ impl Conn {
 
     /// Writes `bytes` whole, from the thread holding the claim (any worker): the worker an
     /// event lives on answers its request itself. Waits while the client's buffer is full, at
-    /// most [`WRITE_WAIT`] each time.
+    /// most `WRITE_WAIT` each time.
     pub fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             match rustix::io::write(&self.socket, bytes) {

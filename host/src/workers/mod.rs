@@ -12,7 +12,7 @@
 //!
 //! - **Phases whose handlers hold their thread run on idle workers.** Their events start on a
 //!   worker of their own, so the active worker never waits for them ([`crate::pace`] decides).
-//! - **A worker stuck in a handler loses its connections.** The [`watchdog`] looks every
+//! - **A worker stuck in a handler loses its connections.** The watchdog looks every
 //!   millisecond; a worker whose handler has run since its last look is stuck. Its
 //!   connections, and the listening socket if it had it, go to another worker (a new one if
 //!   none is idle), which serves them from then on. The stuck worker finishes its handler,
@@ -57,7 +57,7 @@ pub fn home_of(event_id: u64) -> usize {
 }
 
 /// How often the bound is logged at most.
-const BOUND_LOG_EVERY: Duration = Duration::from_secs(10);
+pub const BOUND_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Every worker thread, and what they share.
 pub struct Workers {
