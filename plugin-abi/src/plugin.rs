@@ -108,6 +108,11 @@ impl FromStr for Phase {
 /// handlers of the phases the plugin works in; [`plugin`](crate::plugin) on the `impl` block
 /// exports exactly those, and Kong never calls the others.
 ///
+/// Handlers take `&self` and run concurrently: state shared between requests needs a lock or
+/// an atomic. A handler may block (a call to Redis or an HTTP service) or compute between two
+/// PDK calls: pluginhost then runs its events on threads of their own, and a handler never
+/// changes thread while it runs, so thread-locals and non-`Send` values are sound.
+///
 /// ```standalone_crate
 /// use plugin_abi::{HandlerResult, Kong, Plugin};
 ///
