@@ -95,6 +95,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub max_threads: u16,
 
+    /// Seconds a worker thread started for handlers that block or compute stays idle before it
+    /// exits (started again when needed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
+    pub thread_idle_seconds: f64,
+
     /// Seconds an instance may stay unused before it is collected (Kong re-creates it on demand).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = positive_seconds)]
     pub instance_ttl: f64,
@@ -219,6 +224,11 @@ impl Cli {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = self.threads.map_or(cores, usize::from);
         threads.min(usize::from(self.max_threads))
+    }
+
+    /// `-thread-idle-seconds` as a duration.
+    pub fn thread_idle(&self) -> Duration {
+        Duration::from_secs_f64(self.thread_idle_seconds)
     }
 
     /// `-shutdown-grace` as a duration.

@@ -35,6 +35,8 @@ pub struct Settings {
     pub threads: usize,
     /// Worker threads there may be at most (`-max-threads`).
     pub max_threads: u16,
+    /// How long a worker started for events apart stays idle before it retires.
+    pub thread_idle: std::time::Duration,
 }
 
 /// The shared state of one pluginhost process.

@@ -46,6 +46,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             handler_stack: cli.handler_stack_kib as usize * 1024,
             threads: cli.threads(),
             max_threads: cli.max_threads,
+            thread_idle: cli.thread_idle(),
         },
         cache,
     ));

@@ -223,3 +223,42 @@ fn one_thread_serves_everything_in_turn() {
         assert_eq!(sleeping.join().unwrap(), 20);
     });
 }
+
+#[test]
+fn workers_started_for_blocked_handlers_exit_once_idle() {
+    let (prefix, server) = serve(&["-thread-idle-seconds", "0.3"]);
+    let kong = server.kong();
+    let threads = || kong_sim::load::procfs::threads(server.pid()).expect("the server's threads");
+    let before = threads();
+    let gate = prefix.path().join("gate");
+    let blocked = Entity::new(&kong, "blocker", json!({"mode": "gate", "path": gate}));
+    let during = thread::scope(|s| {
+        let waiting: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| blocked.run("access", nil).expect("gated")))
+            .collect();
+        // Each blocked handler has a worker of its own: wait until they all do.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while threads() < before + 6 && std::time::Instant::now() < deadline {
+            thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let during = threads();
+        std::fs::write(&gate, b"open").unwrap();
+        for run in waiting {
+            assert_eq!(header(&run.join().unwrap(), "x-blocker"), Some("opened"));
+        }
+        during
+    });
+    assert!(during >= before + 6, "{before} threads, then {during}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while threads() > before && std::time::Instant::now() < deadline {
+        thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(threads(), before, "the workers started for them retired");
+    // And new ones start when needed again.
+    hello(&kong, 5);
+    let again = Entity::new(&kong, "blocker", json!({"mode": "sleep", "ms": 1}));
+    assert_eq!(
+        header(&again.run("access", nil).unwrap(), "x-blocker"),
+        Some("slept")
+    );
+}

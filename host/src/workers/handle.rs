@@ -51,6 +51,9 @@ impl ReplySender {
     }
 }
 
+/// The event count of a retired worker: no event can be counted on it any more.
+const RETIRED: usize = usize::MAX / 2;
+
 /// Work for a worker, sent by another thread.
 pub enum Job {
     /// Serve this connection from now on.
@@ -156,9 +159,27 @@ impl WorkerHandle {
         self.events.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Events living here.
+    /// Events living here (none once retired).
     pub fn events(&self) -> usize {
-        self.events.load(Ordering::Acquire)
+        match self.events.load(Ordering::Acquire) {
+            RETIRED => 0,
+            n => n,
+        }
+    }
+
+    /// Retires the worker if it has no event: true if it did. A retired worker takes no more
+    /// work; its thread ends, and a new worker may take its place (and index) later.
+    pub fn retire_if_idle(&self) -> bool {
+        !self.running()
+            && self
+                .events
+                .compare_exchange(0, RETIRED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Whether the worker has retired.
+    pub fn retired(&self) -> bool {
+        self.events.load(Ordering::Acquire) == RETIRED
     }
 
     /// Reserves the worker for one new event if it has none: true if it was idle.

@@ -22,7 +22,8 @@
 //! event that should run on an idle worker waits on the least busy one, and a stuck active
 //! worker keeps its connections until its handler returns; both are logged. Workers are
 //! started either to serve connections or to run events apart; each kind is picked for its own
-//! work first.
+//! work first. A worker started for events apart that stays idle for `-thread-idle-seconds`
+//! retires: its thread ends, and its index goes to the next worker started.
 
 mod conn;
 mod handle;
@@ -127,7 +128,30 @@ impl Workers {
 
     /// How many worker threads run.
     pub fn count(&self) -> usize {
-        self.read_handles().len()
+        self.read_handles().iter().filter(|h| !h.retired()).count()
+    }
+
+    /// How long a worker started for events apart stays idle before it retires.
+    pub fn idle_retire(&self) -> Duration {
+        self.host.settings.thread_idle
+    }
+
+    /// Whether worker `index` serves a connection or the listening socket.
+    pub fn serves(&self, index: usize) -> bool {
+        let listening = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|l| l.owner() == index);
+        listening
+            || self
+                .conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter_map(Weak::upgrade)
+                .any(|c| c.owner() == index)
     }
 
     /// Events living on any worker.
@@ -188,12 +212,12 @@ impl Workers {
         let handles = self.handles();
         let others = handles
             .iter()
-            .filter(|h| h.index != busy && h.index != active);
+            .filter(|h| h.index != busy && h.index != active && !h.retired());
         let preferred = others.clone().filter(|h| h.apart == apart);
         if let Some(idle) = preferred.clone().find(|h| h.reserve_if_idle()) {
             return Some(Arc::clone(idle));
         }
-        if handles.len() < self.max
+        if handles.iter().filter(|h| !h.retired()).count() < self.max
             && let Ok(new) = self.spawn(apart)
         {
             new.add_event();
@@ -270,14 +294,22 @@ impl Workers {
     /// Starts a worker: one for events apart, or one to serve connections.
     fn spawn(self: &Arc<Self>, apart: bool) -> std::io::Result<Arc<WorkerHandle>> {
         let mut handles = self.handles.write().unwrap_or_else(|p| p.into_inner());
-        if handles.len() >= self.max {
+        if handles.iter().filter(|h| !h.retired()).count() >= self.max {
             return Err(std::io::Error::other("the thread bound is reached"));
         }
-        let index = handles.len();
+        // A retired worker's place (and index) is taken first: it has no event left.
+        let index = handles
+            .iter()
+            .position(|h| h.retired())
+            .unwrap_or(handles.len());
         let (jobs, inbox) = tokio::sync::mpsc::unbounded_channel();
         let handle = Arc::new(WorkerHandle::new(index, jobs, apart));
         worker::spawn(Arc::clone(self), Arc::clone(&handle), inbox)?;
-        handles.push(Arc::clone(&handle));
+        if index == handles.len() {
+            handles.push(Arc::clone(&handle));
+        } else {
+            handles[index] = Arc::clone(&handle);
+        }
         if index > 0 {
             tracing::debug!(threads = index + 1, "started a worker thread");
         }

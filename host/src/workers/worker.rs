@@ -48,7 +48,29 @@ fn run(workers: Arc<Workers>, handle: Arc<WorkerHandle>, inbox: mpsc::UnboundedR
 
 async fn serve(serving: Rc<Serving>, mut inbox: mpsc::UnboundedReceiver<Job>) {
     tokio::task::spawn_local(reap(Rc::clone(&serving)));
-    while let Some(job) = inbox.recv().await {
+    let retire_after = serving.workers.idle_retire();
+    loop {
+        let job = if serving.worker.apart {
+            match tokio::time::timeout(retire_after, inbox.recv()).await {
+                Ok(job) => job,
+                Err(_idle) => {
+                    let me = serving.worker.index;
+                    if me != serving.workers.active()
+                        && !serving.workers.serves(me)
+                        && serving.worker.retire_if_idle()
+                    {
+                        tracing::debug!(worker = me, "an idle worker thread retires");
+                        return;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            inbox.recv().await
+        };
+        let Some(job) = job else {
+            return;
+        };
         match job {
             Job::Adopt(conn) => {
                 tokio::task::spawn_local(serve_connection(Rc::clone(&serving), conn));
