@@ -68,13 +68,8 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     }
     let (listener, bound) = socket::bind(&cli.socket_path())?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let workers = Workers::start(
-        Arc::clone(&host),
-        host.settings.threads,
-        usize::from(host.settings.max_threads),
-        stop_rx.clone(),
-    )
-    .context("cannot start the worker threads")?;
+    let workers = Workers::start(Arc::clone(&host), stop_rx.clone())
+        .context("cannot start the worker threads")?;
     workers.listen(Arc::new(Listener::new(listener.into(), workers.active())));
     tracing::info!(
         socket = %bound.path().display(),

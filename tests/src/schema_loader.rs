@@ -33,15 +33,11 @@ impl Query {
 /// error that stops `kong start`.
 pub fn kong_loads(kong: KongVersion, stdout: &[u8]) -> Result<Vec<String>, String> {
     let infos = match Query::of(kong) {
-        Query::Legacy => {
-            let mut bytes = stdout;
-            let value = rmpv::decode::read_value(&mut bytes)
-                .map_err(|e| format!("Kong {kong}: not a MessagePack value: {e}"))?;
-            if !bytes.is_empty() {
-                return Err(format!("Kong {kong}: trailing bytes after the plugin info"));
-            }
-            vec![to_json(&value)]
-        }
+        // One MessagePack map, as Lua sees it: the PDK's own reading of Kong's encoding.
+        Query::Legacy => vec![
+            plugin_abi::value::decode(stdout)
+                .map_err(|e| format!("Kong {kong}: not one MessagePack value: {e}"))?,
+        ],
         query => {
             let dump: Value = serde_json::from_slice(stdout)
                 .map_err(|e| format!("Kong {kong}: not a JSON document: {e}"))?;
@@ -73,38 +69,6 @@ pub fn kong_loads(kong: KongVersion, stdout: &[u8]) -> Result<Vec<String>, Strin
         names.push(name);
     }
     Ok(names)
-}
-
-/// A MessagePack value as the JSON value Kong's Lua table would be.
-pub fn to_json(value: &rmpv::Value) -> Value {
-    use rmpv::Value as M;
-    match value {
-        M::Nil => Value::Null,
-        M::Boolean(b) => Value::Bool(*b),
-        M::Integer(i) => i
-            .as_i64()
-            .map(Value::from)
-            .or_else(|| i.as_u64().map(Value::from))
-            .unwrap_or(Value::Null),
-        M::F32(f) => Value::from(f64::from(*f)),
-        M::F64(f) => Value::from(*f),
-        M::String(s) => Value::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        M::Binary(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-        M::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        M::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        M::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                        other => other.to_string(),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
-        M::Ext(..) => Value::Null,
-    }
 }
 
 #[cfg(test)]

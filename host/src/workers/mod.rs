@@ -74,15 +74,11 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `threads` workers (at most `max`), the first one active. `stop` turns true when
-    /// the server stops accepting.
-    pub fn start(
-        host: Arc<Host>,
-        threads: usize,
-        max: usize,
-        stop: watch::Receiver<bool>,
-    ) -> std::io::Result<Arc<Workers>> {
-        let max = max.clamp(1, MAX_THREADS);
+    /// Starts the host's `-threads` workers (at most `-max-threads`), the first one active.
+    /// `stop` turns true when the server stops accepting.
+    pub fn start(host: Arc<Host>, stop: watch::Receiver<bool>) -> std::io::Result<Arc<Workers>> {
+        let max = usize::from(host.settings.max_threads).clamp(1, MAX_THREADS);
+        let threads = host.settings.threads;
         let workers = Arc::new(Workers {
             host,
             handles: RwLock::default(),
@@ -128,7 +124,7 @@ impl Workers {
 
     /// How many worker threads run.
     pub fn count(&self) -> usize {
-        self.read_handles().iter().filter(|h| !h.retired()).count()
+        live(&self.read_handles())
     }
 
     /// How long a worker started for events apart stays idle before it retires.
@@ -217,7 +213,7 @@ impl Workers {
         if let Some(idle) = preferred.clone().find(|h| h.reserve_if_idle()) {
             return Some(Arc::clone(idle));
         }
-        if handles.iter().filter(|h| !h.retired()).count() < self.max
+        if live(&handles) < self.max
             && let Ok(new) = self.spawn(apart)
         {
             new.add_event();
@@ -294,7 +290,7 @@ impl Workers {
     /// Starts a worker: one for events apart, or one to serve connections.
     fn spawn(self: &Arc<Self>, apart: bool) -> std::io::Result<Arc<WorkerHandle>> {
         let mut handles = self.handles.write().unwrap_or_else(|p| p.into_inner());
-        if handles.iter().filter(|h| !h.retired()).count() >= self.max {
+        if live(&handles) >= self.max {
             return Err(std::io::Error::other("the thread bound is reached"));
         }
         // A retired worker's place (and index) is taken first: it has no event left.
@@ -319,6 +315,11 @@ impl Workers {
     fn read_handles(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<WorkerHandle>>> {
         self.handles.read().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// How many of `handles` have not retired.
+fn live(handles: &[Arc<WorkerHandle>]) -> usize {
+    handles.iter().filter(|h| !h.retired()).count()
 }
 
 #[cfg(test)]
