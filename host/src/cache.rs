@@ -9,11 +9,13 @@
 use std::{
     fs,
     io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
 use sha2::{Digest, Sha256};
+
+use crate::loader::trust::Trust;
 
 /// A cache directory of plugin copies.
 #[derive(Debug)]
@@ -27,26 +29,14 @@ pub struct Snapshot {
     pub source: PathBuf,
     /// What it held when read.
     pub bytes: Vec<u8>,
-    /// Their sha256, lower-case hex; empty when read with [`Snapshot::read_unhashed`].
+    /// Their sha256, lower-case hex; empty until [`Snapshot::hash`].
     pub sha256: String,
 }
 
 impl Snapshot {
-    /// Reads `source` whole. Later writes to it cannot change what this snapshot loads.
-    pub fn read(source: &Path) -> std::io::Result<Snapshot> {
-        let mut snapshot = Snapshot::read_unhashed(source)?;
-        snapshot.sha256 = hex(&Sha256::digest(&snapshot.bytes));
-        Ok(snapshot)
-    }
-
-    /// Reads `source` whole without hashing it, for dumps and checks: they never compare
-    /// versions, and hashing is most of their time (10 MB per plugin with debug lines).
-    pub fn read_unhashed(source: &Path) -> std::io::Result<Snapshot> {
-        Ok(Snapshot {
-            source: source.to_owned(),
-            bytes: fs::read(source)?,
-            sha256: String::new(),
-        })
+    /// Computes the bytes' sha256.
+    pub fn hash(&mut self) {
+        self.sha256 = hex(&Sha256::digest(&self.bytes));
     }
 
     /// The hash's first 12 hex digits, as logs and cache names show it.
@@ -57,13 +47,37 @@ impl Snapshot {
 
 impl Cache {
     /// Opens (creating it, mode 0700) the cache directory `dir`, and empties it: no process
-    /// reads these copies after loading them (a mapped file outlives its unlinking).
-    pub fn open(dir: &Path) -> std::io::Result<Cache> {
-        fs::create_dir_all(dir)?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-        for entry in fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "so" || e == "tmp") {
+    /// reads these copies after loading them (a mapped file outlives its unlinking). An
+    /// existing `dir` must be a directory, not a symlink, that `trust` accepts: what is in it
+    /// gets deleted and loaded.
+    pub fn open(dir: &Path, trust: Trust) -> Result<Cache, String> {
+        match fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| format!("cannot create it: {e}"))?;
+            }
+            Err(e) => return Err(format!("cannot read it: {e}")),
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(
+                    "it is a symlink; the cache is never followed elsewhere (remove the link)"
+                        .into(),
+                );
+            }
+            Ok(meta) if !meta.is_dir() => {
+                return Err("it is not a directory (remove it)".into());
+            }
+            Ok(meta) => trust.check("the plugin cache", dir, &meta)?,
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot make it private: {e}"))?;
+        let entries = fs::read_dir(dir).map_err(|e| format!("cannot list it: {e}"))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if is_file && path.extension().is_some_and(|e| e == "so" || e == "tmp") {
                 let _ = fs::remove_file(path);
             }
         }
@@ -72,8 +86,16 @@ impl Cache {
         })
     }
 
-    /// Writes `snapshot` into the cache (once per content) and returns the copy's path.
-    pub fn store(&self, snapshot: &Snapshot) -> std::io::Result<PathBuf> {
+    /// Removes a copy [`Cache::store`] created for a plugin that was then refused.
+    pub fn discard(&self, copy: &Path) {
+        if copy.starts_with(&self.dir) {
+            let _ = fs::remove_file(copy);
+        }
+    }
+
+    /// Writes `snapshot` into the cache (once per content) and returns the copy's path, and
+    /// whether this call created it.
+    pub fn store(&self, snapshot: &Snapshot) -> std::io::Result<(PathBuf, bool)> {
         let stem = snapshot
             .source
             .file_stem()
@@ -83,7 +105,7 @@ impl Cache {
             .dir
             .join(format!("{stem}-{}.so", snapshot.short_hash()));
         if target.exists() {
-            return Ok(target);
+            return Ok((target, false));
         }
         let temp = self
             .dir
@@ -97,7 +119,7 @@ impl Cache {
         file.write_all(&snapshot.bytes)?;
         file.sync_all()?;
         fs::rename(&temp, &target)?;
-        Ok(target)
+        Ok((target, true))
     }
 
     /// The cache directory.
@@ -114,30 +136,71 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn snapshot(source: &Path, bytes: &[u8]) -> Snapshot {
+        let mut snapshot = Snapshot {
+            source: source.to_owned(),
+            bytes: bytes.to_vec(),
+            sha256: String::new(),
+        };
+        snapshot.hash();
+        snapshot
+    }
+
     #[test]
     fn copies_are_named_by_content_and_read_only() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("copies");
         let source = dir.join("p.so");
-        fs::write(&source, b"one").unwrap();
-        let cache = Cache::open(&dir.join("cache")).unwrap();
-        let first = Snapshot::read(&source).unwrap();
-        let a = cache.store(&first).unwrap();
+        let cache = Cache::open(&dir.join("cache"), Trust::STRICT).unwrap();
+        let first = snapshot(&source, b"one");
+        let (a, created) = cache.store(&first).unwrap();
+        assert!(created);
         assert_eq!(fs::read(&a).unwrap(), b"one");
         assert_eq!(
             fs::metadata(&a).unwrap().permissions().mode() & 0o777,
             0o444
         );
-        fs::write(&source, b"two").unwrap();
-        let b = cache.store(&Snapshot::read(&source).unwrap()).unwrap();
+        let (b, _) = cache.store(&snapshot(&source, b"two")).unwrap();
         assert_ne!(a, b);
-        assert_eq!(cache.store(&first).unwrap(), a, "same bytes, same copy");
+        assert_eq!(
+            cache.store(&first).unwrap(),
+            (a.clone(), false),
+            "same bytes, same copy"
+        );
         assert!(a.file_name().unwrap().to_string_lossy().starts_with("p-"));
+        cache.discard(&b);
+        assert!(!b.exists());
         fs::remove_dir_all(dir).unwrap();
     }
 
-    fn tempfile_dir() -> PathBuf {
+    #[test]
+    fn a_cache_that_is_a_symlink_or_writable_by_others_is_refused_untouched() {
+        let dir = tempfile_dir("trust");
+        let target = dir.join("elsewhere");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("keep.so"), b"x").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("cache")).unwrap();
+        let error = Cache::open(&dir.join("cache"), Trust::STRICT).unwrap_err();
+        assert!(error.contains("symlink"), "{error}");
+        assert!(
+            target.join("keep.so").exists(),
+            "nothing deleted through the link"
+        );
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o755,
+            "nor chmodded"
+        );
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o777)).unwrap();
+        let error = Cache::open(&target, Trust::STRICT).unwrap_err();
+        assert!(error.contains("every user can write it"), "{error}");
+        assert!(target.join("keep.so").exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
         let dir =
-            std::env::temp_dir().join(format!("pluginhost-cache-test-{}", std::process::id()));
+            std::env::temp_dir().join(format!("pluginhost-cache-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir

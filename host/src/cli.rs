@@ -100,6 +100,35 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
     pub thread_idle_seconds: f64,
 
+    /// Bytes one request may be at most; a request, or a length declared inside one, beyond
+    /// it closes its connection as soon as its header is read. Kong's largest requests carry
+    /// raw bodies.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_request_bytes: u64,
+
+    /// Bytes all connections together may hold of requests not yet complete; the connection
+    /// that would pass it is closed, with a log line.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_buffered_bytes: u64,
+
+    /// The most events suspended at once. At it, the event waiting longest for a Step is
+    /// reaped to make room (logged). Default: what vm.max_map_count allows, each suspended
+    /// event's stack taking two memory mappings.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_events: Option<u32>,
+
+    /// Let connect to the socket the members of this group (name or number) too; by default
+    /// only the server's own user can (mode 0600).
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+
+    /// Load plugin files, and use a plugins directory and cache, that other users could have
+    /// written (group- or world-writable, or owned by another user than this one or root),
+    /// and follow symlinks out of the plugins directory. By default they are refused, with
+    /// the reason, as sshd's StrictModes refuses keys.
+    #[arg(long)]
+    pub allow_insecure_files: bool,
+
     /// Seconds an instance may stay unused before it is collected (Kong re-creates it on demand).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = positive_seconds)]
     pub instance_ttl: f64,
@@ -231,6 +260,35 @@ impl Cli {
         Duration::from_secs_f64(self.thread_idle_seconds)
     }
 
+    /// `-max-events`, or what `vm.max_map_count` allows.
+    pub fn max_events(&self) -> usize {
+        self.max_events
+            .map_or_else(crate::stacks::stacks_the_kernel_allows, |n| n as usize)
+    }
+
+    /// The file trust rules (`-allow-insecure-files`).
+    pub fn trust(&self) -> crate::loader::trust::Trust {
+        crate::loader::trust::Trust {
+            allow_insecure: self.allow_insecure_files,
+        }
+    }
+
+    /// Who may connect to the socket (`-socket-group`).
+    pub fn socket_access(&self) -> Result<crate::socket::Access, crate::socket::SocketError> {
+        match &self.socket_group {
+            None => Ok(crate::socket::Access::Owner),
+            Some(group) => crate::socket::group_id(group).map(crate::socket::Access::Group),
+        }
+    }
+
+    /// What one request may be (`-max-request-bytes`).
+    pub fn limits(&self) -> crate::rpc::frame::Limits {
+        crate::rpc::frame::Limits {
+            max_bytes: usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX),
+            max_values: crate::rpc::frame::MAX_VALUES,
+        }
+    }
+
     /// `-shutdown-grace` as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown_grace)
@@ -245,7 +303,8 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 }
 
 /// The flags that take no value; Go lets them be written `-flag=true` or `-flag=false`.
-const BOOLEAN_FLAGS: [&str; 7] = [
+const BOOLEAN_FLAGS: [&str; 8] = [
+    "allow-insecure-files",
     "dump-all-plugins",
     "dump",
     "version",

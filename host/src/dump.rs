@@ -66,18 +66,20 @@ pub enum DumpError {
         /// What is served.
         served: String,
     },
-    /// The plugins directory cannot be read.
-    #[error("{0}")]
+    /// The plugins directory cannot be read, or is not trusted.
+    #[error(transparent)]
     Load(#[from] crate::loader::LoadError),
     /// stdout is gone.
-    #[error("cannot write to stdout: {0}")]
+    #[error("cannot write to stdout")]
     Stdout(#[from] std::io::Error),
 }
 
 /// Runs the dump mode chosen on the command line. Refused plugins are left out of the dump and
 /// explained on stderr.
 pub fn run(cli: &Cli) -> Result<(), DumpError> {
-    let registry = Registry::new(cli.policy()).for_kong(cli.schema_kong());
+    let registry = Registry::new(cli.policy())
+        .for_kong(cli.schema_kong())
+        .with_trust(cli.trust());
     let report = registry.load_dir(&cli.plugins_directory)?;
     report.log(&registry);
     if !report.refused.is_empty() {

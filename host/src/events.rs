@@ -37,7 +37,7 @@ use crate::{
     instances::Running,
     pace::PhasePace,
     rpc::message::{Reply, StepData},
-    stacks::Stacks,
+    stacks::{NoStack, Stacks},
     workers::{HOME_BITS, WorkerHandle},
 };
 
@@ -117,12 +117,16 @@ impl Events {
     /// event was counted on this worker by whoever sent it here.
     pub fn start(&self, running: Running, phase: Phase) -> Result<Reply, String> {
         let id = (self.ids.next() << HOME_BITS) | self.worker.index as u64;
-        let stack = match self.stacks.take() {
+        let mut stack = self.stacks.take();
+        if matches!(stack, Err(NoStack::Ceiling(_))) && self.make_room() {
+            stack = self.stacks.take();
+        }
+        let stack = match stack {
             Ok(stack) => stack,
             Err(e) => {
                 self.worker.remove_event();
                 return Err(format!(
-                    "cannot start event {id} of plugin {}: no memory for its stack: {e}",
+                    "cannot start event {id} of plugin {}: {e}",
                     running.instance().plugin.name()
                 ));
             }
@@ -275,6 +279,37 @@ impl Events {
             tracing::info!(events = reaped, "reaped events Kong abandoned");
         }
         reaped
+    }
+
+    /// At the stacks' ceiling: reaps the events of this worker that have waited longest for a
+    /// Step, the ones Kong most likely abandoned: a 64th of them at once, so that the search
+    /// is paid once per many new events. False if none is suspended here.
+    fn make_room(&self) -> bool {
+        let mut waiting: Vec<(Instant, u64)> = self
+            .map
+            .borrow()
+            .iter()
+            .map(|(&id, e)| (e.suspended_at, id))
+            .collect();
+        if waiting.is_empty() {
+            return false;
+        }
+        let count = (waiting.len() / 64).max(1);
+        waiting.select_nth_unstable(count - 1);
+        let longest = waiting[..count].iter().map(|(at, _)| *at).min();
+        tracing::warn!(
+            events = count,
+            waited = ?longest.map(|at| at.elapsed()),
+            "reaping the events that waited longest for a Step, to make room: the server \
+             holds as many events as -max-events allows"
+        );
+        for &(_, id) in &waiting[..count] {
+            if let Some(event) = self.map.borrow_mut().remove(&id) {
+                let why = "reaped to make room for new events (-max-events)";
+                self.finish(id, event, Err(ended(id, why)));
+            }
+        }
+        true
     }
 
     /// Ends every suspended event now (at shutdown, once the grace time is over).

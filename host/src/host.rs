@@ -1,15 +1,13 @@
 //! The state every worker thread shares: plugins and instances, which the reload thread reaches
 //! too; and what each worker keeps to itself, the events living on it.
 
-use std::{
-    path::PathBuf,
-    sync::{Arc, Mutex},
-};
+use std::{path::PathBuf, sync::Arc};
 
 use crate::{
     events::Events,
     instances::Instances,
     registry::Registry,
+    rpc::budget::Budget,
     stacks::{self, Stacks},
     workers::{WorkerHandle, Workers},
 };
@@ -37,6 +35,14 @@ pub struct Settings {
     pub max_threads: u16,
     /// How long a worker started for events apart stays idle before it retires.
     pub thread_idle: std::time::Duration,
+    /// What one request may be (`-max-request-bytes`).
+    pub limits: crate::rpc::frame::Limits,
+    /// Bytes all connections may hold unprocessed (`-max-buffered-bytes`).
+    pub max_buffered: usize,
+    /// Events suspended at once at most (`-max-events`).
+    pub max_events: usize,
+    /// Which files may be loaded (`-allow-insecure-files`).
+    pub trust: crate::loader::trust::Trust,
 }
 
 /// The shared state of one pluginhost process.
@@ -45,12 +51,14 @@ pub struct Host {
     pub registry: Registry,
     /// Started instances.
     pub instances: Instances,
-    /// The directory plugins were last loaded from (`plugin.SetPluginDir` changes it).
-    pub plugins_dir: Mutex<PathBuf>,
     /// Settings.
     pub settings: Settings,
     /// This process's id, sent as `serverPid`.
     pub pid: u32,
+    /// The bytes all connections may hold unprocessed.
+    pub buffers: Arc<Budget>,
+    /// The handler stacks all workers have mapped.
+    pub stacks: Arc<stacks::Mapped>,
 }
 
 impl Host {
@@ -59,9 +67,11 @@ impl Host {
         Host {
             registry: Registry::new(settings.policy)
                 .for_kong(settings.kong)
+                .with_trust(settings.trust)
                 .with_cache(cache, settings.max_generations),
             instances: Instances::default(),
-            plugins_dir: Mutex::new(settings.plugins_dir.clone()),
+            buffers: Budget::new(settings.max_buffered),
+            stacks: stacks::Mapped::new(settings.max_events),
             settings,
             pid: std::process::id(),
         }
@@ -71,7 +81,6 @@ impl Host {
     pub fn load_plugins(&self, dir: &std::path::Path) -> Result<usize, crate::loader::LoadError> {
         let report = self.registry.load_dir(dir)?;
         report.log(&self.registry);
-        *self.plugins_dir.lock().unwrap_or_else(|p| p.into_inner()) = dir.to_owned();
         Ok(report.loaded.len())
     }
 }
@@ -101,7 +110,7 @@ impl Serving {
         };
         let events = Events::new(
             host.settings.event_timeout,
-            Stacks::new(host.settings.handler_stack, keep),
+            Stacks::new(host.settings.handler_stack, keep, Arc::clone(&host.stacks)),
             Arc::clone(&worker),
         );
         Serving {

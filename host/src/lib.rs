@@ -10,16 +10,20 @@
 //!   `check-plugin`, the KrakenD-style offline checks; [`new`] — `pluginhost new`, a plugin
 //!   crate to start from;
 //! * [`serve`] — the server's life: load, bind, serve, stop; [`lifecycle`] — signals and parent
-//!   death; [`socket`] — the listening socket;
-//! * [`rpc`] — the protocol: [`rpc::frame`] (framing), [`rpc::message`] (requests and
-//!   responses), [`rpc::dispatch`] (method table), [`rpc::methods`] (one function per
-//!   `plugin.*` method), [`rpc::server`] (the connection loop);
+//!   death; [`socket`] — the listening socket; [`logging`] — stderr, never blocking; [`cap`]
+//!   — the size cap of log lines and error replies;
+//! * [`rpc`] — the protocol: [`rpc::frame`] (framing, with its limits), [`rpc::budget`] (the
+//!   bytes all connections may buffer), [`rpc::message`] (requests and responses),
+//!   [`rpc::dispatch`] (method table), [`rpc::methods`] (one function per `plugin.*` method),
+//!   [`rpc::server`] (the connection loop), [`rpc::incoming`] (the same framing and decoding on
+//!   a byte string, for the fuzz target);
 //! * [`workers`] — the worker threads, the watchdog, and connections moving between them;
 //!   [`pace`] — which phases run on the active worker and which on workers of their own;
 //! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
 //!   handlers, each a coroutine suspended at its PDK calls; [`stacks`] — their stacks;
 //!   [`bridge`] — the host's side of a PDK call;
-//! * [`loader`] — scanning, preflight (before any plugin code runs) and loading; [`registry`] —
+//! * [`loader`] — scanning, reading a file ([`loader::read`]), who may have written it
+//!   ([`loader::trust`]), preflight (before any plugin code runs) and loading; [`registry`] —
 //!   the plugins served, with their generations; [`fingerprint`] — the build checks and their
 //!   `have:`/`want:` reports;
 //! * [`cache`] — the private, content-addressed copies plugins are mapped from; [`reload`] —
@@ -32,6 +36,7 @@
 
 pub mod bridge;
 pub mod cache;
+pub mod cap;
 pub mod check;
 pub mod cli;
 pub mod dump;

@@ -12,9 +12,9 @@ use std::{
 };
 
 use crate::{
-    cache::{Cache, Snapshot},
+    cache::Cache,
     fingerprint::{Policy, report::warning_text},
-    loader::{self, LoadError, LoadedPlugin},
+    loader::{self, LoadError, LoadedPlugin, read, trust::Trust},
 };
 use plugin_abi::schema::{KongVersion, for_kong};
 
@@ -30,6 +30,8 @@ pub struct Registry {
     cache: Option<Cache>,
     /// How many versions of one plugin a process loads (0: no limit).
     max_generations: u32,
+    /// Which files may be loaded.
+    trust: Trust,
 }
 
 /// One plugin name.
@@ -100,7 +102,19 @@ impl Registry {
             kong: KongVersion::OLDEST,
             cache: None,
             max_generations: 0,
+            trust: Trust::STRICT,
         }
+    }
+
+    /// Loads the files `trust` accepts.
+    pub fn with_trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// The trust rules files are loaded under.
+    pub fn trust(&self) -> Trust {
+        self.trust
     }
 
     /// Serves schemas as Kong release `kong` accepts them.
@@ -120,15 +134,17 @@ impl Registry {
     /// Loads every plugin file of `dir` not already served. A bad file is refused and
     /// reported; it never stops the others.
     pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, LoadError> {
-        let files = loader::scan(dir)
-            .map_err(|e| LoadError::new(dir, format!("cannot list the plugins directory: {e}")))?;
-        let mut report = LoadReport::default();
+        let scan = loader::scan(dir, self.trust)?;
+        let mut report = LoadReport {
+            refused: scan.skipped,
+            ..LoadReport::default()
+        };
         let served: HashSet<PathBuf> = self
             .all()
             .iter()
             .filter_map(|p| p.path.canonicalize().ok())
             .collect();
-        for path in files {
+        for path in scan.files {
             if path.canonicalize().is_ok_and(|p| served.contains(&p)) {
                 continue;
             }
@@ -146,13 +162,8 @@ impl Registry {
     pub fn load_file(&self, source: &Path) -> Result<Loaded, LoadError> {
         // Only a serving registry (with a cache) compares versions; dumps skip the hashing,
         // which was most of a 50-plugin dump's time.
-        let read = if self.cache.is_some() {
-            Snapshot::read
-        } else {
-            Snapshot::read_unhashed
-        };
-        let snapshot =
-            read(source).map_err(|e| LoadError::new(source, format!("cannot read: {e}")))?;
+        let snapshot = read::snapshot(source, self.trust, self.cache.is_some())
+            .map_err(|e| LoadError::new(source, e))?;
         if let Some(serving) = self.serving_from(source) {
             if serving.sha256 == snapshot.sha256 {
                 return Ok(Loaded::Unchanged(serving.name().to_owned()));
@@ -171,7 +182,9 @@ impl Registry {
                 ));
             }
         }
-        let file = match &self.cache {
+        // Checked before it is copied: a refused file leaves nothing in the cache.
+        let warnings = loader::check_bytes(source, &snapshot.bytes, &self.policy)?;
+        let (file, created) = match &self.cache {
             Some(cache) => cache.store(&snapshot).map_err(|e| {
                 LoadError::new(
                     source,
@@ -181,11 +194,19 @@ impl Registry {
                     ),
                 )
             })?,
-            None => source.to_owned(),
+            None => (source.to_owned(), false),
         };
-        let mut plugin = loader::load_copy(&snapshot, &file, &self.policy)?;
-        plugin.info.schema = for_kong(&plugin.info.schema, self.kong);
-        self.install(plugin)
+        let loaded = loader::load_checked(&snapshot, &file, warnings).and_then(|mut plugin| {
+            plugin.info.schema = for_kong(&plugin.info.schema, self.kong);
+            self.install(plugin)
+        });
+        if loaded.is_err()
+            && created
+            && let Some(cache) = &self.cache
+        {
+            cache.discard(&file);
+        }
+        loaded
     }
 
     fn install(&self, mut plugin: LoadedPlugin) -> Result<Loaded, LoadError> {

@@ -18,6 +18,7 @@ use std::{
 
 use notify::{RecursiveMode, Watcher};
 
+use crate::loader::trust::Trust;
 use crate::{
     host::Host,
     loader,
@@ -50,8 +51,9 @@ impl Stamp {
 
 /// The stamps of the plugin files of `dir` now: taken before the first load, so that a file
 /// changed during it is read again.
-pub fn stamps(dir: &Path) -> HashMap<PathBuf, Stamp> {
-    loader::scan(dir)
+pub fn stamps(dir: &Path, trust: Trust) -> HashMap<PathBuf, Stamp> {
+    loader::scan(dir, trust)
+        .map(|scan| scan.files)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|path| Some((path.clone(), Stamp::of(&path)?)))
@@ -124,10 +126,12 @@ struct Reconciler {
 impl Reconciler {
     /// One look at the directory. Returns whether files are still settling.
     fn pass(&mut self, host: &Host) -> bool {
-        let files = match loader::scan(&self.dir) {
-            Ok(files) => files,
+        // Entries skipped were reported when the directory was first loaded, and are looked
+        // at again on every pass: a symlink that gets its target becomes a file to load.
+        let files = match loader::scan(&self.dir, host.registry.trust()) {
+            Ok(scan) => scan.files,
             Err(e) => {
-                tracing::warn!(dir = %self.dir.display(), "cannot list the plugins directory: {e}");
+                tracing::warn!("{e}");
                 return false;
             }
         };

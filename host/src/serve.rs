@@ -32,9 +32,14 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
+    let armed = lifecycle::arm().context("cannot watch for signals")?;
+    let socket_path = cli.socket_path();
+    // Before touching anything a running server uses: its cache, its socket.
+    socket::refuse_if_live(&socket_path)?;
+    let trust = cli.trust();
     let cache_dir = cli.kong_prefix.join(CACHE_DIR);
-    let cache = Cache::open(&cache_dir)
-        .with_context(|| format!("cannot prepare the plugin cache {}", cache_dir.display()))?;
+    let cache = Cache::open(&cache_dir, trust)
+        .map_err(|e| anyhow::anyhow!("cannot use the plugin cache {}: {e}", cache_dir.display()))?;
     let host = Arc::new(Host::new(
         Settings {
             plugins_dir: cli.plugins_directory.clone(),
@@ -47,12 +52,20 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             threads: cli.threads(),
             max_threads: cli.max_threads,
             thread_idle: cli.thread_idle(),
+            limits: cli.limits(),
+            max_buffered: usize::try_from(cli.max_buffered_bytes).unwrap_or(usize::MAX),
+            max_events: cli.max_events(),
+            trust,
         },
         cache,
     ));
     // Plugins first, socket second: once Kong can connect, every plugin can answer.
-    let before_load = reload::stamps(&cli.plugins_directory);
+    let before_load = reload::stamps(&cli.plugins_directory, trust);
     let loaded = host.load_plugins(&cli.plugins_directory)?;
+    if armed.parent_gone() {
+        tracing::info!("the parent process exited while plugins loaded: not serving");
+        return Ok(());
+    }
     reload::spawn(
         Arc::clone(&host),
         cli.plugins_directory.clone(),
@@ -66,7 +79,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             cli.plugins_directory.display()
         );
     }
-    let (listener, bound) = socket::bind(&cli.socket_path())?;
+    let (listener, bound) = socket::bind(&socket_path, cli.socket_access()?)?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let workers = Workers::start(Arc::clone(&host), stop_rx.clone())
         .context("cannot start the worker threads")?;
@@ -79,7 +92,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         "listening"
     );
 
-    lifecycle::watch(stop_tx)?;
+    armed.watch(stop_tx);
     while !*stop_rx.borrow() {
         if stop_rx.changed().await.is_err() {
             break;

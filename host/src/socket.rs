@@ -4,10 +4,18 @@
 //! The socket is bound under a temporary name and renamed over the final path, so Kong never
 //! sees a moment without a socket, nor one nobody answers. Before that, an existing socket is
 //! probed: one that accepts a connection belongs to a live server and is left alone.
+//!
+//! Whoever can connect can start instances and run every plugin's code, so the socket is the
+//! owner's only (0600, whatever the umask), or its group's too with `-socket-group` (0660).
+//! The temporary name lives in a private directory until its mode is set: nobody can connect
+//! to it before.
 
 use std::{
     io,
-    os::unix::{fs::MetadataExt, net::UnixListener},
+    os::unix::{
+        fs::{DirBuilderExt, MetadataExt, PermissionsExt},
+        net::UnixListener,
+    },
     path::{Path, PathBuf},
 };
 
@@ -19,6 +27,9 @@ pub enum SocketError {
         "another server is already listening on {0}; stop it first, or choose another -kong-prefix or -socket"
     )]
     InUse(PathBuf),
+    /// `-socket-group` names no group.
+    #[error("-socket-group {0}: no such group")]
+    NoGroup(String),
     /// Binding or renaming failed.
     #[error("cannot create the socket {path}: {source}")]
     Create {
@@ -59,32 +70,81 @@ impl BoundSocket {
     }
 }
 
-/// Binds a listening socket at `path`, replacing a stale one.
-pub fn bind(path: &Path) -> Result<(UnixListener, BoundSocket), SocketError> {
+/// Who may connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The server's user only: mode 0600.
+    Owner,
+    /// That group too: mode 0660, group set.
+    Group(u32),
+}
+
+/// The id of group `name` (a name or a number).
+pub fn group_id(name: &str) -> Result<u32, SocketError> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    let c_name = std::ffi::CString::new(name).map_err(|_| SocketError::NoGroup(name.to_owned()))?;
+    let mut group = std::mem::MaybeUninit::<libc::group>::uninit();
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: every pointer is valid for the call: the name is NUL-terminated, `group` and
+    // `buf` are writable for their sizes, and `found` is written before it is read.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c_name.as_ptr(),
+            group.as_mut_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() {
+        return Err(SocketError::NoGroup(name.to_owned()));
+    }
+    // SAFETY: getgrnam_r succeeded and pointed `found` at `group`, which it filled in.
+    Ok(unsafe { group.assume_init() }.gr_gid)
+}
+
+/// Fails if a live server answers on `path`. Checked before anything else a server would
+/// touch, and again when binding.
+pub fn refuse_if_live(path: &Path) -> Result<(), SocketError> {
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(SocketError::InUse(path.to_owned()));
+    }
+    Ok(())
+}
+
+/// Binds a listening socket at `path` that `access` may connect to, replacing a stale one.
+pub fn bind(path: &Path, access: Access) -> Result<(UnixListener, BoundSocket), SocketError> {
     let create = |source: io::Error| SocketError::Create {
         path: path.to_owned(),
         source,
     };
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(SocketError::InUse(path.to_owned()));
-    }
+    refuse_if_live(path)?;
     let file_name = path.file_name().ok_or_else(|| {
         create(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a file path",
         ))
     })?;
-    let temp = path.with_file_name(format!(
-        ".{}.{}.tmp",
+    let private = path.with_file_name(format!(
+        ".{}.{}.d",
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    let _ = std::fs::remove_file(&temp);
-    let listener = UnixListener::bind(&temp).map_err(create)?;
-    if let Err(e) = std::fs::rename(&temp, path) {
-        let _ = std::fs::remove_file(&temp);
-        return Err(create(e));
-    }
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(create)?;
+    let temp = private.join(file_name);
+    let bound = bind_private(&temp, access).and_then(|listener| {
+        std::fs::rename(&temp, path)?;
+        Ok(listener)
+    });
+    let _ = std::fs::remove_dir_all(&private);
+    let listener = bound.map_err(create)?;
     let meta = std::fs::symlink_metadata(path).map_err(create)?;
     Ok((
         listener,
@@ -93,6 +153,20 @@ pub fn bind(path: &Path) -> Result<(UnixListener, BoundSocket), SocketError> {
             identity: (meta.dev(), meta.ino()),
         },
     ))
+}
+
+/// Binds at `temp`, in a directory only this user can enter, and sets who may connect.
+fn bind_private(temp: &Path, access: Access) -> io::Result<UnixListener> {
+    let listener = UnixListener::bind(temp)?;
+    let mode = match access {
+        Access::Owner => 0o600,
+        Access::Group(gid) => {
+            rustix::fs::chown(temp, None, Some(rustix::fs::Gid::from_raw(gid)))?;
+            0o660
+        }
+    };
+    std::fs::set_permissions(temp, std::fs::Permissions::from_mode(mode))?;
+    Ok(listener)
 }
 
 #[cfg(test)]
@@ -107,10 +181,16 @@ mod tests {
 
         // A stale socket: bound, then its listener dropped.
         drop(UnixListener::bind(&path).unwrap());
-        let (listener, bound) = bind(&path).unwrap();
+        let (listener, bound) = bind(&path, Access::Owner).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
 
         // Live now: a second server must not take it over.
-        assert!(matches!(bind(&path), Err(SocketError::InUse(_))));
+        assert!(matches!(
+            bind(&path, Access::Owner),
+            Err(SocketError::InUse(_))
+        ));
+        assert!(matches!(refuse_if_live(&path), Err(SocketError::InUse(_))));
 
         // Replaced by someone else: not ours to remove.
         drop(listener);

@@ -109,9 +109,23 @@ impl Conn {
         }
     }
 
-    /// Whether the server has closed this connection (waits up to `READ_TIMEOUT`).
+    /// Whether the server has closed this connection (waits up to `READ_TIMEOUT`), answering
+    /// nothing more. A reset counts: the server closed it with requests unread.
     pub fn is_closed(&mut self) -> bool {
-        self.read_message().is_none()
+        loop {
+            if self.take_object().is_some_and(|v| {
+                !matches!(v.as_array().and_then(|a| a.first()), Some(k) if k.as_u64() == Some(2))
+            }) {
+                return false;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("reading from pluginhost failed: {e}"),
+            }
+        }
     }
 
     fn take_object(&mut self) -> Option<Value> {

@@ -79,17 +79,35 @@ fn status_info_and_plugin_dir() {
         .unwrap_err();
     assert!(e.starts_with("failed to open plugin nope: "), "{e}");
 
-    // A second directory adds its plugins; the first stay served.
-    let extra = prefix.path().join("more");
-    std::fs::create_dir(&extra).unwrap();
-    std::fs::copy(kong_sim::paths::plugin("panicky"), extra.join("panicky.so")).unwrap();
+    // Its own directory again: what is new there is loaded.
+    std::fs::copy(
+        kong_sim::paths::plugin("panicky"),
+        prefix.plugins().join("panicky.so"),
+    )
+    .unwrap();
     let ok = kong
-        .call("plugin.SetPluginDir", Value::from(extra.to_str().unwrap()))
+        .call(
+            "plugin.SetPluginDir",
+            Value::from(prefix.plugins().to_str().unwrap()),
+        )
         .unwrap();
     assert_eq!(ok, Value::from("ok"));
     assert!(
         kong.call("plugin.GetPluginInfo", Value::from("panicky"))
             .is_ok()
+    );
+    // Any other directory is refused, and nothing of it is loaded: whoever can connect must
+    // not be able to make the server run code from elsewhere.
+    let extra = prefix.path().join("more");
+    std::fs::create_dir(&extra).unwrap();
+    std::fs::copy(kong_sim::paths::plugin("blocker"), extra.join("blocker.so")).unwrap();
+    let e = kong
+        .call("plugin.SetPluginDir", Value::from(extra.to_str().unwrap()))
+        .unwrap_err();
+    assert!(e.contains("only from its plugins directory"), "{e}");
+    assert!(
+        kong.call("plugin.GetPluginInfo", Value::from("blocker"))
+            .is_err()
     );
     assert!(
         kong.call("plugin.GetPluginInfo", Value::from("hello"))

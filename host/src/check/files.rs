@@ -11,6 +11,7 @@ use std::{
     time::Instant,
 };
 
+use crate::loader::trust::Trust;
 use crate::{
     fingerprint::{Diff, Policy, report::warning_text},
     loader,
@@ -78,7 +79,7 @@ fn check_one(file: &Path, policy: Policy) -> Result<Vec<Diff>, String> {
 
 /// Loads one file in this process and prints why it failed, if it did (the child's side).
 pub fn load_here(file: &Path, policy: Policy) -> bool {
-    match loader::load(file, &policy) {
+    match loader::load(file, &policy, Trust::ANYWHERE) {
         Ok(_) => true,
         Err(e) => {
             let _ = writeln!(std::io::stdout(), "{}", e.reason);

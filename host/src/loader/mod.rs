@@ -6,6 +6,8 @@
 //! the first one again.
 
 pub mod preflight;
+pub mod read;
+pub mod trust;
 
 use std::{
     fs,
@@ -23,6 +25,7 @@ use plugin_abi::{
     ffi::{PluginInstanceBox, PluginModRef},
 };
 
+use self::trust::Trust;
 use crate::{
     cache::Snapshot,
     fingerprint::{Diff, HostFacts, Policy, report::refusal_text},
@@ -93,34 +96,64 @@ impl LoadError {
     }
 }
 
-/// The plugin files of `dir`: regular `*.so` files, hidden ones excluded (deploy temp names),
-/// sorted by name so that duplicates resolve the same way every time.
-pub fn scan(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
+/// The plugin files of a directory, and the entries named like one that are not.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Files to load, sorted by name so that duplicates resolve the same way every time.
+    pub files: Vec<PathBuf>,
+    /// Entries that cannot be one (a dangling symlink, a directory), each with why.
+    pub skipped: Vec<LoadError>,
+}
+
+/// The `*.so` entries of `dir`, hidden ones excluded (deploy temp names). An entry that is
+/// not a file is skipped with its reason and never stops the others; only a directory that
+/// cannot be listed, or that `trust` refuses, is an error.
+pub fn scan(dir: &Path, trust: Trust) -> Result<Scan, LoadError> {
+    let meta = fs::metadata(dir)
+        .map_err(|e| LoadError::new(dir, format!("cannot list the plugins directory: {e}")))?;
+    trust
+        .check("the plugins directory", dir, &meta)
+        .map_err(|e| LoadError::new(dir, e))?;
+    let entries = fs::read_dir(dir)
+        .map_err(|e| LoadError::new(dir, format!("cannot list the plugins directory: {e}")))?;
+    let mut scan = Scan::default();
+    for entry in entries {
+        let Ok(entry) = entry else { continue };
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with('.') || !name.ends_with(".so") {
             continue;
         }
-        if entry.file_type()?.is_file() || fs::metadata(entry.path())?.is_file() {
-            files.push(entry.path());
+        let path = entry.path();
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => scan.files.push(path),
+            Ok(_) => scan
+                .skipped
+                .push(LoadError::new(&path, "not a regular file")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => scan
+                .skipped
+                .push(LoadError::new(&path, "a symlink to nothing")),
+            Err(e) => scan
+                .skipped
+                .push(LoadError::new(&path, format!("cannot read: {e}"))),
         }
     }
-    files.sort();
-    Ok(files)
+    scan.files.sort();
+    scan.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(scan)
 }
 
 /// Checks a plugin file without loading it: preflight, then the fingerprint policy. Returns
-/// the differences the plugin may be loaded despite.
+/// the differences the plugin may be loaded despite. The trust rules are not applied: they are
+/// about where a file is installed, and `check-plugin` looks at files before they are.
 pub fn check(path: &Path, policy: &Policy) -> Result<Vec<Diff>, LoadError> {
-    let data = fs::read(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
-    check_bytes(path, &data, policy)
+    let snapshot =
+        read::snapshot(path, Trust::ANYWHERE, false).map_err(|e| LoadError::new(path, e))?;
+    check_bytes(path, &snapshot.bytes, policy)
 }
 
 /// [`check`] on bytes already read; `path` names them in errors.
-fn check_bytes(path: &Path, data: &[u8], policy: &Policy) -> Result<Vec<Diff>, LoadError> {
+pub fn check_bytes(path: &Path, data: &[u8], policy: &Policy) -> Result<Vec<Diff>, LoadError> {
     let facts = preflight::inspect(data).map_err(|e| LoadError::new(path, e.to_string()))?;
     let verdict = policy.judge(&facts, HostFacts::current());
     if !verdict.accepted() {
@@ -130,23 +163,21 @@ fn check_bytes(path: &Path, data: &[u8], policy: &Policy) -> Result<Vec<Diff>, L
 }
 
 /// Checks and loads one plugin file, mapping the file itself. No code of the plugin runs
-/// unless [`check`] passed. For dumps and checks, whose process ends soon after.
-pub fn load(path: &Path, policy: &Policy) -> Result<LoadedPlugin, LoadError> {
-    let snapshot = Snapshot::read_unhashed(path)
-        .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
-    load_copy(&snapshot, path, policy)
+/// unless it passed [`read::snapshot`] and [`check`]. For dumps, whose process ends soon after.
+pub fn load(path: &Path, policy: &Policy, trust: Trust) -> Result<LoadedPlugin, LoadError> {
+    let snapshot = read::snapshot(path, trust, false).map_err(|e| LoadError::new(path, e))?;
+    let warnings = check_bytes(path, &snapshot.bytes, policy)?;
+    load_checked(&snapshot, path, warnings)
 }
 
-/// Checks `snapshot` and loads it from `copy`, a file holding exactly its bytes. Errors name
-/// the snapshot's source file.
-pub fn load_copy(
+/// Loads `snapshot`, which passed [`check_bytes`] with `warnings`, from `copy`, a file holding
+/// exactly its bytes. Errors name the snapshot's source file.
+pub fn load_checked(
     snapshot: &Snapshot,
     copy: &Path,
-    policy: &Policy,
+    warnings: Vec<Diff>,
 ) -> Result<LoadedPlugin, LoadError> {
     let path = snapshot.source.as_path();
-    let warnings = check_bytes(path, &snapshot.bytes, policy)?;
-
     let module = lib_header_from_path(copy)
         .and_then(|header| header.init_root_module::<PluginModRef>())
         .map_err(|e| LoadError::new(path, explain(&e)))?;

@@ -32,10 +32,10 @@ pub struct Answering<'c> {
     pub conn: &'c Arc<Conn>,
     /// Its stream on this worker.
     pub stream: &'c mut Stream,
-    /// Its buffer, the request at its front.
+    /// Its buffer, holding the request.
     pub buf: &'c mut Vec<u8>,
-    /// The request's length in `buf`.
-    pub frame: usize,
+    /// Where the request ends in `buf`.
+    pub end: usize,
     /// The request's msgid.
     pub msgid: &'c rmpv::Value,
 }
@@ -47,7 +47,7 @@ impl Answering<'_> {
     /// client's next request.
     pub fn reply(self) -> (ReplySender, Dispatched) {
         let alone =
-            self.frame == self.buf.len() && matches!(self.stream.try_read(self.buf), Ok(None));
+            self.end == self.buf.len() && matches!(self.stream.try_read(self.buf), Ok(None));
         if alone {
             return (
                 ReplySender::Direct {

@@ -36,21 +36,35 @@ pub enum Incoming {
     },
 }
 
-/// Deepest nesting accepted in a request; Kong's own data is a few levels deep.
-const MAX_DEPTH: usize = 256;
+/// Deepest nesting of containers accepted in a request; Kong's own data is a few levels deep.
+pub const MAX_DEPTH: usize = 256;
 
-/// Decodes one complete frame (see [`super::frame::object_len`]).
+/// rmpv counts two levels per container and up to three for the value inside the deepest
+/// one, so this lets [`MAX_DEPTH`] containers through, and a few more when the innermost
+/// value is a scalar; [`depth`] settles those.
+const RMPV_DEPTH: usize = 2 * MAX_DEPTH + 3;
+
+/// Decodes one complete frame (see [`super::frame::Framer`]).
 pub fn decode(frame: &[u8]) -> Incoming {
     let mut cursor = frame;
-    let value = match rmpv::decode::read_value_with_max_depth(&mut cursor, MAX_DEPTH) {
+    let too_deep = || Incoming::Malformed {
+        msgid: shallow_msgid(frame),
+        reason: format!("request nested deeper than {MAX_DEPTH} levels"),
+    };
+    let value = match rmpv::decode::read_value_with_max_depth(&mut cursor, RMPV_DEPTH) {
         Ok(v) => v,
+        Err(rmpv::decode::Error::DepthLimitExceeded) => return too_deep(),
         Err(e) => {
             return Incoming::Malformed {
-                msgid: None,
+                msgid: shallow_msgid(frame),
                 reason: format!("undecodable request: {e}"),
             };
         }
     };
+    // Nesting deeper than the limit needs more bytes than levels: small frames skip the walk.
+    if frame.len() > MAX_DEPTH && depth(&value) > MAX_DEPTH {
+        return too_deep();
+    }
     let Value::Array(mut items) = value else {
         return Incoming::Malformed {
             msgid: None,
@@ -127,7 +141,7 @@ pub fn encode_response(msgid: &Value, outcome: &Result<Reply, String>, out: &mut
     let _ = rmpv::encode::write_value(out, msgid);
     match outcome {
         Err(message) => {
-            let _ = rmp::encode::write_str(out, message);
+            let _ = rmp::encode::write_str(out, &crate::cap::cap(message, crate::cap::MAX_TEXT));
             let _ = rmp::encode::write_nil(out);
         }
         Ok(Reply::Value(value)) => {
@@ -198,6 +212,37 @@ pub fn from_json(v: &serde_json::Value) -> Value {
     }
 }
 
+/// How many containers deep `value` nests.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| depth(k).max(depth(v)))
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+/// The msgid of a request whose whole cannot be decoded, read from its first values, so the
+/// error still reaches the caller.
+fn shallow_msgid(frame: &[u8]) -> Option<Value> {
+    let mut cursor = frame;
+    let len = rmp::decode::read_array_len(&mut cursor).ok()?;
+    if len != 4 {
+        return None;
+    }
+    let kind = rmpv::decode::read_value_with_max_depth(&mut cursor, 3).ok()?;
+    if kind.as_u64() != Some(0) {
+        return None;
+    }
+    let msgid = rmpv::decode::read_value_with_max_depth(&mut cursor, 3).ok()?;
+    msgid.is_u64().then_some(msgid)
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Nil => "nil",
@@ -261,6 +306,51 @@ mod tests {
             Value::Nil,
         ]));
         assert_eq!(decode(&note), Incoming::Notification);
+    }
+
+    fn nested(levels: usize) -> Vec<u8> {
+        let mut param = Value::from("leaf");
+        for _ in 0..levels - 2 {
+            param = Value::Array(vec![param]);
+        }
+        enc(Value::Array(vec![
+            Value::from(0),
+            Value::from(11),
+            Value::from("plugin.GetStatus"),
+            Value::Array(vec![param]),
+        ]))
+    }
+
+    #[test]
+    fn nesting_is_limited_at_exactly_max_depth_and_the_refusal_keeps_its_msgid() {
+        assert!(matches!(decode(&nested(MAX_DEPTH)), Incoming::Request(_)));
+        match decode(&nested(MAX_DEPTH + 1)) {
+            Incoming::Malformed { msgid, reason } => {
+                assert_eq!(msgid, Some(Value::from(11)));
+                assert!(reason.contains("deeper than 256"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A scalar innermost value, which rmpv counts differently from a string: the
+        // request's own array and MAX_DEPTH more around a nil.
+        let mut param = Value::Nil;
+        for _ in 0..MAX_DEPTH {
+            param = Value::Array(vec![param]);
+        }
+        let deep = enc(Value::Array(vec![
+            Value::from(0),
+            Value::from(12),
+            Value::from("plugin.GetStatus"),
+            param,
+        ]));
+        assert!(matches!(
+            decode(&deep),
+            Incoming::Malformed { msgid: Some(_), .. }
+        ));
+        // One level less: the encoding ends `0x91 0xc0`; drop one of the 0x91s.
+        let mut ok = deep.clone();
+        ok.remove(ok.len() - 2);
+        assert!(matches!(decode(&ok), Incoming::Request(_)));
     }
 
     #[test]

@@ -12,8 +12,9 @@
 use std::{io::Write, os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
 use super::{
+    budget::Buffer,
     dispatch::{Answering, Dispatched, dispatch},
-    frame::object_len,
+    frame::Framer,
     message::{Incoming, decode, encode_response, server_pid_notification},
     stream::Stream,
 };
@@ -21,9 +22,6 @@ use crate::{
     host::Serving,
     workers::{Conn, Job, Listener},
 };
-
-/// Largest request accepted; Kong's largest are raw bodies in Step answers.
-pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
 /// Accepts connections while this worker owns `listener` and the server is not stopping; each
 /// goes to the active worker.
@@ -65,7 +63,11 @@ fn welcome(serving: &Serving, stream: UnixStream) {
         tracing::debug!("client left before serverPid: {e}");
         return;
     }
-    let conn = Arc::new(Conn::new(stream.into(), serving.workers.active()));
+    let conn = Arc::new(Conn::new(
+        stream.into(),
+        serving.workers.active(),
+        Arc::clone(&serving.host.buffers),
+    ));
     serving.workers.place(conn);
 }
 
@@ -104,18 +106,39 @@ pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
             return;
         }
         let mut buf = conn.take_buf();
+        let mut framer = Framer::default();
         // Answer what is buffered (a connection that moved brings what it had read), then
         // read and answer until nothing more comes.
-        let mut state = answer_frames(&serving, &conn, &mut stream, &mut buf, &mut out).await;
+        let mut state = answer_frames(
+            &serving,
+            &conn,
+            &mut stream,
+            &mut buf,
+            &mut framer,
+            &mut out,
+        )
+        .await;
         while state == State::Open {
-            state = match stream.try_read(&mut buf) {
+            state = match stream.try_read(&mut buf.bytes) {
                 Ok(None) => break,
                 Ok(Some(0)) | Err(_) => State::Close,
-                Ok(_) if buf.len() > MAX_FRAME && object_len(&buf) == Ok(None) => {
-                    tracing::warn!("closing a connection: request larger than {MAX_FRAME} bytes");
-                    State::Close
-                }
-                Ok(_) => answer_frames(&serving, &conn, &mut stream, &mut buf, &mut out).await,
+                Ok(_) => match buf.account() {
+                    Ok(()) => {
+                        answer_frames(
+                            &serving,
+                            &conn,
+                            &mut stream,
+                            &mut buf,
+                            &mut framer,
+                            &mut out,
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        tracing::warn!("closing a connection: {e}");
+                        State::Close
+                    }
+                },
             };
         }
         if state == State::Handed {
@@ -154,32 +177,39 @@ enum State {
     Handed,
 }
 
-/// Answers every complete frame at the front of `buf` and removes it.
+/// Answers every complete frame at the front of `buf` and removes them. `framer` holds where
+/// the walk of an incomplete request stopped, so it goes on from there at the next read.
 async fn answer_frames(
     serving: &Serving,
     conn: &Arc<Conn>,
     stream: &mut Stream,
-    buf: &mut Vec<u8>,
+    buf: &mut Buffer,
+    framer: &mut Framer,
     out: &mut Vec<u8>,
 ) -> State {
-    loop {
-        let len = match object_len(buf) {
+    let limits = serving.host.settings.limits;
+    // Answered frames are removed once at the end: removing each one from the front would
+    // move the rest every time, quadratic in a burst of small requests.
+    let mut start = 0;
+    let state = loop {
+        let len = match framer.next(&buf.bytes[start..], limits) {
             Ok(Some(len)) => len,
-            Ok(None) => return State::Open,
+            Ok(None) => break State::Open,
             Err(e) => {
                 tracing::warn!("closing a connection: {e}");
-                return State::Close;
+                break State::Close;
             }
         };
+        let end = start + len;
         out.clear();
-        match decode(&buf[..len]) {
+        match decode(&buf.bytes[start..end]) {
             Incoming::Request(request) => {
                 let msgid = request.msgid.clone();
                 let answering = Answering {
                     conn,
                     stream: &mut *stream,
-                    buf: &mut *buf,
-                    frame: len,
+                    buf: &mut buf.bytes,
+                    end,
                     msgid: &msgid,
                 };
                 let outcome = match dispatch(serving, request, answering) {
@@ -188,7 +218,8 @@ async fn answer_frames(
                         .await
                         .unwrap_or_else(|_| Err("pluginhost is stopping".into())),
                     Dispatched::Handed => {
-                        buf.clear();
+                        buf.bytes.clear();
+                        let _ = buf.account();
                         return State::Handed;
                     }
                 };
@@ -206,12 +237,16 @@ async fn answer_frames(
                 reason,
             } => {
                 tracing::warn!("closing a connection: {reason}");
-                return State::Close;
+                break State::Close;
             }
         }
-        buf.drain(..len);
+        start = end;
         if !out.is_empty() && stream.write_all(out).await.is_err() {
-            return State::Close;
+            break State::Close;
         }
-    }
+    };
+    buf.bytes.drain(..start);
+    // Only shrinks: it cannot fail.
+    let _ = buf.account();
+    state
 }

@@ -7,22 +7,19 @@
 //! CPU per hello event from 60 to 43 µs at one event in flight, and from 21 to 18 µs at 16
 //! (`make bench`, same run). Responses are small and Kong reads them at once, so writes almost
 //! always complete immediately; when the send buffer is full (Kong stopped reading), the
-//! write waits by polling the socket every millisecond instead.
+//! write registers a duplicate of the descriptor for writability for as long as it waits, so
+//! a client that never reads costs no wake-up at all (polling every millisecond cost 43 % of
+//! a core for 1000 such clients).
 
 use std::{
     io::{self, Read, Write},
     os::unix::net::UnixStream,
-    time::Duration,
 };
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use tokio::io::{Interest, unix::AsyncFd};
 
 /// How much one read takes at most; Kong's requests are far smaller, except raw bodies.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// How often a blocked write retries.
-const WRITE_RETRY: Duration = Duration::from_millis(1);
 
 /// A non-blocking Unix stream registered for readability only.
 pub struct Stream {
@@ -85,22 +82,16 @@ impl Stream {
         Ok(())
     }
 
-    /// Waits until the send buffer has room, without registering for writability.
+    /// Waits until the send buffer has room. The stream itself stays registered for
+    /// readability only; epoll tells the duplicate apart, it being another descriptor.
     async fn writable(&self) -> io::Result<()> {
-        loop {
-            let mut fds = [PollFd::new(self.fd.get_ref(), PollFlags::OUT)];
-            let now = Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            if poll(&mut fds, Some(&now)).map_err(io::Error::from)? > 0 {
-                let events = fds[0].revents();
-                if events.intersects(PollFlags::ERR | PollFlags::HUP) {
-                    return Err(io::ErrorKind::BrokenPipe.into());
-                }
-                return Ok(());
-            }
-            tokio::time::sleep(WRITE_RETRY).await;
-        }
+        let duplicate = self.fd.get_ref().try_clone()?;
+        // SAFETY: `duplicate` owns its descriptor, which stays open and the same until the
+        // AsyncFd that owns it is dropped at the end of this function.
+        let waiter = unsafe { AsyncFd::register_with_interest(duplicate, Interest::WRITABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        // Readiness also comes with a hang-up or an error; the next write reports it.
+        drop(waiter.writable().await?);
+        Ok(())
     }
 }

@@ -11,12 +11,13 @@ use std::{
     io,
     os::fd::OwnedFd,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
 
+use crate::rpc::budget::{Budget, Buffer};
 use rustix::{
     event::{PollFd, PollFlags, Timespec, poll},
     io::Errno,
@@ -34,17 +35,17 @@ pub struct Conn {
     owner: AtomicUsize,
     busy: AtomicBool,
     /// Bytes read and not yet processed; touched only by whoever holds the claim.
-    buf: Mutex<Vec<u8>>,
+    buf: Mutex<Buffer>,
 }
 
 impl Conn {
-    /// A connection served by worker `owner`.
-    pub fn new(socket: OwnedFd, owner: usize) -> Self {
+    /// A connection served by worker `owner`, its unprocessed bytes counted against `budget`.
+    pub fn new(socket: OwnedFd, owner: usize, budget: Arc<Budget>) -> Self {
         Conn {
             socket,
             owner: AtomicUsize::new(owner),
             busy: AtomicBool::new(false),
-            buf: Mutex::new(Vec::with_capacity(4096)),
+            buf: Mutex::new(Buffer::new(budget)),
         }
     }
 
@@ -77,12 +78,14 @@ impl Conn {
     }
 
     /// The unprocessed bytes, taken out for processing by the claim's holder.
-    pub fn take_buf(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|p| p.into_inner()))
+    pub fn take_buf(&self) -> Buffer {
+        let mut held = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+        let empty = held.empty_like();
+        std::mem::replace(&mut *held, empty)
     }
 
     /// Puts back what is left unprocessed.
-    pub fn put_buf(&self, buf: Vec<u8>) {
+    pub fn put_buf(&self, buf: Buffer) {
         *self.buf.lock().unwrap_or_else(|p| p.into_inner()) = buf;
     }
 
@@ -152,15 +155,17 @@ mod tests {
     #[test]
     fn a_claimed_connection_cannot_be_claimed_twice() {
         let (a, _b) = UnixStream::pair().unwrap();
-        let conn = Conn::new(a.into(), 0);
+        let conn = Conn::new(a.into(), 0, Budget::new(1024));
         assert!(conn.claim());
         assert!(!conn.claim());
         conn.set_owner(3);
-        conn.put_buf(b"partial".to_vec());
+        let mut buf = conn.take_buf();
+        buf.bytes.extend_from_slice(b"partial");
+        conn.put_buf(buf);
         conn.release();
         assert!(conn.claim());
         assert_eq!(conn.owner(), 3);
-        assert_eq!(conn.take_buf(), b"partial");
-        assert!(conn.take_buf().is_empty());
+        assert_eq!(conn.take_buf().bytes, b"partial");
+        assert!(conn.take_buf().bytes.is_empty());
     }
 }

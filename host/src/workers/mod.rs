@@ -228,6 +228,14 @@ impl Workers {
         Some(Arc::clone(least))
     }
 
+    /// The worker with the most events living on it.
+    pub fn fullest(&self) -> Option<Arc<WorkerHandle>> {
+        self.handles()
+            .into_iter()
+            .filter(|h| !h.retired())
+            .max_by_key(|h| h.events())
+    }
+
     /// Makes another worker the active one, if worker `stuck` is; returns the new one.
     pub fn replace_active(self: &Arc<Self>, stuck: usize) -> Option<usize> {
         if self.active() != stuck {

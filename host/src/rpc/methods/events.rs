@@ -44,9 +44,20 @@ fn start(serving: &Serving, param: &Value, answering: Answering<'_>) -> Result<D
         .ok()
         .filter(|phase| plugin.info.phases.contains(phase))
         .ok_or_else(|| format!("undefined method {event} on plugin {}", plugin.name()))?;
-    if plugin.pace.phase(phase).offloaded()
-        && let Some(worker) = serving.workers.pick(serving.worker.index)
-    {
+    // At the stacks' ceiling the event starts where most events wait: that worker reaps its
+    // longest-waiting ones to make room (see `Events::start`).
+    let elsewhere = if serving.host.stacks.count() >= serving.host.stacks.max() {
+        serving
+            .workers
+            .fullest()
+            .filter(|w| w.index != serving.worker.index)
+            .inspect(|w| w.add_event())
+    } else if plugin.pace.phase(phase).offloaded() {
+        serving.workers.pick(serving.worker.index)
+    } else {
+        None
+    };
+    if let Some(worker) = elsewhere {
         let (reply, dispatched) = answering.reply();
         if worker.send(Job::Start {
             running,

@@ -1,7 +1,7 @@
 //! `plugin.SetPluginDir`, `plugin.GetStatus`, `plugin.GetPluginInfo`: not used by Kong itself,
 //! but by tools and tests, as with go-pluginserver.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::Path, sync::Arc};
 
 use rmpv::Value;
 
@@ -15,11 +15,25 @@ use crate::{
     },
 };
 
-/// `plugin.SetPluginDir dir` → `"ok"`: loads the plugins of `dir` (plugins already served stay).
+/// `plugin.SetPluginDir dir` → `"ok"`: loads what is new in `dir`, which must be the plugins
+/// directory the server was started with. Anyone who can connect could otherwise have the
+/// server load the code of any directory; go-pluginserver's own tests name the directory it
+/// serves, and Kong never sends it.
 pub fn set_plugin_dir(host: &Arc<Host>, param: &Value) -> Result<Reply, String> {
     let dir = text(param).ok_or("plugin.SetPluginDir takes a directory path")?;
-    host.load_plugins(&PathBuf::from(dir))
-        .map_err(|e| e.to_string())?;
+    let served = &host.settings.plugins_dir;
+    let same = match (Path::new(&dir).canonicalize(), served.canonicalize()) {
+        (Ok(asked), Ok(served)) => asked == served,
+        _ => false,
+    };
+    if !same {
+        return Err(format!(
+            "plugin.SetPluginDir {dir}: pluginhost loads plugins only from its plugins directory \
+             {}; start it with -plugins-directory {dir} to serve that one",
+            served.display()
+        ));
+    }
+    host.load_plugins(served).map_err(|e| e.to_string())?;
     Ok(Reply::Value(Value::from("ok")))
 }
 
@@ -84,9 +98,8 @@ pub fn no_such_plugin(host: &Host, name: &str) -> String {
             file.display()
         );
     }
-    let dir = host.plugins_dir.lock().unwrap_or_else(|p| p.into_inner());
     format!(
         "failed to open plugin {name}: no plugin named {name} is served from {}",
-        dir.display()
+        host.settings.plugins_dir.display()
     )
 }

@@ -13,6 +13,8 @@ use std::{
 
 use plugin_abi::{HandlerResult, Kong, Plugin};
 
+mod load_gate;
+
 /// What the access handler does between its PDK calls.
 #[plugin_abi::config]
 #[derive(Default, Clone, Copy, PartialEq)]

@@ -1,0 +1,65 @@
+//! The fuzz target's corpus (`fuzz/corpus/requests`, grown by `make fuzz`) replayed through
+//! what the target runs, so that every input it ever found interesting stays covered in CI.
+
+use std::path::Path;
+
+use pluginhost::rpc::{
+    frame::{Limits, MAX_VALUES},
+    incoming::read_requests,
+    message::Incoming,
+};
+
+/// The methods the seeds must cover: every one the server answers.
+const METHODS: [&str; 15] = [
+    "SetPluginDir",
+    "GetStatus",
+    "GetPluginInfo",
+    "StartInstance",
+    "InstanceStatus",
+    "CloseInstance",
+    "HandleEvent",
+    "Step",
+    "StepError",
+    "StepMultiMap",
+    "StepCredential",
+    "StepConsumer",
+    "StepRoute",
+    "StepService",
+    "StepMemoryStats",
+];
+
+#[test]
+fn the_corpus_replays_and_covers_every_method() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/requests");
+    let mut methods = std::collections::HashSet::new();
+    let mut inputs = 0;
+    for entry in std::fs::read_dir(&dir).expect("the corpus is in the repository") {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let Some((&chunk, stream)) = data.split_first() else {
+            continue;
+        };
+        inputs += 1;
+        let chunk = usize::from(chunk) * 17 + 1;
+        for limits in [
+            Limits {
+                max_bytes: 64 * 1024 * 1024,
+                max_values: MAX_VALUES,
+            },
+            Limits {
+                max_bytes: 4096,
+                max_values: 256,
+            },
+        ] {
+            let (requests, _) = read_requests(stream, chunk, limits);
+            for request in requests {
+                if let Incoming::Request(request) = request {
+                    methods.insert(request.method.trim_start_matches("plugin.").to_owned());
+                }
+            }
+        }
+    }
+    assert!(inputs >= METHODS.len(), "{inputs} inputs");
+    for method in METHODS {
+        assert!(methods.contains(method), "no seed calls {method}");
+    }
+}
