@@ -75,6 +75,18 @@ impl Prefix {
             .expect("cannot run pluginhost")
     }
 
+    /// Runs pluginhost as a server of this prefix to completion: for servers that must refuse
+    /// to start.
+    pub fn run_server(&self) -> Output {
+        Command::new(paths::pluginhost())
+            .arg("-kong-prefix")
+            .arg(self.path())
+            .arg("-plugins-directory")
+            .arg(self.plugins())
+            .output()
+            .expect("cannot run pluginhost")
+    }
+
     /// Starts pluginhost serving this prefix, and waits until it answers.
     pub fn serve(&self, extra: &[&str]) -> Server {
         Server::start(self, extra)

@@ -338,13 +338,7 @@ fn a_cache_that_is_a_symlink_is_refused_and_left_untouched() {
     chmod(elsewhere.path(), 0o755);
     std::fs::write(elsewhere.path().join("precious.so"), b"data").unwrap();
     std::os::unix::fs::symlink(elsewhere.path(), prefix.path().join(".pluginhost-cache")).unwrap();
-    let output = Command::new(paths::pluginhost())
-        .arg("-kong-prefix")
-        .arg(prefix.path())
-        .arg("-plugins-directory")
-        .arg(prefix.plugins())
-        .output()
-        .unwrap();
+    let output = prefix.run_server();
     assert!(!output.status.success());
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("is a symlink"), "{log}");
@@ -371,13 +365,7 @@ fn a_refused_second_server_touches_nothing_of_the_first() {
     };
     let before = copies();
     assert_eq!(before.len(), 1);
-    let output = Command::new(paths::pluginhost())
-        .arg("-kong-prefix")
-        .arg(prefix.path())
-        .arg("-plugins-directory")
-        .arg(prefix.plugins())
-        .output()
-        .unwrap();
+    let output = prefix.run_server();
     assert!(!output.status.success());
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("another server is already listening"), "{log}");

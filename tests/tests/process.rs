@@ -34,13 +34,7 @@ fn a_stale_socket_is_replaced() {
 fn a_live_socket_is_never_stolen() {
     let prefix = hello_prefix();
     let _first = prefix.serve(&[]);
-    let output = Command::new(paths::pluginhost())
-        .arg("-kong-prefix")
-        .arg(prefix.path())
-        .arg("-plugins-directory")
-        .arg(prefix.plugins())
-        .output()
-        .unwrap();
+    let output = prefix.run_server();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -109,37 +109,38 @@ pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
         let mut framer = Framer::default();
         // Answer what is buffered (a connection that moved brings what it had read), then
         // read and answer until nothing more comes.
-        let mut state = answer_frames(
-            &serving,
-            &conn,
-            &mut stream,
-            &mut buf,
-            &mut framer,
-            &mut out,
-        )
-        .await;
-        while state == State::Open {
-            state = match stream.try_read(&mut buf.bytes) {
-                Ok(None) => break,
-                Ok(Some(0)) | Err(_) => State::Close,
-                Ok(_) => match buf.account() {
-                    Ok(()) => {
-                        answer_frames(
-                            &serving,
-                            &conn,
-                            &mut stream,
-                            &mut buf,
-                            &mut framer,
-                            &mut out,
-                        )
-                        .await
+        let mut state = State::Open;
+        let mut first = true;
+        loop {
+            if !first {
+                match stream.try_read(&mut buf.bytes) {
+                    Ok(None) => break,
+                    Ok(Some(0)) | Err(_) => {
+                        state = State::Close;
+                        break;
                     }
-                    Err(e) => {
-                        tracing::warn!("closing a connection: {e}");
-                        State::Close
+                    Ok(_) => {
+                        if let Err(e) = buf.account() {
+                            tracing::warn!("closing a connection: {e}");
+                            state = State::Close;
+                            break;
+                        }
                     }
-                },
-            };
+                }
+            }
+            first = false;
+            state = answer_frames(
+                &serving,
+                &conn,
+                &mut stream,
+                &mut buf,
+                &mut framer,
+                &mut out,
+            )
+            .await;
+            if state != State::Open {
+                break;
+            }
         }
         if state == State::Handed {
             // The worker answering holds the claim now, and nothing was left in the buffer.
