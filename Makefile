@@ -15,7 +15,7 @@ empty       :=
 space       := $(empty) $(empty)
 NAME_LIST   := $(subst $(space),$(comma),$(NAMES))
 
-.PHONY: all build fixtures plugins run test lint doc bench bench-build bench-smoke soak fuzz clean
+.PHONY: all build fixtures plugins redis-server run test lint doc bench bench-build bench-smoke soak fuzz clean
 
 all: build
 
@@ -68,8 +68,17 @@ run: plugins
 	@echo
 	$(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)
 
+## redis-server: Debian's redis-server, which the tests of rate-limit's redis policy start on
+## a private socket; installed with apt when missing
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || { \
+	  echo "installing Debian's redis-server (for the rate-limit tests)"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+
 ## test: every test of the workspace (unit, integration against the real binary, doc)
-test: build fixtures
+test: build fixtures redis-server
 	$(CARGO) test --workspace
 
 ## bench: pluginhost against the echo and mock baselines (release build); writes
@@ -78,21 +87,22 @@ RELEASE_DIR := $(CURDIR)/target/release
 # Two cargo invocations: `--bin loadgen` would restrict every -p of the same command to a
 # binary of that name, and build neither pluginhost nor a plugin.
 bench-build:
-	$(CARGO) build --release -p pluginhost -p hello -p request-transformer -p blocker
+	$(CARGO) build --release -p pluginhost -p hello -p request-transformer -p blocker -p rate-limit
 	$(CARGO) build --release -p kong-sim --bin loadgen
-	@for f in pluginhost loadgen libhello.so librequest_transformer.so libblocker.so; do \
+	@for f in pluginhost loadgen libhello.so librequest_transformer.so libblocker.so librate_limit.so; do \
 	  test -f $(RELEASE_DIR)/$$f || { echo "make bench-build did not build $$f" >&2; exit 1; }; \
 	done
 
 BENCH_ARGS = --pluginhost $(RELEASE_DIR)/pluginhost --hello $(RELEASE_DIR)/libhello.so \
-	  --transformer $(RELEASE_DIR)/librequest_transformer.so --blocker $(RELEASE_DIR)/libblocker.so
+	  --transformer $(RELEASE_DIR)/librequest_transformer.so --blocker $(RELEASE_DIR)/libblocker.so \
+	  --rate-limit $(RELEASE_DIR)/librate_limit.so
 
-bench: bench-build
+bench: bench-build redis-server
 	$(RELEASE_DIR)/loadgen bench $(BENCH_ARGS) --out $(CURDIR)/bench/results
 
 ## bench-smoke: the whole benchmark, tiny, into a scratch directory: CI runs it to prove
 ## `make bench` builds and runs what it measures (its figures mean nothing)
-bench-smoke: bench-build
+bench-smoke: bench-build redis-server
 	$(RELEASE_DIR)/loadgen bench $(BENCH_ARGS) --out $(CURDIR)/target/bench-smoke \
 	  --in-flight 4 --rounds 1 --seconds 0.2 --abandoned 200 --dump-plugins 3
 

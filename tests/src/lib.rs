@@ -11,7 +11,8 @@
 //! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
 //! * [`server`] — pluginhost run as a child process on a private prefix;
 //! * [`snippets`] — the code blocks of the README and of doc comments, to run as written;
-//! * [`paths`] — where the built binary and plugins are;
+//! * [`paths`] — where the built binary and plugins are; [`redis`] — a real redis-server for
+//!   the tests that need one;
 //! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests;
 //! * [`load`] — the load generator behind `make bench`.
 
@@ -20,6 +21,7 @@ pub mod fixtures;
 pub mod kong;
 pub mod load;
 pub mod paths;
+pub mod redis;
 pub mod schema_loader;
 pub mod server;
 pub mod snippets;

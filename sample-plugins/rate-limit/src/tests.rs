@@ -93,3 +93,67 @@ fn bad_configs_are_refused() {
         .unwrap();
     assert!(err.contains("unknown variant `moon`"), "{err}");
 }
+
+#[test]
+fn windows_are_fixed_and_shared_by_every_node() {
+    use crate::window::{Decision, Window};
+    assert_eq!(
+        Window::of(1000, 60),
+        Window {
+            start: 960,
+            reset: 20
+        }
+    );
+    assert_eq!(Window::of(960, 60).reset, 60);
+    assert_eq!(Window::of(1019, 10).start, 1010);
+    let window = Window::of(1000, 60);
+    let at = |count| Decision::for_count(count, 10, window);
+    assert!(at(10).allowed && at(10).remaining == 0);
+    assert!(at(9).allowed && at(9).remaining == 1);
+    assert!(!at(11).allowed && at(11).remaining == 0);
+    assert_eq!(at(11).reset, 20);
+}
+
+/// A Redis nobody answers on: its socket path does not exist. Outages are logged once per
+/// Redis, so each test has its own.
+fn down_redis(fault_tolerant: bool) -> RateLimit {
+    let path = format!("/nonexistent/{fault_tolerant}/redis.sock");
+    configure(json!({
+        "limit": 1,
+        "policy": "redis",
+        "redis": {"path": path, "timeout": 100},
+        "fault_tolerant": fault_tolerant,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_failing_redis_lets_requests_through_when_fault_tolerant_and_logs_once() {
+    let plugin = down_redis(true);
+    let mut errors = 0;
+    for _ in 0..3 {
+        let kong = from("192.0.2.50");
+        kong.run_request(&plugin).unwrap();
+        assert_eq!(kong.response().status, 200);
+        assert!(kong.proxied());
+        assert!(!kong.response().headers.contains("ratelimit-limit"));
+        errors += kong
+            .logs()
+            .iter()
+            .filter(|l| {
+                l.message
+                    .contains("redis at /nonexistent/true/redis.sock failed")
+            })
+            .count();
+    }
+    assert_eq!(errors, 1, "one log line per outage");
+}
+
+#[test]
+fn a_failing_redis_answers_500_when_not_fault_tolerant() {
+    let plugin = down_redis(false);
+    let kong = from("192.0.2.51");
+    kong.run_request(&plugin).unwrap();
+    assert_eq!(kong.response().status, 500);
+    assert!(!kong.proxied());
+}

@@ -37,6 +37,9 @@ enum Command {
         /// The built blocker test plugin (libblocker.so).
         #[arg(long)]
         blocker: PathBuf,
+        /// The built rate-limit plugin (librate_limit.so); its redis policy needs redis-server.
+        #[arg(long)]
+        rate_limit: PathBuf,
         /// Where report.md and plot.png go.
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
@@ -106,6 +109,7 @@ fn main() -> anyhow::Result<()> {
             hello,
             transformer,
             blocker,
+            rate_limit,
             out,
             in_flight,
             rounds,
@@ -118,6 +122,7 @@ fn main() -> anyhow::Result<()> {
                 hello,
                 transformer,
                 blocker,
+                rate_limit,
                 out: out.clone(),
                 in_flight,
                 rounds,

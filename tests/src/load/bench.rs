@@ -22,6 +22,7 @@ use super::{
     client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
     memory::{self, Memory},
     plot::{self, Series},
+    ratelimit::{self, RateLimit},
     report::{Point, k, table, us},
 };
 
@@ -36,6 +37,8 @@ pub struct Bench {
     pub transformer: PathBuf,
     /// The built `blocker` test plugin.
     pub blocker: PathBuf,
+    /// The built `rate-limit` plugin.
+    pub rate_limit: PathBuf,
     /// Where the report and plot go.
     pub out: PathBuf,
     /// Events in flight, one point each.
@@ -184,6 +187,14 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     let blocking = blocking::measure(&host, bench.rounds.min(3), bench.measure)?;
     eprintln!("loadgen: blocking and computing handlers measured");
     drop(host);
+    let rate_limit = ratelimit::measure(
+        &bench.pluginhost,
+        dir,
+        &bench.rate_limit,
+        bench.rounds.min(3),
+        bench.measure,
+    )?;
+    eprintln!("loadgen: rate-limit measured");
 
     let memory = memory::measure(&bench.pluginhost, dir, &plugins, bench.abandoned)?;
     eprintln!("loadgen: memory measured");
@@ -201,6 +212,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &echo_points,
         &points,
         &blocking,
+        &rate_limit,
         &memory,
         &dump,
         steal,
@@ -348,6 +360,7 @@ fn render(
     echo: &[Point],
     points: &[Vec<(Point, Point, Point)>],
     blocking: &Blocking,
+    rate_limit: &RateLimit,
     memory: &Memory,
     dump: &Dump,
     steal: Option<f64>,
@@ -422,6 +435,10 @@ fn render(
     }
     out.push_str("\n## Handlers that block or compute (pluginhost, default threads)\n\n");
     out.push_str(&blocking.table());
+    out.push_str(
+        "\n## rate-limit: counting locally and in Redis (pluginhost, default threads)\n\n",
+    );
+    out.push_str(&rate_limit.table());
     out.push_str("\n## Targets (hello)\n\n");
     let hello = &points[0];
     let at = |n: usize| {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{
     children::ServerProcess,
-    client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
+    client::{self, Figures, Load},
     report::{Point, k, table, us},
 };
 
@@ -38,17 +38,8 @@ pub fn measure(host: &ServerProcess, rounds: usize, measure: Duration) -> anyhow
     let sleeper = start(json!({"mode": "sleep", "ms": BLOCK.as_millis()}))?;
     let spinner = start(json!({"mode": "spin", "us": COMPUTE.as_micros()}))?;
     let hello = client::start_instance(socket, "hello", &json!({}))?;
-    let load = |instance: u64, in_flight: usize| Load {
-        socket: socket.clone(),
-        in_flight,
-        pool_size: KONG_POOL_SIZE,
-        warmup: Duration::from_millis(300),
-        measure,
-        server_pid: Some(host.pid()),
-        exchange: Exchange::Event {
-            instance,
-            phase: "access".into(),
-        },
+    let load = |instance: u64, in_flight: usize| {
+        Load::access(socket, host.pid(), instance, in_flight, measure)
     };
     let mut blocked = Vec::new();
     for n in [16, 64] {

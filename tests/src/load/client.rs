@@ -61,6 +61,31 @@ pub struct Load {
     pub exchange: Exchange,
 }
 
+impl Load {
+    /// `instance`'s access events on the server at `socket` (process `pid`), as the benchmark
+    /// runs them: Kong's pool size, 300 ms of warm-up, then `measure`.
+    pub fn access(
+        socket: &std::path::Path,
+        pid: u32,
+        instance: u64,
+        in_flight: usize,
+        measure: Duration,
+    ) -> Load {
+        Load {
+            socket: socket.to_owned(),
+            in_flight,
+            pool_size: KONG_POOL_SIZE,
+            warmup: Duration::from_millis(300),
+            measure,
+            server_pid: Some(pid),
+            exchange: Exchange::Event {
+                instance,
+                phase: "access".into(),
+            },
+        }
+    }
+}
+
 /// What one measurement found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
@@ -317,9 +342,15 @@ impl Answers {
 }
 
 /// The methods [`answer`] gives a value; every other call is answered `nil`.
-const ANSWERED: [&str; 2] = ["kong.request.get_header", "kong.request.get_headers"];
+const ANSWERED: [&str; 4] = [
+    "kong.request.get_header",
+    "kong.request.get_headers",
+    "kong.nginx.req_start_time",
+    "kong.client.get_forwarded_ip",
+];
 
-/// What Kong answers to the PDK calls the benchmarked plugins make: a request with two headers.
+/// What Kong answers to the PDK calls the benchmarked plugins make: a request with two
+/// headers, from one client, at one moment (so that rate-limit counts in one window).
 pub fn answer(method: &str) -> Answer {
     match method {
         "kong.request.get_header" => Answer::Value(Value::from("example.com")),
@@ -327,6 +358,8 @@ pub fn answer(method: &str) -> Answer {
             ("host", Value::from("example.com")),
             ("user-agent", Value::from("kong-sim-loadgen")),
         ])),
+        "kong.nginx.req_start_time" => Answer::Value(Value::F64(1_000_000_000.0)),
+        "kong.client.get_forwarded_ip" => Answer::Value(Value::from("192.0.2.1")),
         _ => Answer::Nil,
     }
 }

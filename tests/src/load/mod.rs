@@ -9,6 +9,7 @@
 //! * [`echo`] — the physical baseline, a Unix-socket echo;
 //! * [`mock`] — the protocol baseline, the same exchange answered with no plugin runtime;
 //! * [`memory`] — RSS under abandoned events, and `make soak`;
+//! * [`ratelimit`] — rate-limit counting locally beside counting in a real Redis;
 //! * [`children`] — the measured servers as child processes;
 //! * [`plot`] — the PNG plot; [`report`] — medians and Markdown tables;
 //! * [`procfs`] — CPU time and RSS of a process;
@@ -23,5 +24,6 @@ pub mod memory;
 pub mod mock;
 pub mod plot;
 pub mod procfs;
+pub mod ratelimit;
 pub mod report;
 pub mod wire;
