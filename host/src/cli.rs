@@ -62,6 +62,11 @@ pub struct Cli {
     #[arg(long, value_name = "VERSION")]
     pub kong_version: Option<KongVersion>,
 
+    /// How log lines are written to stderr: `text` (for people and Kong's error log) or `json`
+    /// (one object per line, for log pipelines).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::Format::Text)]
+    pub log_format: crate::logging::Format,
+
     /// Leave field descriptions out of config schemas, whatever -kong-version says.
     #[arg(long)]
     pub no_descriptions: bool,

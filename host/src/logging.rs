@@ -4,7 +4,8 @@
 //! full pipe used to stop every event after a few hundred lines. Lines therefore go through a
 //! bounded queue to a thread of their own (tracing-appender's non-blocking writer); when the
 //! queue is full they are dropped and counted, and the next line that gets through is preceded
-//! by one saying how many were lost. Every line is capped at [`crate::cap::MAX_TEXT`] bytes.
+//! by one saying how many were lost. Every line is capped at [`crate::cap::MAX_TEXT`] bytes; a
+//! JSON line keeps being JSON, its long strings cut instead of the line.
 
 use std::io::{self, IsTerminal, Write};
 
@@ -21,8 +22,18 @@ pub struct Logging {
     _guard: WorkerGuard,
 }
 
+/// How lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `time LEVEL message fields`, as people read it.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `message` and every field
+    /// (`plugin`, `event`, ...) at the top level.
+    Json,
+}
+
 /// Installs the stderr logger. `PLUGINHOST_LOG` filters it (`debug`, `pluginhost=trace`...).
-pub fn init() -> Logging {
+pub fn init(format: Format) -> Logging {
     let filter =
         EnvFilter::try_from_env("PLUGINHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let (queue, guard) = NonBlockingBuilder::default()
@@ -30,20 +41,28 @@ pub fn init() -> Logging {
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("pluginhost-log")
         .finish(io::stderr());
-    let dropped = queue.error_counter();
-    tracing_subscriber::fmt()
+    let writer = Capped {
+        queue: queue.clone(),
+        dropped: queue.error_counter(),
+        reported: std::sync::Arc::default(),
+        json: format == Format::Json,
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(Capped {
-            queue,
-            dropped,
-            reported: std::sync::Arc::default(),
-        })
-        .with_ansi(io::stderr().is_terminal())
+        .with_writer(writer)
         .with_target(false)
         // Its default reports a failed write with eprintln!, which blocks on a full pipe and
         // panics on a closed one; a log line lost then is fine, a dead server is not.
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    match format {
+        Format::Text => builder.with_ansi(io::stderr().is_terminal()).init(),
+        Format::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
     Logging { _guard: guard }
 }
 
@@ -53,6 +72,8 @@ struct Capped {
     dropped: ErrorCounter,
     /// Dropped lines already reported.
     reported: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Whether lines are JSON objects.
+    json: bool,
 }
 
 impl<'a> MakeWriter<'a> for Capped {
@@ -63,6 +84,7 @@ impl<'a> MakeWriter<'a> for Capped {
             queue: self.queue.clone(),
             dropped: self.dropped.clone(),
             reported: std::sync::Arc::clone(&self.reported),
+            json: self.json,
         }
     }
 }
@@ -72,6 +94,7 @@ struct CappedLine {
     queue: NonBlocking,
     dropped: ErrorCounter,
     reported: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    json: bool,
 }
 
 impl Write for CappedLine {
@@ -85,17 +108,67 @@ impl Write for CappedLine {
                 .compare_exchange(reported, dropped, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            let report = format!(
-                "pluginhost: {} log lines were dropped: stderr was not read fast enough\n",
+            let message = format!(
+                "pluginhost: {} log lines were dropped: stderr was not read fast enough",
                 dropped - reported
             );
+            let report = if self.json {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"level": "WARN", "message": message})
+                )
+            } else {
+                format!("{message}\n")
+            };
             let _ = self.queue.write(report.as_bytes());
         }
-        let _ = self.queue.write(&cap_line(line, MAX_TEXT))?;
+        if self.json && line.len() > MAX_TEXT {
+            let _ = self.queue.write(&cap_json_line(line, MAX_TEXT))?;
+        } else {
+            let _ = self.queue.write(&cap_line(line, MAX_TEXT))?;
+        }
         Ok(line.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.queue.flush()
+    }
+}
+
+/// A JSON log line longer than `max`, with each string value cut to its share of `max`, so
+/// that it stays one valid object.
+fn cap_json_line(line: &[u8], max: usize) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice(line) else {
+        return cap_line(line, max).into_owned();
+    };
+    let share = max / object.len().max(1);
+    for value in object.values_mut() {
+        if let serde_json::Value::String(text) = value {
+            *text = crate::cap::cap(text, share).into_owned();
+        } else if value.to_string().len() > share {
+            *value =
+                serde_json::Value::String(crate::cap::cap(&value.to_string(), share).into_owned());
+        }
+    }
+    let mut capped = serde_json::Value::Object(object).to_string().into_bytes();
+    capped.push(b'\n');
+    capped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_json_line_stays_one_json_object() {
+        let line = format!(
+            "{}\n",
+            serde_json::json!({"level": "WARN", "message": "x".repeat(10_000), "plugin": "hello"})
+        );
+        let capped = cap_json_line(line.as_bytes(), 4096);
+        assert!(capped.len() < 4096 + 200, "{}", capped.len());
+        let object: serde_json::Value = serde_json::from_slice(&capped).unwrap();
+        assert_eq!(object["plugin"], "hello");
+        assert!(object["message"].as_str().unwrap().ends_with("bytes cut]"));
     }
 }

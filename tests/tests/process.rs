@@ -194,3 +194,36 @@ fn sigterm_lets_running_events_finish_over_open_connections() {
         .expect("exits once the event is done");
     assert!(status.success());
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_their_fields() {
+    let prefix = hello_prefix();
+    let mut server = prefix.serve(&["-log-format", "json"]);
+    // A request that is not MessagePack: a warning with no fields but its message.
+    let mut conn = kong_sim::kong::Conn::open(server.socket()).unwrap();
+    conn.send_raw(&[0xc1]).unwrap();
+    assert!(conn.is_closed());
+    server.wait_for_log("closing a connection");
+    assert!(server.terminate().success());
+    let lines: Vec<serde_json::Value> = server
+        .stderr()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let loaded = lines
+        .iter()
+        .find(|l| l["message"] == "loaded plugin")
+        .expect("the load is logged");
+    assert_eq!(loaded["level"], "INFO");
+    assert_eq!(loaded["plugin"], "hello");
+    assert!(loaded["timestamp"].is_string());
+    let listening = lines.iter().find(|l| l["message"] == "listening").unwrap();
+    assert_eq!(listening["plugins"], 1);
+    assert!(lines.iter().any(|l| {
+        l["level"] == "WARN"
+            && l["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("closing a connection")
+    }));
+}
