@@ -122,6 +122,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_events: Option<u32>,
 
+    /// Serve Prometheus metrics at `/metrics` on this address: `HOST:PORT`, a bare `PORT`
+    /// (on 127.0.0.1) or a Unix socket path. Off by default; nothing is recorded while off.
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics_listen: Option<crate::metrics::endpoint::Listen>,
+
     /// Let connect to the socket the members of this group (name or number) too; by default
     /// only the server's own user can (mode 0600).
     #[arg(long, value_name = "GROUP")]

@@ -35,6 +35,7 @@ use crate::{
     bridge::EventBridge,
     ids::IdGen,
     instances::Running,
+    metrics::{Outcome, PhaseMetrics},
     pace::PhasePace,
     rpc::message::{Reply, StepData},
     stacks::{NoStack, Stacks},
@@ -71,7 +72,10 @@ struct Event {
     running: Running,
     phase: Phase,
     handler: Option<Handler>,
+    /// When its handler last stopped running: at its last PDK call, or at its end.
     suspended_at: Instant,
+    /// When `plugin.HandleEvent` started it.
+    started: Instant,
     /// How long its handler has run so far, all stretches together.
     ran: Duration,
 }
@@ -83,6 +87,26 @@ impl Event {
 
     fn pace(&self) -> &PhasePace {
         self.running.instance().plugin.pace.phase(self.phase)
+    }
+
+    fn metrics(&self) -> Option<&PhaseMetrics> {
+        self.running.instance().plugin.phase_metrics(self.phase)
+    }
+
+    /// How a handler that returned `result` ended.
+    fn outcome(&self, result: &Result<(), String>) -> Outcome {
+        match result {
+            Ok(()) => Outcome::Ok,
+            // plugin-abi's text for a panic it caught (`guarded` in its export module); a
+            // handler's own error starts with "<name> <phase> handler failed".
+            Err(e)
+                if e.strip_prefix(self.plugin())
+                    .is_some_and(|rest| rest.starts_with(" panicked in ")) =>
+            {
+                Outcome::Panic
+            }
+            Err(_) => Outcome::HandlerError,
+        }
     }
 }
 
@@ -131,6 +155,9 @@ impl Events {
                 ));
             }
         };
+        if let Some(metrics) = running.instance().plugin.phase_metrics(phase) {
+            metrics.started();
+        }
         let instance = Arc::clone(running.instance());
         let handler = Coroutine::with_stack(stack, move |yielder: &HandlerYielder, _: Answer| {
             let bridge = EventBridge::new(id, yielder);
@@ -140,11 +167,13 @@ impl Events {
                 RResult::RErr(e) => Err(e.into_string()),
             }
         });
+        let now = Instant::now();
         let event = Event {
             running,
             phase,
             handler: Some(handler),
-            suspended_at: Instant::now(),
+            suspended_at: now,
+            started: now,
             ran: Duration::ZERO,
         };
         // The first resume's input is never read: the handler has made no call yet.
@@ -166,12 +195,16 @@ impl Events {
         let outcome = self.resume(&mut event, answer);
         match outcome {
             CoroutineResult::Yield(PdkCall { method, args }) => {
+                if let Some(metrics) = crate::metrics::get()
+                    && let Some(plugin) = event.running.instance().plugin.metrics()
+                {
+                    plugin.pdk_call(metrics, &method);
+                }
                 if is_terminal(&method) {
                     // Kong sends no more Steps: the handler finishes now, and any call it makes
                     // after this one fails with "event ended".
-                    self.finish(id, event, Ok(vec![NIL]));
+                    self.finish(id, event, Ok(vec![NIL]), Outcome::Exit);
                 } else {
-                    event.suspended_at = Instant::now();
                     self.map.borrow_mut().insert(id, event);
                 }
                 Ok(Reply::Step {
@@ -180,7 +213,8 @@ impl Events {
                 })
             }
             CoroutineResult::Return(result) => {
-                self.recycle(&mut event);
+                let outcome = event.outcome(&result);
+                self.recycle(&mut event, outcome);
                 match result {
                     Ok(()) => Ok(Reply::Step {
                         event_id: id,
@@ -213,14 +247,20 @@ impl Events {
         self.worker.enter(plugin, event.phase, same);
         let started = Instant::now();
         let outcome = handler.resume(answer);
-        event.ran += started.elapsed();
+        let now = Instant::now();
+        let took = now - started;
+        event.suspended_at = now;
+        event.ran += took;
         self.worker.leave();
+        if let Some(metrics) = event.metrics() {
+            metrics.ran(took);
+        }
         outcome
     }
 
-    /// Lets a handler whose event is over run to its end: each PDK call it still makes gets
-    /// `answer` once, then "event ended".
-    fn finish(&self, id: u64, mut event: Event, answer: Answer) {
+    /// Lets a handler whose event is over (with `outcome`) run to its end: each PDK call it
+    /// still makes gets `answer` once, then "event ended".
+    fn finish(&self, id: u64, mut event: Event, answer: Answer, outcome: Outcome) {
         let mut answer = Some(answer);
         loop {
             let next = answer
@@ -232,18 +272,21 @@ impl Events {
                     if let Err(e) = result {
                         tracing::debug!(plugin = event.plugin(), event = id, "after its end: {e}");
                     }
-                    self.recycle(&mut event);
+                    self.recycle(&mut event, outcome);
                     return;
                 }
             }
         }
     }
 
-    /// Frees a returned handler's stack, and records how long it ran.
-    fn recycle(&self, event: &mut Event) {
+    /// Frees a returned handler's stack, and records how long it ran and how it ended.
+    fn recycle(&self, event: &mut Event, outcome: Outcome) {
         if let Some(handler) = event.handler.take() {
             self.stacks.give_back(handler.into_stack());
             self.worker.remove_event();
+            if let Some(metrics) = event.metrics() {
+                metrics.ended(outcome, event.suspended_at - event.started);
+            }
             if event.pace().record(event.ran) {
                 tracing::info!(
                     plugin = event.plugin(),
@@ -273,7 +316,7 @@ impl Events {
                 "reaping an abandoned event"
             );
             let why = "Kong abandoned the event (no Step within the event timeout)";
-            self.finish(id, event, Err(ended(id, why)));
+            self.finish(id, event, Err(ended(id, why)), Outcome::Reaped);
         }
         if reaped > 0 {
             tracing::info!(events = reaped, "reaped events Kong abandoned");
@@ -306,7 +349,7 @@ impl Events {
         for &(_, id) in &waiting[..count] {
             if let Some(event) = self.map.borrow_mut().remove(&id) {
                 let why = "reaped to make room for new events (-max-events)";
-                self.finish(id, event, Err(ended(id, why)));
+                self.finish(id, event, Err(ended(id, why)), Outcome::Reaped);
             }
         }
         true
@@ -317,7 +360,12 @@ impl Events {
         let all: Vec<(u64, Event)> = self.map.borrow_mut().drain().collect();
         let ended_now = all.len();
         for (id, event) in all {
-            self.finish(id, event, Err(ended(id, "pluginhost is stopping")));
+            self.finish(
+                id,
+                event,
+                Err(ended(id, "pluginhost is stopping")),
+                Outcome::Shutdown,
+            );
         }
         ended_now
     }

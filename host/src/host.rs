@@ -6,6 +6,7 @@ use std::{path::PathBuf, sync::Arc};
 use crate::{
     events::Events,
     instances::Instances,
+    metrics::live::{self, Gauge},
     registry::Registry,
     rpc::budget::Budget,
     stacks::{self, Stacks},
@@ -82,6 +83,56 @@ impl Host {
         let report = self.registry.load_dir(dir)?;
         report.log(&self.registry);
         Ok(report.loaded.len())
+    }
+}
+
+impl crate::metrics::live::Source for Host {
+    fn gauges(&self) -> Vec<Gauge> {
+        let plugins = self.registry.all();
+        // A removed plugin's instances serve until Kong closes them: they count too.
+        let mut instances = self.instances.per_plugin();
+        for plugin in &plugins {
+            instances.entry(plugin.name().to_owned()).or_insert(0);
+        }
+        vec![
+            Gauge::single(
+                "buffered_bytes",
+                "Bytes read from Kong and not yet processed, all connections together",
+                self.buffers.used(),
+            ),
+            Gauge::single(
+                "buffered_bytes_limit",
+                "The budget of buffered bytes (-max-buffered-bytes)",
+                self.settings.max_buffered,
+            ),
+            Gauge::single(
+                "suspended_events",
+                "Events whose handler waits for Kong's answer, all plugins together",
+                self.stacks.count(),
+            ),
+            Gauge::single(
+                "suspended_events_limit",
+                "Events that may be suspended at once (-max-events)",
+                self.stacks.max(),
+            ),
+            Gauge {
+                name: "instances",
+                help: "Plugin instances alive, by plugin",
+                series: instances
+                    .into_iter()
+                    .map(|(plugin, n)| (Some(plugin), live::count(n)))
+                    .collect(),
+            },
+            Gauge {
+                name: "plugin_generation",
+                help: "The generation of each plugin that serves new instances (1: the file \
+                       loaded at start; one more per new version loaded while serving)",
+                series: plugins
+                    .iter()
+                    .map(|p| (Some(p.name().to_owned()), i64::from(p.generation)))
+                    .collect(),
+            },
+        ]
     }
 }
 

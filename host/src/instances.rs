@@ -151,6 +151,15 @@ impl Instances {
         list
     }
 
+    /// How many instances each plugin has, by name.
+    pub fn per_plugin(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for instance in self.read().values() {
+            *counts.entry(instance.plugin.name().to_owned()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Removes instances unused for `ttl` that have no running event; returns how many.
     pub fn collect_idle(&self, ttl: Duration) -> usize {
         let now = self.now_ms();

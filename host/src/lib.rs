@@ -11,7 +11,8 @@
 //!   crate to start from;
 //! * [`serve`] — the server's life: load, bind, serve, stop; [`lifecycle`] — signals and parent
 //!   death; [`socket`] — the listening socket; [`logging`] — stderr, never blocking; [`cap`]
-//!   — the size cap of log lines and error replies;
+//!   — the size cap of log lines and error replies; [`metrics`] — what is counted for
+//!   Prometheus, and the `/metrics` endpoint;
 //! * [`rpc`] — the protocol: [`rpc::frame`] (framing, with its limits), [`rpc::budget`] (the
 //!   bytes all connections may buffer), [`rpc::message`] (requests and responses),
 //!   [`rpc::dispatch`] (method table), [`rpc::methods`] (one function per `plugin.*` method),
@@ -48,6 +49,7 @@ pub mod instances;
 pub mod lifecycle;
 pub mod loader;
 pub mod logging;
+pub mod metrics;
 pub mod new;
 pub mod pace;
 pub mod registry;

@@ -32,6 +32,14 @@ pub enum Format {
     Json,
 }
 
+/// What the queue dropped, for the metrics.
+static DROPPED: std::sync::OnceLock<ErrorCounter> = std::sync::OnceLock::new();
+
+/// Log lines dropped so far because stderr was not read fast enough.
+pub fn dropped_lines() -> usize {
+    DROPPED.get().map_or(0, ErrorCounter::dropped_lines)
+}
+
 /// Installs the stderr logger. `PLUGINHOST_LOG` filters it (`debug`, `pluginhost=trace`...).
 pub fn init(format: Format) -> Logging {
     let filter =
@@ -41,6 +49,7 @@ pub fn init(format: Format) -> Logging {
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("pluginhost-log")
         .finish(io::stderr());
+    let _ = DROPPED.set(queue.error_counter());
     let writer = Capped {
         queue: queue.clone(),
         dropped: queue.error_counter(),

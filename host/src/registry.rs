@@ -14,7 +14,7 @@ use std::{
 use crate::{
     cache::Cache,
     fingerprint::{Policy, report::warning_text},
-    loader::{self, LoadError, LoadedPlugin, read, trust::Trust},
+    loader::{self, LoadError, LoadedPlugin, Refusal, read, trust::Trust},
 };
 use plugin_abi::schema::{KongVersion, for_kong};
 
@@ -57,6 +57,12 @@ pub enum Loaded {
     New(Arc<LoadedPlugin>),
     /// The file holds the bytes already serving: nothing changed.
     Unchanged(String),
+}
+
+fn count_refusal(e: &LoadError) {
+    if let Some(metrics) = crate::metrics::get() {
+        metrics.refused(e.kind);
+    }
 }
 
 impl LoadReport {
@@ -135,6 +141,7 @@ impl Registry {
     /// reported; it never stops the others.
     pub fn load_dir(&self, dir: &Path) -> Result<LoadReport, LoadError> {
         let scan = loader::scan(dir, self.trust)?;
+        scan.skipped.iter().for_each(count_refusal);
         let mut report = LoadReport {
             refused: scan.skipped,
             ..LoadReport::default()
@@ -160,10 +167,23 @@ impl Registry {
     /// Loads the plugin in `source`, as a new plugin or as the next generation of the one
     /// this file already serves. On any refusal, what served before keeps serving.
     pub fn load_file(&self, source: &Path) -> Result<Loaded, LoadError> {
+        let loaded = self.try_load_file(source);
+        match &loaded {
+            // Its series exist from now on, at zero until its first event.
+            Ok(Loaded::New(plugin)) => {
+                plugin.metrics();
+            }
+            Ok(Loaded::Unchanged(_)) => {}
+            Err(e) => count_refusal(e),
+        }
+        loaded
+    }
+
+    fn try_load_file(&self, source: &Path) -> Result<Loaded, LoadError> {
         // Only a serving registry (with a cache) compares versions; dumps skip the hashing,
         // which was most of a 50-plugin dump's time.
         let snapshot = read::snapshot(source, self.trust, self.cache.is_some())
-            .map_err(|e| LoadError::new(source, e))?;
+            .map_err(|e| LoadError::read(source, e))?;
         if let Some(serving) = self.serving_from(source) {
             if serving.sha256 == snapshot.sha256 {
                 return Ok(Loaded::Unchanged(serving.name().to_owned()));
@@ -171,6 +191,7 @@ impl Registry {
             if self.max_generations > 0 && serving.generation >= self.max_generations {
                 return Err(LoadError::new(
                     source,
+                    Refusal::Generations,
                     format!(
                         "plugin {} already has {} versions loaded in this process (-max-generations); \
                          old code is never unloaded, so restart pluginhost to load this version \
@@ -188,6 +209,7 @@ impl Registry {
             Some(cache) => cache.store(&snapshot).map_err(|e| {
                 LoadError::new(
                     source,
+                    Refusal::Cache,
                     format!(
                         "cannot copy into the plugin cache {}: {e}",
                         cache.dir().display()
@@ -230,6 +252,7 @@ impl Registry {
                 {
                     return Err(LoadError::new(
                         &plugin.path,
+                        Refusal::Duplicate,
                         format!(
                             "plugin name `{name}` is already served by {}; refusing this second file",
                             current.path.display()

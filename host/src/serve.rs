@@ -40,6 +40,10 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let cache_dir = cli.kong_prefix.join(CACHE_DIR);
     let cache = Cache::open(&cache_dir, trust)
         .map_err(|e| anyhow::anyhow!("cannot use the plugin cache {}: {e}", cache_dir.display()))?;
+    let metrics = cli
+        .metrics_listen
+        .as_ref()
+        .map(|_| crate::metrics::install());
     let host = Arc::new(Host::new(
         Settings {
             plugins_dir: cli.plugins_directory.clone(),
@@ -59,6 +63,18 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         },
         cache,
     ));
+    // Before any plugin loads: an address that cannot be had stops the start, with nothing
+    // done yet, and the refusals of the first load are counted.
+    let _endpoint = match (&cli.metrics_listen, metrics) {
+        (Some(listen), Some(metrics)) => {
+            metrics.live.watch(Arc::clone(&host) as _);
+            let bound = crate::metrics::endpoint::start(listen, metrics)
+                .with_context(|| format!("cannot serve metrics on {listen}"))?;
+            tracing::info!(address = %bound.address, "serving metrics at /metrics");
+            Some(bound)
+        }
+        _ => None,
+    };
     // Plugins first, socket second: once Kong can connect, every plugin can answer.
     let before_load = reload::stamps(&cli.plugins_directory, trust);
     let loaded = host.load_plugins(&cli.plugins_directory)?;
@@ -84,6 +100,9 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let workers = Workers::start(Arc::clone(&host), stop_rx.clone())
         .context("cannot start the worker threads")?;
     workers.listen(Arc::new(Listener::new(listener.into(), workers.active())));
+    if let Some(metrics) = metrics {
+        metrics.live.watch(Arc::clone(&workers) as _);
+    }
     tracing::info!(
         socket = %bound.path().display(),
         plugins = loaded,

@@ -13,6 +13,7 @@
 //! * [`snippets`] — the code blocks of the README and of doc comments, to run as written;
 //! * [`paths`] — where the built binary and plugins are; [`redis`] — a real redis-server for
 //!   the tests that need one;
+//! * [`metrics`] — a scraper of pluginhost's `/metrics`, parsed as Prometheus parses it;
 //! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests;
 //! * [`load`] — the load generator behind `make bench`.
 
@@ -20,6 +21,7 @@ pub mod encode;
 pub mod fixtures;
 pub mod kong;
 pub mod load;
+pub mod metrics;
 pub mod paths;
 pub mod redis;
 pub mod schema_loader;

@@ -35,3 +35,8 @@ pub fn pluginhost() -> PathBuf {
 pub fn plugin(name: &str) -> PathBuf {
     artifact(&format!("lib{}.so", name.replace('-', "_")))
 }
+
+/// The workspace's root directory.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}

@@ -12,7 +12,7 @@ pub mod trust;
 use std::{
     fs,
     path::{Path, PathBuf},
-    sync::atomic::AtomicU64,
+    sync::{Arc, OnceLock, atomic::AtomicU64},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -29,7 +29,10 @@ use self::trust::Trust;
 use crate::{
     cache::Snapshot,
     fingerprint::{Diff, HostFacts, Policy, report::refusal_text},
+    metrics::{PhaseMetrics, PluginMetrics},
 };
+
+pub use crate::metrics::Refusal;
 
 /// A plugin whose code is mapped into the process and ready to start instances.
 pub struct LoadedPlugin {
@@ -59,12 +62,30 @@ pub struct LoadedPlugin {
     pub warnings: Vec<Diff>,
     /// How long its handlers hold a thread, and so where they run (see [`crate::pace`]).
     pub pace: crate::pace::PluginPace,
+    /// What it counts, shared with its other generations (see [`crate::metrics`]).
+    metrics: OnceLock<Arc<PluginMetrics>>,
 }
 
 impl LoadedPlugin {
     /// The name Kong knows the plugin by.
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// Its counters, when metrics are on.
+    pub fn metrics(&self) -> Option<&Arc<PluginMetrics>> {
+        let metrics = crate::metrics::get()?;
+        Some(
+            self.metrics
+                .get_or_init(|| metrics.plugin(self.name(), &self.info.phases)),
+        )
+    }
+
+    /// The counters of its `phase` handler, when metrics are on.
+    #[inline]
+    pub fn phase_metrics(&self, phase: plugin_abi::Phase) -> Option<&PhaseMetrics> {
+        let metrics = crate::metrics::get()?;
+        Some(self.metrics()?.phase(metrics, phase))
     }
 
     /// Builds an instance from Kong's config JSON. The error is the plugin's own text
@@ -85,14 +106,22 @@ pub struct LoadError {
     pub path: PathBuf,
     /// Why.
     pub reason: String,
+    /// Why, in a word.
+    pub kind: Refusal,
 }
 
 impl LoadError {
-    pub(crate) fn new(path: &Path, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(path: &Path, kind: Refusal, reason: impl Into<String>) -> Self {
         LoadError {
             path: path.to_owned(),
             reason: reason.into(),
+            kind,
         }
+    }
+
+    /// A refusal of [`read::snapshot`].
+    pub(crate) fn read(path: &Path, (kind, reason): (Refusal, String)) -> Self {
+        LoadError::new(path, kind, reason)
     }
 }
 
@@ -109,13 +138,23 @@ pub struct Scan {
 /// not a file is skipped with its reason and never stops the others; only a directory that
 /// cannot be listed, or that `trust` refuses, is an error.
 pub fn scan(dir: &Path, trust: Trust) -> Result<Scan, LoadError> {
-    let meta = fs::metadata(dir)
-        .map_err(|e| LoadError::new(dir, format!("cannot list the plugins directory: {e}")))?;
+    let meta = fs::metadata(dir).map_err(|e| {
+        LoadError::new(
+            dir,
+            Refusal::File,
+            format!("cannot list the plugins directory: {e}"),
+        )
+    })?;
     trust
         .check("the plugins directory", dir, &meta)
-        .map_err(|e| LoadError::new(dir, e))?;
-    let entries = fs::read_dir(dir)
-        .map_err(|e| LoadError::new(dir, format!("cannot list the plugins directory: {e}")))?;
+        .map_err(|e| LoadError::new(dir, Refusal::Untrusted, e))?;
+    let entries = fs::read_dir(dir).map_err(|e| {
+        LoadError::new(
+            dir,
+            Refusal::File,
+            format!("cannot list the plugins directory: {e}"),
+        )
+    })?;
     let mut scan = Scan::default();
     for entry in entries {
         let Ok(entry) = entry else { continue };
@@ -129,13 +168,15 @@ pub fn scan(dir: &Path, trust: Trust) -> Result<Scan, LoadError> {
             Ok(meta) if meta.is_file() => scan.files.push(path),
             Ok(_) => scan
                 .skipped
-                .push(LoadError::new(&path, "not a regular file")),
+                .push(LoadError::new(&path, Refusal::File, "not a regular file")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => scan
                 .skipped
-                .push(LoadError::new(&path, "a symlink to nothing")),
-            Err(e) => scan
-                .skipped
-                .push(LoadError::new(&path, format!("cannot read: {e}"))),
+                .push(LoadError::new(&path, Refusal::File, "a symlink to nothing")),
+            Err(e) => scan.skipped.push(LoadError::new(
+                &path,
+                Refusal::File,
+                format!("cannot read: {e}"),
+            )),
         }
     }
     scan.files.sort();
@@ -148,16 +189,17 @@ pub fn scan(dir: &Path, trust: Trust) -> Result<Scan, LoadError> {
 /// about where a file is installed, and `check-plugin` looks at files before they are.
 pub fn check(path: &Path, policy: &Policy) -> Result<Vec<Diff>, LoadError> {
     let snapshot =
-        read::snapshot(path, Trust::ANYWHERE, false).map_err(|e| LoadError::new(path, e))?;
+        read::snapshot(path, Trust::ANYWHERE, false).map_err(|e| LoadError::read(path, e))?;
     check_bytes(path, &snapshot.bytes, policy)
 }
 
 /// [`check`] on bytes already read; `path` names them in errors.
 pub fn check_bytes(path: &Path, data: &[u8], policy: &Policy) -> Result<Vec<Diff>, LoadError> {
-    let facts = preflight::inspect(data).map_err(|e| LoadError::new(path, e.to_string()))?;
+    let facts = preflight::inspect(data)
+        .map_err(|e| LoadError::new(path, Refusal::Build, e.to_string()))?;
     let verdict = policy.judge(&facts, HostFacts::current());
     if !verdict.accepted() {
-        return Err(LoadError::new(path, verdict.refusal_text()));
+        return Err(LoadError::new(path, Refusal::Build, verdict.refusal_text()));
     }
     Ok(verdict.warnings)
 }
@@ -165,7 +207,7 @@ pub fn check_bytes(path: &Path, data: &[u8], policy: &Policy) -> Result<Vec<Diff
 /// Checks and loads one plugin file, mapping the file itself. No code of the plugin runs
 /// unless it passed [`read::snapshot`] and [`check`]. For dumps, whose process ends soon after.
 pub fn load(path: &Path, policy: &Policy, trust: Trust) -> Result<LoadedPlugin, LoadError> {
-    let snapshot = read::snapshot(path, trust, false).map_err(|e| LoadError::new(path, e))?;
+    let snapshot = read::snapshot(path, trust, false).map_err(|e| LoadError::read(path, e))?;
     let warnings = check_bytes(path, &snapshot.bytes, policy)?;
     load_checked(&snapshot, path, warnings)
 }
@@ -180,10 +222,11 @@ pub fn load_checked(
     let path = snapshot.source.as_path();
     let module = lib_header_from_path(copy)
         .and_then(|header| header.init_root_module::<PluginModRef>())
-        .map_err(|e| LoadError::new(path, explain(&e)))?;
+        .map_err(|e| LoadError::new(path, Refusal::Load, explain(&e)))?;
     if module.abi_revision() != ABI_REVISION {
         return Err(LoadError::new(
             path,
+            Refusal::Load,
             format!(
                 "built for plugin ABI revision {}, this host speaks revision {ABI_REVISION}: rebuild the plugin against this host's plugin-abi",
                 module.abi_revision()
@@ -191,11 +234,16 @@ pub fn load_checked(
         ));
     }
     let info = match (module.info())() {
-        RResult::ROk(json) => serde_json::from_str::<PluginInfo>(&json)
-            .map_err(|e| LoadError::new(path, format!("unreadable plugin info: {e}")))?,
-        RResult::RErr(e) => return Err(LoadError::new(path, e.into_string())),
+        RResult::ROk(json) => serde_json::from_str::<PluginInfo>(&json).map_err(|e| {
+            LoadError::new(
+                path,
+                Refusal::Invalid,
+                format!("unreadable plugin info: {e}"),
+            )
+        })?,
+        RResult::RErr(e) => return Err(LoadError::new(path, Refusal::Invalid, e.into_string())),
     };
-    validate(&info).map_err(|reason| LoadError::new(path, reason))?;
+    validate(&info).map_err(|reason| LoadError::new(path, Refusal::Invalid, reason))?;
 
     let mod_time = fs::metadata(path)
         .and_then(|m| m.modified())
@@ -214,6 +262,7 @@ pub fn load_checked(
         last_close_instance: AtomicU64::new(0),
         warnings,
         pace: Default::default(),
+        metrics: OnceLock::new(),
     })
 }
 

@@ -10,7 +10,7 @@ use std::{
     path::Path,
 };
 
-use super::trust::Trust;
+use super::{Refusal, trust::Trust};
 use crate::cache::Snapshot;
 
 /// The largest plugin file read: release plugins are a few MB, debug builds tens of MB.
@@ -20,17 +20,21 @@ pub const MAX_PLUGIN_BYTES: u64 = 512 * 1024 * 1024;
 const ELF_HEADER: usize = 18;
 
 /// Reads `source` whole, after the checks above; `hash` computes its sha256 too.
-pub fn snapshot(source: &Path, trust: Trust, hash: bool) -> Result<Snapshot, String> {
+pub fn snapshot(source: &Path, trust: Trust, hash: bool) -> Result<Snapshot, (Refusal, String)> {
+    let untrusted = |e| (Refusal::Untrusted, e);
+    let file_error = |e| (Refusal::File, e);
     if let Some(dir) = source.parent() {
-        trust.check_link(dir, source)?;
+        trust.check_link(dir, source).map_err(untrusted)?;
     }
     // Non-blocking, so that a FIFO named like a plugin cannot hold the server in open().
     let mut file = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(source)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| file_error(format!("cannot read: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| file_error(format!("cannot read: {e}")))?;
     let kind = meta.file_type();
     if !kind.is_file() {
         let what = if kind.is_dir() {
@@ -40,28 +44,30 @@ pub fn snapshot(source: &Path, trust: Trust, hash: bool) -> Result<Snapshot, Str
         } else {
             "not a regular file"
         };
-        return Err(format!("{what}, not a plugin file"));
+        return Err(file_error(format!("{what}, not a plugin file")));
     }
-    trust.check("plugin file", source, &meta)?;
+    trust
+        .check("plugin file", source, &meta)
+        .map_err(untrusted)?;
     let len = meta.len();
     if len == 0 {
-        return Err("the file is empty".into());
+        return Err(file_error("the file is empty".into()));
     }
     if len > MAX_PLUGIN_BYTES {
-        return Err(format!(
+        return Err(file_error(format!(
             "{len} bytes, more than any plugin (at most {MAX_PLUGIN_BYTES} are read)"
-        ));
+        )));
     }
     let mut bytes = Vec::with_capacity(len as usize);
     (&mut file)
         .take(ELF_HEADER as u64)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    elf_header(&bytes)?;
+        .map_err(|e| file_error(format!("cannot read: {e}")))?;
+    elf_header(&bytes).map_err(file_error)?;
     (&mut file)
         .take(MAX_PLUGIN_BYTES - ELF_HEADER as u64)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| file_error(format!("cannot read: {e}")))?;
     let mut snapshot = Snapshot {
         source: source.to_owned(),
         bytes,
@@ -107,18 +113,20 @@ mod tests {
         let file = File::create(&big).unwrap();
         // Sparse: no disk, and no read, should it be refused as it must.
         file.set_len(MAX_PLUGIN_BYTES + 1).unwrap();
-        let error = snapshot(&big, Trust::STRICT, true).err().unwrap();
+        let error = snapshot(&big, Trust::STRICT, true).err().unwrap().1;
         assert!(error.contains("more than any plugin"), "{error}");
         file.set_len(1 << 30).unwrap();
         std::fs::write(dir.join("text.so"), b"hello, this is not ELF at all").unwrap();
         let error = snapshot(&dir.join("text.so"), Trust::STRICT, true)
             .err()
-            .unwrap();
+            .unwrap()
+            .1;
         assert!(error.contains("no ELF header"), "{error}");
         std::fs::create_dir(dir.join("d.so")).unwrap();
         let error = snapshot(&dir.join("d.so"), Trust::STRICT, true)
             .err()
-            .unwrap();
+            .unwrap()
+            .1;
         assert!(error.contains("a directory"), "{error}");
         rustix::fs::mknodat(
             rustix::fs::CWD,
@@ -130,7 +138,8 @@ mod tests {
         .unwrap();
         let error = snapshot(&dir.join("fifo.so"), Trust::STRICT, true)
             .err()
-            .unwrap();
+            .unwrap()
+            .1;
         assert!(error.contains("a FIFO"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

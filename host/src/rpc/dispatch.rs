@@ -38,6 +38,8 @@ pub struct Answering<'c> {
     pub end: usize,
     /// The request's msgid.
     pub msgid: &'c rmpv::Value,
+    /// Its method, when metrics count errors.
+    pub rpc: Option<crate::metrics::RpcMethod>,
 }
 
 impl Answering<'_> {
@@ -53,6 +55,7 @@ impl Answering<'_> {
                 ReplySender::Direct {
                     conn: Arc::clone(self.conn),
                     msgid: self.msgid.clone(),
+                    rpc: self.rpc,
                 },
                 Dispatched::Handed,
             );

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     host::Serving,
+    metrics::RpcMethod,
     workers::{Conn, Job, Listener},
 };
 
@@ -166,6 +167,14 @@ pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
     }
 }
 
+/// Counts a frame that is not a request.
+fn count_invalid() {
+    if let Some(metrics) = crate::metrics::get() {
+        metrics.rpc(RpcMethod::INVALID);
+        metrics.rpc_error(RpcMethod::INVALID);
+    }
+}
+
 /// What became of a connection after its buffered requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -206,12 +215,18 @@ async fn answer_frames(
         match decode(&buf.bytes[start..end]) {
             Incoming::Request(request) => {
                 let msgid = request.msgid.clone();
+                let counted = crate::metrics::get().map(|metrics| {
+                    let rpc = RpcMethod::of(&request.method);
+                    metrics.rpc(rpc);
+                    (metrics, rpc)
+                });
                 let answering = Answering {
                     conn,
                     stream: &mut *stream,
                     buf: &mut buf.bytes,
                     end,
                     msgid: &msgid,
+                    rpc: counted.map(|(_, rpc)| rpc),
                 };
                 let outcome = match dispatch(serving, request, answering) {
                     Dispatched::Now(outcome) => outcome,
@@ -224,6 +239,11 @@ async fn answer_frames(
                         return State::Handed;
                     }
                 };
+                if outcome.is_err()
+                    && let Some((metrics, rpc)) = counted
+                {
+                    metrics.rpc_error(rpc);
+                }
                 encode_response(&msgid, &outcome, out);
             }
             Incoming::Notification => {}
@@ -231,12 +251,14 @@ async fn answer_frames(
                 msgid: Some(msgid),
                 reason,
             } => {
+                count_invalid();
                 encode_response(&msgid, &Err(reason), out);
             }
             Incoming::Malformed {
                 msgid: None,
                 reason,
             } => {
+                count_invalid();
                 tracing::warn!("closing a connection: {reason}");
                 break State::Close;
             }

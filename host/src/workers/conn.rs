@@ -41,6 +41,9 @@ pub struct Conn {
 impl Conn {
     /// A connection served by worker `owner`, its unprocessed bytes counted against `budget`.
     pub fn new(socket: OwnedFd, owner: usize, budget: Arc<Budget>) -> Self {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.connection_opened();
+        }
         Conn {
             socket,
             owner: AtomicUsize::new(owner),
@@ -112,6 +115,14 @@ impl Conn {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.connection_closed();
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub enum ReplySender {
         conn: Arc<Conn>,
         /// The request's msgid.
         msgid: rmpv::Value,
+        /// Its method, when metrics count errors.
+        rpc: Option<crate::metrics::RpcMethod>,
     },
 }
 
@@ -39,7 +41,12 @@ impl ReplySender {
                 // The reader gave up only if its connection is gone.
                 let _ = sender.send(outcome);
             }
-            ReplySender::Direct { conn, msgid } => {
+            ReplySender::Direct { conn, msgid, rpc } => {
+                if outcome.is_err()
+                    && let (Some(metrics), Some(rpc)) = (crate::metrics::get(), rpc)
+                {
+                    metrics.rpc_error(rpc);
+                }
                 let mut out = Vec::with_capacity(256);
                 encode_response(&msgid, &outcome, &mut out);
                 if let Err(e) = conn.write_all(&out) {

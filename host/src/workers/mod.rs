@@ -325,6 +325,16 @@ impl Workers {
     }
 }
 
+impl crate::metrics::live::Source for Workers {
+    fn gauges(&self) -> Vec<crate::metrics::live::Gauge> {
+        vec![crate::metrics::live::Gauge::single(
+            "worker_threads",
+            "Worker threads running",
+            self.count(),
+        )]
+    }
+}
+
 /// How many of `handles` have not retired.
 fn live(handles: &[Arc<WorkerHandle>]) -> usize {
     handles.iter().filter(|h| !h.retired()).count()

@@ -21,6 +21,7 @@ use super::{
     children::ServerProcess,
     client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
     memory::{self, Memory},
+    metrics_cost::{self, MetricsCost},
     plot::{self, Series},
     ratelimit::{self, RateLimit},
     report::{Point, k, table, us},
@@ -187,6 +188,14 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     let blocking = blocking::measure(&host, bench.rounds.min(3), bench.measure)?;
     eprintln!("loadgen: blocking and computing handlers measured");
     drop(host);
+    let metrics = metrics_cost::measure(
+        &bench.pluginhost,
+        dir,
+        &plugins,
+        bench.rounds,
+        bench.measure,
+    )?;
+    eprintln!("loadgen: metrics on and off measured");
     let rate_limit = ratelimit::measure(
         &bench.pluginhost,
         dir,
@@ -213,6 +222,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &points,
         &blocking,
         &rate_limit,
+        &metrics,
         &memory,
         &dump,
         steal,
@@ -361,6 +371,7 @@ fn render(
     points: &[Vec<(Point, Point, Point)>],
     blocking: &Blocking,
     rate_limit: &RateLimit,
+    metrics: &MetricsCost,
     memory: &Memory,
     dump: &Dump,
     steal: Option<f64>,
@@ -439,6 +450,8 @@ fn render(
         "\n## rate-limit: counting locally and in Redis (pluginhost, default threads)\n\n",
     );
     out.push_str(&rate_limit.table());
+    out.push_str("\n## Metrics on (scraped) and off: hello (pluginhost, default threads)\n\n");
+    out.push_str(&metrics.table());
     out.push_str("\n## Targets (hello)\n\n");
     let hello = &points[0];
     let at = |n: usize| {
@@ -546,6 +559,24 @@ fn render(
         k(blocking.computing.events_per_s),
         verdict(blocking.computing.events_per_s >= 7000.0),
     ]);
+    for (i, n) in metrics_cost::IN_FLIGHT.iter().enumerate() {
+        let (rate, cpu) = metrics.cost(i);
+        let limit = metrics_cost::MAX_COST;
+        rows.push(vec![
+            format!("metrics on, hello at {n} in flight: events/s lost"),
+            format!("≤ {:.0} %", limit * 100.0),
+            format!("{:.1} %", rate * 100.0),
+            verdict(rate <= limit),
+        ]);
+        if let Some(cpu) = cpu {
+            rows.push(vec![
+                format!("metrics on, hello at {n} in flight: CPU/event added"),
+                format!("≤ {:.0} %", limit * 100.0),
+                format!("{:.1} %", cpu * 100.0),
+                verdict(cpu <= limit),
+            ]);
+        }
+    }
     rows.push(vec![
         format!("RSS, {} abandoned events → reaped", memory.abandoned),
         "bounded, all reaped".into(),

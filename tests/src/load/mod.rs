@@ -9,6 +9,7 @@
 //! * [`echo`] — the physical baseline, a Unix-socket echo;
 //! * [`mock`] — the protocol baseline, the same exchange answered with no plugin runtime;
 //! * [`memory`] — RSS under abandoned events, and `make soak`;
+//! * [`metrics_cost`] — hello with metrics on and scraped, beside metrics off;
 //! * [`ratelimit`] — rate-limit counting locally beside counting in a real Redis;
 //! * [`children`] — the measured servers as child processes;
 //! * [`plot`] — the PNG plot; [`report`] — medians and Markdown tables;
@@ -21,6 +22,7 @@ pub mod children;
 pub mod client;
 pub mod echo;
 pub mod memory;
+pub mod metrics_cost;
 pub mod mock;
 pub mod plot;
 pub mod procfs;

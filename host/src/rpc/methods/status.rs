@@ -3,12 +3,14 @@
 
 use std::{path::Path, sync::Arc};
 
+use plugin_abi::Phase;
 use rmpv::Value;
 
 use super::instances::instance_value;
 use crate::{
     dump,
     host::Host,
+    metrics::{Outcome, PluginMetrics},
     rpc::{
         message::{Reply, map},
         params::text,
@@ -39,7 +41,9 @@ pub fn set_plugin_dir(host: &Arc<Host>, param: &Value) -> Result<Reply, String> 
 
 /// `plugin.GetStatus` → `{Pid, Plugins: {name: {Name, Modtime, LoadTime, Generation, Sha256,
 /// File, Instances, LastStartInstance, LastCloseInstance}}}`. Generation, Sha256 and File are
-/// pluginhost's own (hot reload); the rest is go-pluginserver's shape.
+/// pluginhost's own (hot reload); the rest is go-pluginserver's shape. With metrics on, each
+/// plugin also has `Events` (per phase: `Started`, `InFlight`, `Ended` by outcome) and
+/// `PdkCalls` (by method), the counters `/metrics` serves.
 pub fn get_status(host: &Arc<Host>) -> Result<Reply, String> {
     use std::sync::atomic::Ordering::Relaxed;
     let plugins = host
@@ -53,7 +57,7 @@ pub fn get_status(host: &Arc<Host>) -> Result<Reply, String> {
                 .iter()
                 .map(|i| instance_value(i))
                 .collect();
-            let status = map([
+            let mut status = map([
                 ("Name", Value::from(p.name())),
                 ("Modtime", Value::from(p.mod_time)),
                 ("LoadTime", Value::from(p.load_time)),
@@ -70,6 +74,9 @@ pub fn get_status(host: &Arc<Host>) -> Result<Reply, String> {
                     Value::from(p.last_close_instance.load(Relaxed)),
                 ),
             ]);
+            if let (Value::Map(fields), Some(counters)) = (&mut status, p.metrics()) {
+                fields.extend(counter_fields(counters));
+            }
             (Value::from(p.name()), status)
         })
         .collect();
@@ -77,6 +84,35 @@ pub fn get_status(host: &Arc<Host>) -> Result<Reply, String> {
         ("Pid", Value::from(host.pid)),
         ("Plugins", Value::Map(plugins)),
     ])))
+}
+
+/// `Events` and `PdkCalls` of one plugin.
+fn counter_fields(counters: &PluginMetrics) -> [(Value, Value); 2] {
+    let phases = Phase::ALL
+        .iter()
+        .filter_map(|&phase| Some((phase, counters.phase_if_any(phase)?)))
+        .map(|(phase, counts)| {
+            let ended = Outcome::ALL
+                .iter()
+                .map(|&o| (Value::from(o.as_str()), Value::from(counts.ended_count(o))))
+                .collect();
+            let fields = map([
+                ("Started", Value::from(counts.started_count())),
+                ("InFlight", Value::from(counts.in_flight_count())),
+                ("Ended", Value::Map(ended)),
+            ]);
+            (Value::from(phase.as_str()), fields)
+        })
+        .collect();
+    let calls = counters
+        .pdk_calls()
+        .into_iter()
+        .map(|(method, n)| (Value::from(method), Value::from(n)))
+        .collect();
+    [
+        (Value::from("Events"), Value::Map(phases)),
+        (Value::from("PdkCalls"), Value::Map(calls)),
+    ]
 }
 
 /// `plugin.GetPluginInfo name` → `{Name, Phases, Version, Priority, Schema}`.
