@@ -12,71 +12,77 @@ use prometheus_client::{
 #[derive(Debug)]
 pub struct Process;
 
+/// Encodes one metric of one series.
+fn one(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    let descriptor = encoder.encode_descriptor(name, help, unit.as_ref(), metric.metric_type())?;
+    metric.encode(descriptor)
+}
+
+fn gauge(value: u64) -> ConstGauge<f64> {
+    ConstGauge::new(value as f64)
+}
+
 impl Collector for Process {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Ok(me) = procfs::process::Process::myself() else {
             return Ok(());
         };
+        let e = &mut encoder;
         if let Ok(stat) = me.stat() {
             let ticks = procfs::ticks_per_second() as f64;
             let cpu = ConstCounter::new((stat.utime + stat.stime) as f64 / ticks);
-            cpu.encode(encoder.encode_descriptor(
+            one(
+                e,
                 "process_cpu",
                 "User and system CPU time spent",
-                Some(&Unit::Seconds),
-                cpu.metric_type(),
-            )?)?;
-            let page = procfs::page_size();
-            let rss = ConstGauge::new((stat.rss * page) as f64);
-            rss.encode(encoder.encode_descriptor(
+                Some(Unit::Seconds),
+                cpu,
+            )?;
+            let rss = gauge(stat.rss * procfs::page_size());
+            one(
+                e,
                 "process_resident_memory",
                 "Resident memory size",
-                Some(&Unit::Bytes),
-                rss.metric_type(),
-            )?)?;
-            let virt = ConstGauge::new(stat.vsize as f64);
-            virt.encode(encoder.encode_descriptor(
+                Some(Unit::Bytes),
+                rss,
+            )?;
+            let size = gauge(stat.vsize);
+            one(
+                e,
                 "process_virtual_memory",
                 "Virtual memory size",
-                Some(&Unit::Bytes),
-                virt.metric_type(),
-            )?)?;
+                Some(Unit::Bytes),
+                size,
+            )?;
             let threads = ConstGauge::new(stat.num_threads);
-            threads.encode(encoder.encode_descriptor(
-                "process_threads",
-                "Threads of the process, worker threads and plugins' own",
-                None,
-                threads.metric_type(),
-            )?)?;
+            let help = "Threads of the process, worker threads and plugins' own";
+            one(e, "process_threads", help, None, threads)?;
             if let Ok(boot) = procfs::boot_time_secs() {
                 let started = ConstGauge::new(boot as f64 + stat.starttime as f64 / ticks);
-                started.encode(encoder.encode_descriptor(
-                    "process_start_time",
-                    "Start time of the process since the unix epoch",
-                    Some(&Unit::Seconds),
-                    started.metric_type(),
-                )?)?;
+                let help = "Start time of the process since the unix epoch";
+                one(e, "process_start_time", help, Some(Unit::Seconds), started)?;
             }
         }
         if let Ok(fds) = me.fd_count() {
-            let fds = ConstGauge::new(i64::try_from(fds).unwrap_or(i64::MAX));
-            fds.encode(encoder.encode_descriptor(
+            one(
+                e,
                 "process_open_fds",
                 "Open file descriptors",
                 None,
-                fds.metric_type(),
-            )?)?;
+                gauge(fds as u64),
+            )?;
         }
         if let Ok(limits) = me.limits()
             && let procfs::process::LimitValue::Value(max) = limits.max_open_files.soft_limit
         {
-            let max = ConstGauge::new(i64::try_from(max).unwrap_or(i64::MAX));
-            max.encode(encoder.encode_descriptor(
-                "process_max_fds",
-                "The limit of open file descriptors",
-                None,
-                max.metric_type(),
-            )?)?;
+            let help = "The limit of open file descriptors";
+            one(e, "process_max_fds", help, None, gauge(max))?;
         }
         Ok(())
     }
