@@ -80,7 +80,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every outcome, in the order of [`Outcome::index`].
+    /// Every outcome, in the order their counters are kept.
     pub const ALL: [Outcome; 6] = [
         Outcome::Ok,
         Outcome::HandlerError,
