@@ -404,3 +404,38 @@ fn the_dashboard_queries_only_metrics_the_server_serves() {
     }
     assert!(queried >= panels.len());
 }
+
+#[test]
+fn scrapers_past_the_bound_are_closed_and_idle_ones_time_out() {
+    let (_prefix, server) = serve(&[]);
+    let address = metrics::address(&server);
+    // As many connections as the endpoint serves at once, none of which ever sends a byte.
+    let idle: Vec<_> = (0..32)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    wait_until("a scraper past the bound to be closed", || {
+        metrics::get(&address, None).is_err()
+    });
+    let kong = server.kong();
+    let hello = kong.start_instance("hello", &json!({})).unwrap();
+    for _ in 0..100 {
+        hello_event(&kong, hello);
+    }
+    // Each idle one is closed once it has not sent its headers in time, and scrapes resume.
+    wait_until("the idle connections to be closed", || {
+        metrics::get(&address, None).is_ok()
+    });
+    for mut s in idle {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            s.read(&mut byte).unwrap_or(0),
+            0,
+            "closed without an answer"
+        );
+    }
+    let m = metrics::scrape(&address);
+    assert_eq!(
+        m.value("pluginhost_events_ended_total", &[("outcome", "ok")]),
+        100.0
+    );
+}
