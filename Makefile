@@ -82,7 +82,7 @@ test: build fixtures redis-server
 	$(CARGO) test --workspace
 
 ## bench: pluginhost against the echo and mock baselines (release build); writes
-## bench/results/report.md and bench/results/plot.png. About 4 minutes.
+## bench/results/report.md and bench/results/plot.png. About 7 minutes.
 RELEASE_DIR := $(CURDIR)/target/release
 # Two cargo invocations: `--bin loadgen` would restrict every -p of the same command to a
 # binary of that name, and build neither pluginhost nor a plugin.
