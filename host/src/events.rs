@@ -195,9 +195,7 @@ impl Events {
         let outcome = self.resume(&mut event, answer);
         match outcome {
             CoroutineResult::Yield(PdkCall { method, args }) => {
-                if let Some(metrics) = crate::metrics::get()
-                    && let Some(plugin) = event.running.instance().plugin.metrics()
-                {
+                if let Some((metrics, plugin)) = event.running.instance().plugin.counters() {
                     plugin.pdk_call(metrics, &method);
                 }
                 if is_terminal(&method) {

@@ -29,7 +29,7 @@ use self::trust::Trust;
 use crate::{
     cache::Snapshot,
     fingerprint::{Diff, HostFacts, Policy, report::refusal_text},
-    metrics::{PhaseMetrics, PluginMetrics},
+    metrics::{Metrics, PhaseMetrics, PluginMetrics},
 };
 
 pub use crate::metrics::Refusal;
@@ -72,20 +72,26 @@ impl LoadedPlugin {
         &self.info.name
     }
 
+    /// The metrics and its counters, when metrics are on.
+    #[inline]
+    pub fn counters(&self) -> Option<(&'static Metrics, &Arc<PluginMetrics>)> {
+        let metrics = crate::metrics::get()?;
+        let counters = self
+            .metrics
+            .get_or_init(|| metrics.plugin(self.name(), &self.info.phases));
+        Some((metrics, counters))
+    }
+
     /// Its counters, when metrics are on.
     pub fn metrics(&self) -> Option<&Arc<PluginMetrics>> {
-        let metrics = crate::metrics::get()?;
-        Some(
-            self.metrics
-                .get_or_init(|| metrics.plugin(self.name(), &self.info.phases)),
-        )
+        self.counters().map(|(_, counters)| counters)
     }
 
     /// The counters of its `phase` handler, when metrics are on.
     #[inline]
     pub fn phase_metrics(&self, phase: plugin_abi::Phase) -> Option<&PhaseMetrics> {
-        let metrics = crate::metrics::get()?;
-        Some(self.metrics()?.phase(metrics, phase))
+        let (metrics, counters) = self.counters()?;
+        Some(counters.phase(metrics, phase))
     }
 
     /// Builds an instance from Kong's config JSON. The error is the plugin's own text

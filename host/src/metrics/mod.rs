@@ -21,10 +21,7 @@ pub mod process;
 pub use labels::{Outcome, RPC_METHODS, Refusal, RpcMethod};
 pub use plugin::{MAX_PDK_METHODS, PhaseMetrics, PluginMetrics};
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, OnceLock, RwLock},
-};
+use std::sync::{Arc, OnceLock};
 
 use plugin_abi::Phase;
 use prometheus_client::{
@@ -65,7 +62,6 @@ pub struct Metrics {
     registry: Registry,
     started: Family<PhaseLabels, Counter>,
     ended: Family<EndLabels, Counter>,
-    in_flight: Family<PhaseLabels, Gauge>,
     event_seconds: Histograms,
     handler_seconds: Histograms,
     pdk_calls: Family<PdkLabels, Counter>,
@@ -74,7 +70,7 @@ pub struct Metrics {
     refusals: Family<ReasonLabels, Counter>,
     connections: Gauge,
     connections_accepted: Counter,
-    plugins: RwLock<HashMap<String, Arc<PluginMetrics>>>,
+    plugins: plugin::Plugins,
     /// The server's own figures, read at scrape time, once it serves.
     pub live: Arc<live::Live>,
 }
@@ -98,12 +94,8 @@ impl Metrics {
              (kong.response.exit or .error), reaped (abandoned by Kong), shutdown",
             ended.clone(),
         );
-        let in_flight = Family::<PhaseLabels, Gauge>::default();
-        registry.register(
-            "events_in_flight",
-            "Events started and not yet ended, by plugin and phase",
-            in_flight.clone(),
-        );
+        let plugins = plugin::Plugins::default();
+        registry.register_collector(Box::new(plugin::InFlight(Arc::clone(&plugins))));
         let event_seconds = Histograms::new_with_constructor(histogram);
         registry.register_with_unit(
             "event_duration",
@@ -174,14 +166,13 @@ impl Metrics {
             registry: root,
             started,
             ended,
-            in_flight,
             event_seconds,
             handler_seconds,
             pdk_calls,
             refusals,
             connections,
             connections_accepted,
-            plugins: RwLock::default(),
+            plugins,
             live,
         }
     }
@@ -281,6 +272,22 @@ mod tests {
         );
         assert!(second.phase_if_any(Phase::Log).is_some());
         assert!(second.phase_if_any(Phase::Rewrite).is_none());
+    }
+
+    #[test]
+    fn events_in_flight_are_the_started_not_ended() {
+        let metrics = Metrics::new();
+        let access = metrics.plugin("hello", &[Phase::Access]);
+        let access = access.phase(&metrics, Phase::Access);
+        access.started();
+        access.started();
+        access.ended(Outcome::Ok, Duration::from_millis(1));
+        assert_eq!(access.in_flight_count(), 1);
+        let text = metrics.encode(false);
+        assert!(
+            text.contains("pluginhost_events_in_flight{plugin=\"hello\",phase=\"access\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

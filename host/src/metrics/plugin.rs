@@ -3,12 +3,16 @@
 
 use std::{
     collections::HashMap,
-    sync::{OnceLock, RwLock},
+    sync::{Arc, OnceLock, RwLock},
     time::Duration,
 };
 
 use plugin_abi::Phase;
-use prometheus_client::metrics::{counter::Counter, gauge::Gauge, histogram::Histogram};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric},
+    metrics::{MetricType, counter::Counter, gauge::ConstGauge, histogram::Histogram},
+};
 
 use super::{
     Metrics,
@@ -122,6 +126,50 @@ impl PluginMetrics {
     }
 }
 
+/// Every plugin name's handles, shared by [`Metrics`] and the scrape of [`InFlight`].
+pub(super) type Plugins = Arc<RwLock<HashMap<String, Arc<PluginMetrics>>>>;
+
+/// `events_in_flight`, derived at scrape time from each phase's counters.
+#[derive(Debug, Default)]
+pub(super) struct InFlight(pub(super) Plugins);
+
+impl std::fmt::Debug for PluginMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginMetrics")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Collector for InFlight {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut plugins: Vec<Arc<PluginMetrics>> = self
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut family = encoder.encode_descriptor(
+            "events_in_flight",
+            "Events started and not yet ended, by plugin and phase",
+            None,
+            MetricType::Gauge,
+        )?;
+        for plugin in &plugins {
+            for phase in Phase::ALL {
+                if let Some(counts) = plugin.phase_if_any(phase) {
+                    let labels = [("plugin", plugin.name.as_str()), ("phase", phase.as_str())];
+                    let value = i64::try_from(counts.in_flight_count()).unwrap_or(i64::MAX);
+                    ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn phase_index(phase: Phase) -> usize {
     Phase::ALL
         .iter()
@@ -133,7 +181,6 @@ fn phase_index(phase: Phase) -> usize {
 pub struct PhaseMetrics {
     started: Counter,
     ended: [Counter; Outcome::ALL.len()],
-    in_flight: Gauge,
     event_seconds: Histogram,
     handler_seconds: Histogram,
 }
@@ -154,7 +201,6 @@ impl PhaseMetrics {
         PhaseMetrics {
             started: metrics.started.get_or_create_owned(&labels),
             ended,
-            in_flight: metrics.in_flight.get_or_create_owned(&labels),
             event_seconds: metrics.event_seconds.get_or_create_owned(&labels),
             handler_seconds: metrics.handler_seconds.get_or_create_owned(&labels),
         }
@@ -164,7 +210,6 @@ impl PhaseMetrics {
     #[inline]
     pub fn started(&self) {
         self.started.inc();
-        self.in_flight.inc();
     }
 
     /// A handler ran for `took` before its next PDK call or its end.
@@ -177,7 +222,6 @@ impl PhaseMetrics {
     #[inline]
     pub fn ended(&self, outcome: Outcome, lasted: Duration) {
         self.ended[outcome.index()].inc();
-        self.in_flight.dec();
         self.event_seconds.observe(lasted.as_secs_f64());
     }
 
@@ -191,8 +235,11 @@ impl PhaseMetrics {
         self.ended[outcome.index()].get()
     }
 
-    /// Events in flight now.
-    pub fn in_flight_count(&self) -> i64 {
-        self.in_flight.get()
+    /// Events in flight now: started and not ended, derived rather than counted on every
+    /// event. The ends are read first, so that an event starting and ending meanwhile can
+    /// make it one too many for a moment, never less than none.
+    pub fn in_flight_count(&self) -> u64 {
+        let ended: u64 = self.ended.iter().map(Counter::get).sum();
+        self.started.get().saturating_sub(ended)
     }
 }
