@@ -15,7 +15,7 @@ empty       :=
 space       := $(empty) $(empty)
 NAME_LIST   := $(subst $(space),$(comma),$(NAMES))
 
-.PHONY: all build fixtures plugins redis-server run test lint doc bench bench-build bench-smoke soak fuzz clean
+.PHONY: all build fixtures plugins redis-server run test lint doc bench bench-build bench-baseline bench-smoke soak fuzz clean
 
 all: build
 
@@ -97,8 +97,24 @@ BENCH_ARGS = --pluginhost $(RELEASE_DIR)/pluginhost --hello $(RELEASE_DIR)/libhe
 	  --transformer $(RELEASE_DIR)/librequest_transformer.so --blocker $(RELEASE_DIR)/libblocker.so \
 	  --rate-limit $(RELEASE_DIR)/librate_limit.so
 
-bench: bench-build redis-server
-	$(RELEASE_DIR)/loadgen bench $(BENCH_ARGS) --out $(CURDIR)/bench/results
+## BASELINE_REV=<git revision>: make bench also measures that revision's pluginhost (built in
+## target/baseline) beside this one, for an A/B of a change: `make bench BASELINE_REV=HEAD~1`
+BASELINE_REV ?=
+BASELINE_SRC := $(CURDIR)/target/baseline-src
+BASELINE_BIN := $(CURDIR)/target/baseline/release/pluginhost
+
+bench-baseline:
+ifneq ($(BASELINE_REV),)
+	rm -rf $(BASELINE_SRC) && git worktree prune
+	git worktree add --force --detach $(BASELINE_SRC) $(BASELINE_REV)
+	$(CARGO) build --release -p pluginhost --manifest-path $(BASELINE_SRC)/Cargo.toml \
+	  --target-dir $(CURDIR)/target/baseline
+	git worktree remove --force $(BASELINE_SRC)
+endif
+
+bench: bench-build bench-baseline redis-server
+	$(RELEASE_DIR)/loadgen bench $(BENCH_ARGS) --out $(CURDIR)/bench/results \
+	  $(if $(BASELINE_REV),--baseline $(BASELINE_BIN))
 
 ## bench-smoke: the whole benchmark, tiny, into a scratch directory: CI runs it to prove
 ## `make bench` builds and runs what it measures (its figures mean nothing)

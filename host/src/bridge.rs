@@ -7,12 +7,30 @@ use std::{
 };
 
 use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
+use corosensei::Yielder;
 use plugin_abi::ffi::{BridgeError, BridgeErrorKind, HostBridge};
 
-use crate::{
-    events::{HandlerYielder, PdkCall, is_terminal},
-    rpc::frame,
-};
+use crate::rpc::frame;
+
+/// A PDK call made by a handler: the dotted method name and its MessagePack argument array.
+#[derive(Debug)]
+pub struct PdkCall {
+    /// Dotted PDK method name.
+    pub method: String,
+    /// Encoded argument array.
+    pub args: Vec<u8>,
+}
+
+/// Kong's answer to a PDK call: the `Data` of its Step (MessagePack), or a `StepError`.
+pub type Answer = Result<Vec<u8>, BridgeError>;
+
+/// How a handler's coroutine suspends: it yields a call and is resumed with Kong's answer.
+pub type HandlerYielder = Yielder<Answer, PdkCall>;
+
+/// The methods after which Kong never sends another Step for the event.
+pub fn is_terminal(method: &str) -> bool {
+    plugin_abi::pdk::TERMINAL_METHODS.contains(&method)
+}
 
 /// One event's bridge: hands the handler's PDK calls to the RPC side by suspending the
 /// handler's coroutine.

@@ -26,46 +26,28 @@ use std::{
 };
 
 use abi_stable::{sabi_trait::TD_Opaque, std_types::RResult};
-use corosensei::{Coroutine, CoroutineResult, Yielder, stack::DefaultStack};
+use corosensei::{Coroutine, CoroutineResult, stack::DefaultStack};
 use plugin_abi::ffi::{BridgeError, BridgeErrorKind, HostBridge_TO};
 
 use plugin_abi::Phase;
 
+pub use crate::bridge::{Answer, PdkCall};
 use crate::{
-    bridge::EventBridge,
-    ids::IdGen,
+    bridge::{EventBridge, HandlerYielder, is_terminal},
+    ids::EventIds,
     instances::Running,
     metrics::{Outcome, PhaseMetrics},
-    pace::PhasePace,
+    pace::{Change, PhasePace},
     rpc::message::{Reply, StepData},
+    sched::OwnClock,
     stacks::{NoStack, Stacks},
-    workers::{HOME_BITS, WorkerHandle},
+    workers::WorkerHandle,
 };
-
-/// A PDK call made by a handler: the dotted method name and its MessagePack argument array.
-#[derive(Debug)]
-pub struct PdkCall {
-    /// Dotted PDK method name.
-    pub method: String,
-    /// Encoded argument array.
-    pub args: Vec<u8>,
-}
-
-/// Kong's answer to a PDK call: the `Data` of its Step (MessagePack), or a `StepError`.
-pub type Answer = Result<Vec<u8>, BridgeError>;
-
-/// How a handler's coroutine suspends: it yields a call and is resumed with Kong's answer.
-pub type HandlerYielder = Yielder<Answer, PdkCall>;
 
 type Handler = Coroutine<Answer, PdkCall, Result<(), String>, DefaultStack>;
 
 /// MessagePack `nil`: the answer to a call Kong never answers.
 const NIL: u8 = 0xc0;
-
-/// The methods after which Kong never sends another Step for the event.
-pub fn is_terminal(method: &str) -> bool {
-    plugin_abi::pdk::TERMINAL_METHODS.contains(&method)
-}
 
 /// A handler between two RPCs.
 struct Event {
@@ -113,34 +95,38 @@ impl Event {
 /// Every event living on one worker thread.
 pub struct Events {
     map: RefCell<HashMap<u64, Event>>,
-    ids: IdGen,
+    ids: EventIds,
+    clock: OwnClock,
     timeout: Duration,
     stacks: Stacks,
     worker: Arc<WorkerHandle>,
     /// The plugin (by address) and phase of the last stretch, to tell the worker's handle only
     /// when it changes.
     last: std::cell::Cell<(usize, Phase)>,
+    /// Told when an event is suspended in an empty table: the reaper sleeps until then.
+    suspended: tokio::sync::Notify,
 }
 
 impl Events {
-    /// An empty table of worker `worker`, whose events are abandoned after `timeout` without a
-    /// Step; handlers run on `stacks`.
+    /// An empty table of worker `worker`, made on its thread, whose events are abandoned after
+    /// `timeout` without a Step; handlers run on `stacks`.
     pub fn new(timeout: Duration, stacks: Stacks, worker: Arc<WorkerHandle>) -> Self {
         Events {
             map: RefCell::default(),
-            // The worker's index goes into the low bits: the rest must stay below 2^53.
-            ids: IdGen::random_below(53 - HOME_BITS),
+            ids: EventIds::for_worker(worker.index),
+            clock: OwnClock::this_thread(),
             timeout,
             stacks,
             worker,
             last: std::cell::Cell::new((0, Phase::Access)),
+            suspended: tokio::sync::Notify::new(),
         }
     }
 
     /// Starts the `phase` handler of the running instance, and returns its first step. The
     /// event was counted on this worker by whoever sent it here.
     pub fn start(&self, running: Running, phase: Phase) -> Result<Reply, String> {
-        let id = (self.ids.next() << HOME_BITS) | self.worker.index as u64;
+        let id = self.ids.next();
         let mut stack = self.stacks.take();
         if matches!(stack, Err(NoStack::Ceiling(_))) && self.make_room() {
             stack = self.stacks.take();
@@ -203,7 +189,11 @@ impl Events {
                     // after this one fails with "event ended".
                     self.finish(id, event, Ok(vec![NIL]), Outcome::Exit);
                 } else {
-                    self.map.borrow_mut().insert(id, event);
+                    let mut map = self.map.borrow_mut();
+                    if map.is_empty() {
+                        self.suspended.notify_one();
+                    }
+                    map.insert(id, event);
                 }
                 Ok(Reply::Step {
                     event_id: id,
@@ -228,7 +218,7 @@ impl Events {
     }
 
     /// Resumes the handler with `answer` for one stretch, which the worker's handle shows
-    /// while it runs and the event adds to its time.
+    /// while it runs and whose own time (not the time it was preempted) the event adds up.
     fn resume(
         &self,
         event: &mut Event,
@@ -244,9 +234,10 @@ impl Events {
             .expect("a handler is taken out only once it has returned");
         self.worker.enter(plugin, event.phase, same);
         let started = Instant::now();
+        self.clock.before();
         let outcome = handler.resume(answer);
         let now = Instant::now();
-        let took = now - started;
+        let took = self.clock.own(started, now);
         event.suspended_at = now;
         event.ran += took;
         self.worker.leave();
@@ -285,15 +276,24 @@ impl Events {
             if let Some(metrics) = event.metrics() {
                 metrics.ended(outcome, event.suspended_at - event.started);
             }
-            if event.pace().record(event.ran) {
-                tracing::info!(
+            match event.pace().record(event.ran) {
+                Some(Change::WentApart) => tracing::info!(
                     plugin = event.plugin(),
                     phase = %event.phase,
-                    "its {} handlers run {:?} per event: this phase now runs on worker \
-                     threads of their own",
+                    "its {} handlers run ~{:?} per event: this phase now runs apart, each \
+                     event on a worker thread of its own",
                     event.phase,
                     event.ran
-                );
+                ),
+                Some(Change::ProvenSlow) => tracing::info!(
+                    plugin = event.plugin(),
+                    phase = %event.phase,
+                    "its {} handlers run ~{:?} per event: this phase runs apart, each event \
+                     on a worker thread of its own",
+                    event.phase,
+                    event.ran
+                ),
+                None => {}
             }
         }
     }
@@ -366,6 +366,16 @@ impl Events {
             );
         }
         ended_now
+    }
+
+    /// Events suspended here, waiting for a Step.
+    pub fn suspended(&self) -> usize {
+        self.map.borrow().len()
+    }
+
+    /// Returns once an event is suspended in the empty table (at once if one was meanwhile).
+    pub async fn first_suspended(&self) {
+        self.suspended.notified().await;
     }
 
     /// The reaping timeout.

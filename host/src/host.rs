@@ -1,16 +1,14 @@
-//! The state every worker thread shares: plugins and instances, which the reload thread reaches
-//! too; and what each worker keeps to itself, the events living on it.
+//! The state every thread shares: plugins and instances, which the reload thread reaches too,
+//! and the server's settings.
 
 use std::{path::PathBuf, sync::Arc};
 
 use crate::{
-    events::Events,
+    budget::Budget,
     instances::Instances,
     metrics::live::{self, Gauge},
     registry::Registry,
-    rpc::budget::Budget,
-    stacks::{self, Stacks},
-    workers::{WorkerHandle, Workers},
+    stacks,
 };
 
 /// Settings that shape the server's behaviour.
@@ -133,42 +131,5 @@ impl crate::metrics::live::Source for Host {
                     .collect(),
             },
         ]
-    }
-}
-
-/// What one worker thread holds: the shared host and workers, and the events that live on
-/// it, whose handlers' stacks never leave the thread that runs them.
-pub struct Serving {
-    /// Plugins, instances, settings.
-    pub host: Arc<Host>,
-    /// Every worker.
-    pub workers: Arc<Workers>,
-    /// This worker.
-    pub worker: Arc<WorkerHandle>,
-    /// The events living on this thread.
-    pub events: Events,
-}
-
-impl Serving {
-    /// The serving state of worker `worker`.
-    pub fn new(workers: Arc<Workers>, worker: Arc<WorkerHandle>) -> Self {
-        let host = Arc::clone(workers.host());
-        // Workers that serve connections run many events at once; the others, one at a time.
-        let keep = if worker.apart {
-            stacks::KEEP_APART
-        } else {
-            stacks::KEEP
-        };
-        let events = Events::new(
-            host.settings.event_timeout,
-            Stacks::new(host.settings.handler_stack, keep, Arc::clone(&host.stacks)),
-            Arc::clone(&worker),
-        );
-        Serving {
-            host,
-            workers,
-            worker,
-            events,
-        }
     }
 }

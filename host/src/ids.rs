@@ -1,4 +1,5 @@
-//! Instance and event ids that are never reused, not even across restarts.
+//! Instance and event ids that are never reused, not even across restarts, and the layout of
+//! an event id (which worker thread the event lives on).
 //!
 //! Kong caches instance ids; a restarted go-pluginserver counted from 0 again, so Kong's cached
 //! ids named *other* instances and requests ran with another route's config (Kong #8370).
@@ -11,6 +12,41 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{SystemTime, UNIX_EPOCH},
 };
+
+/// Bits of an event id that name the worker thread the event lives on.
+pub const HOME_BITS: u32 = 9;
+
+/// The most worker threads there can be: an event id keeps its worker's index in its low
+/// [`HOME_BITS`] bits.
+pub const MAX_WORKERS: usize = 1 << HOME_BITS;
+
+/// The worker an event lives on.
+pub fn home_of(event_id: u64) -> usize {
+    (event_id & ((1 << HOME_BITS) - 1)) as usize
+}
+
+/// The ids of the events of one worker: a never-reused number, and the worker's index in the
+/// low [`HOME_BITS`] bits, so that a `Step` arriving at another worker finds the event's home.
+pub struct EventIds {
+    seq: IdGen,
+    home: u64,
+}
+
+impl EventIds {
+    /// The ids of worker `home`'s events; they stay below 2^53, like every id Kong holds.
+    pub fn for_worker(home: usize) -> Self {
+        debug_assert!(home < MAX_WORKERS);
+        EventIds {
+            seq: IdGen::random_below(53 - HOME_BITS),
+            home: home as u64,
+        }
+    }
+
+    /// The next event id.
+    pub fn next(&self) -> u64 {
+        (self.seq.next() << HOME_BITS) | self.home
+    }
+}
 
 /// A source of unique ids.
 pub struct IdGen {
@@ -57,5 +93,16 @@ mod tests {
         assert_ne!(a.next(), b.next());
         assert!(x < (1 << 53));
         assert!(IdGen::random_below(44).next() < (1 << 41));
+    }
+
+    #[test]
+    fn an_event_id_names_its_worker() {
+        let ids = EventIds::for_worker(7);
+        let (a, b) = (ids.next(), ids.next());
+        assert_ne!(a, b);
+        assert_eq!((home_of(a), home_of(b)), (7, 7));
+        assert!(a < (1 << 53));
+        assert_eq!(home_of(1 << HOME_BITS), 0);
+        assert_eq!(MAX_WORKERS, 512);
     }
 }

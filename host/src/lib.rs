@@ -13,16 +13,23 @@
 //!   death; [`socket`] — the listening socket; [`logging`] — stderr, never blocking; [`cap`]
 //!   — the size cap of log lines and error replies; [`metrics`] — what is counted for
 //!   Prometheus, and the `/metrics` endpoint;
-//! * [`rpc`] — the protocol: [`rpc::frame`] (framing, with its limits), [`rpc::budget`] (the
-//!   bytes all connections may buffer), [`rpc::message`] (requests and responses),
-//!   [`rpc::dispatch`] (method table), [`rpc::methods`] (one function per `plugin.*` method),
-//!   [`rpc::server`] (the connection loop), [`rpc::incoming`] (the same framing and decoding on
-//!   a byte string, for the fuzz target);
-//! * [`workers`] — the worker threads, the watchdog, and connections moving between them;
-//!   [`pace`] — which phases run on the active worker and which on workers of their own;
+//! * [`rpc`] — the wire protocol alone: [`rpc::frame`] (framing, with its limits),
+//!   [`rpc::message`] (requests and responses), [`rpc::params`], [`rpc::incoming`] (the same
+//!   framing and decoding on a byte string, for the fuzz target);
+//! * [`serving`] — serving Kong, in one room: [`serving::accept`] (accepting, `serverPid`),
+//!   [`serving::placement`] (a Kong worker process's connections on one serving thread),
+//!   [`serving::connection`] (the connection loop), [`serving::dispatch`] (the method table),
+//!   [`serving::methods`] (one function per `plugin.*` method), [`serving::reply`] (where
+//!   every answer is encoded and written), [`serving::local`] (what each thread keeps);
+//!   [`budget`] — the bytes all connections may buffer;
+//! * [`workers`] — the pool of worker threads, which knows nothing of the protocol, and its
+//!   [`workers::watchdog`]; [`pace`] — which phases run inline on a serving thread and which
+//!   apart, each event on a thread of its own; [`sched`] — a thread's run-queue wait, so that a
+//!   handler's pace is its own time;
 //! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
-//!   handlers, each a coroutine suspended at its PDK calls; [`stacks`] — their stacks;
-//!   [`bridge`] — the host's side of a PDK call;
+//!   handlers, each a coroutine suspended at its PDK calls; [`ids`] — ids never reused, and
+//!   the layout of an event id; [`stacks`] — handler stacks; [`bridge`] — the host's side of
+//!   a PDK call;
 //! * [`loader`] — scanning, reading a file ([`loader::read`]), who may have written it
 //!   ([`loader::trust`]), preflight (before any plugin code runs) and loading; [`registry`] —
 //!   the plugins served, with their generations; [`fingerprint`] — the build checks and their
@@ -33,9 +40,11 @@
 //! Invariants: stdout carries only dump output; state is keyed by id, never by connection; no
 //! lock is held across a PDK round trip; a handler never changes thread; a plugin's code never
 //! runs before its file passed the preflight; while serving, a file in the plugins directory is
-//! never mapped, only its copy in the cache.
+//! never mapped, only its copy in the cache; the connections of one Kong worker process are
+//! served by one serving thread at a time; nothing wakes while no event lives.
 
 pub mod bridge;
+pub mod budget;
 pub mod cache;
 pub mod cap;
 pub mod check;
@@ -55,7 +64,9 @@ pub mod pace;
 pub mod registry;
 pub mod reload;
 pub mod rpc;
+pub mod sched;
 pub mod serve;
+pub mod serving;
 pub mod socket;
 pub mod stacks;
 pub mod version;

@@ -69,8 +69,13 @@ pub fn spawn(
     rescan: Duration,
 ) -> std::io::Result<()> {
     let (wake, woken) = mpsc::channel();
-    let watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
-        // Any event, or a watcher error (a queue overflow), means "look again".
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // A change, or a watcher error (a queue overflow), means "look again". Reading the
+        // directory and its files is not a change: each pass would otherwise wake the next one,
+        // three times a second for as long as the server runs.
+        if event.is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_))) {
+            return;
+        }
         let _ = wake.send(());
     })
     .and_then(|mut watcher| {

@@ -1,6 +1,6 @@
-//! Serving: load the plugins, take the socket, start the worker threads (see
-//! [`crate::workers`]), and leave cleanly when told to stop. The reload watcher has a thread
-//! of its own; this thread only waits for signals and runs the shutdown.
+//! The server's life: load the plugins, take the socket, start serving (see
+//! [`crate::serving`]), and leave cleanly when told to stop. The reload watcher has a thread
+//! of its own; this thread waits for signals, collects idle instances, and runs the shutdown.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,8 +11,10 @@ use crate::{
     cache::Cache,
     cli::Cli,
     host::{Host, Settings},
-    lifecycle, reload, socket,
-    workers::{Job, Listener, Workers},
+    lifecycle, reload,
+    serving::{Server, local::here},
+    socket,
+    workers::Pool,
 };
 
 /// The directory under Kong's prefix where plugins are copied before loading.
@@ -97,28 +99,37 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     }
     let (listener, bound) = socket::bind(&socket_path, cli.socket_access()?)?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let workers = Workers::start(Arc::clone(&host), stop_rx.clone())
+    let server = Server::start(Arc::clone(&host), listener.into(), stop_rx.clone())
         .context("cannot start the worker threads")?;
-    workers.listen(Arc::new(Listener::new(listener.into(), workers.active())));
     if let Some(metrics) = metrics {
-        metrics.live.watch(Arc::clone(&workers) as _);
+        metrics.live.watch(Arc::clone(&server.pool) as _);
     }
     tracing::info!(
         socket = %bound.path().display(),
         plugins = loaded,
-        threads = workers.count(),
+        threads = server.pool.count(),
         max_threads = host.settings.max_threads,
         "listening"
     );
 
     armed.watch(stop_tx);
+    let ttl = host.settings.instance_ttl;
+    let mut collect =
+        tokio::time::interval((ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60)));
+    collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !*stop_rx.borrow() {
-        if stop_rx.changed().await.is_err() {
-            break;
+        tokio::select! {
+            changed = stop_rx.changed() => if changed.is_err() { break },
+            _ = collect.tick() => {
+                let collected = host.instances.collect_idle(ttl);
+                if collected > 0 {
+                    tracing::info!(collected, "collected idle instances");
+                }
+            }
         }
     }
-    workers.stop_accepting();
-    wait_for_events(&workers, cli.shutdown_grace()).await;
+    server.stop_accepting();
+    wait_for_events(&server.pool, cli.shutdown_grace()).await;
     bound.remove_if_ours();
     tracing::info!("stopped");
     Ok(())
@@ -126,7 +137,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
 
 /// Gives the events up to `grace` for Kong to finish them (the connections are still served
 /// meanwhile), then ends the rest.
-async fn wait_for_events(workers: &Workers, grace: Duration) {
+async fn wait_for_events(workers: &Pool, grace: Duration) {
     let deadline = tokio::time::Instant::now() + grace;
     if workers.events() > 0 {
         tracing::info!(
@@ -145,7 +156,10 @@ async fn wait_for_events(workers: &Workers, grace: Duration) {
             continue;
         }
         let (tx, rx) = oneshot::channel();
-        if !handle.send(Job::EndAll(tx)) {
+        let end_all = Box::new(move || {
+            let _ = tx.send(here().events.end_all());
+        });
+        if !handle.send(end_all) {
             continue;
         }
         match tokio::time::timeout(END_ALL_WAIT, rx).await {

@@ -138,8 +138,9 @@ pub fn bind(path: &Path, access: Access) -> Result<(UnixListener, BoundSocket), 
         .mode(0o700)
         .create(&private)
         .map_err(create)?;
-    let temp = private.join(file_name);
-    let bound = bind_private(&temp, access).and_then(|listener| {
+    let temp = private.join("s");
+    let bound = std::fs::File::open(&private).and_then(|dir| {
+        let listener = bind_private(&short_path(&temp, &dir), access)?;
         std::fs::rename(&temp, path)?;
         Ok(listener)
     });
@@ -154,6 +155,23 @@ pub fn bind(path: &Path, access: Access) -> Result<(UnixListener, BoundSocket), 
         },
     ))
 }
+
+/// A path to `temp` that fits a socket address (107 bytes): `temp` itself when it does, else
+/// the same file reached through the open directory `dir` (`/proc/self/fd/N/s`). Only the
+/// address given to bind(2) is limited; the rename that puts the socket in place is not.
+fn short_path(temp: &Path, dir: &std::fs::File) -> PathBuf {
+    use std::os::{fd::AsRawFd, unix::ffi::OsStrExt};
+    if temp.as_os_str().as_bytes().len() <= MAX_SOCKET_PATH {
+        return temp.to_owned();
+    }
+    let name = temp.file_name().unwrap_or_default();
+    Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name)
+}
+
+/// The longest path a Unix socket address holds (`sun_path` is 108 bytes with its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
 
 /// Binds at `temp`, in a directory only this user can enter, and sets who may connect.
 fn bind_private(temp: &Path, access: Access) -> io::Result<UnixListener> {
@@ -199,6 +217,24 @@ mod tests {
         bound.remove_if_ours();
         assert!(path.exists());
         drop(other);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn serves_the_longest_path_a_socket_address_holds() {
+        let dir = std::env::temp_dir().join(format!("pluginhost-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = dir.join("x").as_os_str().len();
+        let name = "p".repeat(MAX_SOCKET_PATH - base + 1);
+        let path = dir.join(name);
+        assert_eq!(path.as_os_str().len(), MAX_SOCKET_PATH);
+        let (listener, bound) = bind(&path, Access::Owner).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let _client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        assert!(listener.accept().is_ok());
+        bound.remove_if_ours();
+        assert!(!path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -55,6 +55,20 @@ fn socket_flag_overrides_the_default_path() {
 }
 
 #[test]
+fn the_longest_socket_path_the_os_accepts_is_served() {
+    let prefix = hello_prefix();
+    let base = prefix.path().join("x").as_os_str().len();
+    // 107 bytes: a socket address holds 108 with its NUL.
+    let path = prefix.path().join("s".repeat(107 - base + 1));
+    assert_eq!(path.as_os_str().len(), 107);
+    let server = prefix.serve(&["-socket", path.to_str().unwrap()]);
+    assert!(server.kong().call("plugin.GetStatus", Value::Nil).is_ok());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "owner-only");
+}
+
+#[test]
 fn sigterm_stops_cleanly_and_removes_the_socket() {
     let prefix = hello_prefix();
     let mut server = prefix.serve(&[]);

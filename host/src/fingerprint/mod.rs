@@ -2,6 +2,7 @@
 //! read from the file by the preflight), what this host wants ([`policy::HostFacts`]), the
 //! verdict ([`policy::Policy`]), and the `have:`/`want:` report ([`report`]).
 
+pub mod arch;
 pub mod crates;
 pub mod glibc;
 pub mod policy;

@@ -61,7 +61,7 @@ impl HostFacts {
             rustc: fp::RUSTC_VERSION.into(),
             rustc_commit: fp::RUSTC_COMMIT.into(),
             target: fp::TARGET.into(),
-            architecture: format!("{:?}", crate::loader::preflight::host_architecture()),
+            architecture: format!("{:?}", super::arch::host_architecture()),
             profile: fp::PROFILE.into(),
             glibc: glibc::running(),
             shared: host_boundary(),

@@ -5,7 +5,7 @@
 //! section, the ELF machine, and the highest glibc symbol version it needs.
 
 use object::{
-    Architecture, Endianness, Object, ObjectKind, ObjectSection, ObjectSegment, ObjectSymbol,
+    Endianness, Object, ObjectKind, ObjectSection, ObjectSegment, ObjectSymbol,
     read::elf::ElfFile64,
 };
 use plugin_abi::fingerprint::{Fingerprint, SECTION};
@@ -14,19 +14,6 @@ use crate::fingerprint::{PluginFacts, glibc::GlibcVersion};
 
 /// The symbol abi_stable's loader resolves in every plugin.
 pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
-
-/// The architecture this host was built for, as the ELF header names it.
-pub fn host_architecture() -> Architecture {
-    match std::env::consts::ARCH {
-        "x86_64" => Architecture::X86_64,
-        "aarch64" => Architecture::Aarch64,
-        "riscv64" => Architecture::Riscv64,
-        "powerpc64" => Architecture::PowerPc64,
-        "s390x" => Architecture::S390x,
-        "loongarch64" => Architecture::LoongArch64,
-        _ => Architecture::Unknown,
-    }
-}
 
 /// Why a file is not a loadable plugin, as seen from its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,11 +1,9 @@
-//! Kong's MsgPack:1 plugin protocol: framing, messages, dispatch, and the connection loop.
+//! Kong's MsgPack:1 wire protocol, and nothing else: framing with its limits ([`frame`]),
+//! requests and responses ([`message`]), reading their parameters ([`params`]), and the same
+//! framing and decoding over a byte string, for the fuzz target ([`incoming`]). Serving them
+//! is [`crate::serving`]'s.
 
-pub mod budget;
-pub mod dispatch;
 pub mod frame;
 pub mod incoming;
 pub mod message;
-pub mod methods;
 pub mod params;
-pub mod server;
-pub mod stream;

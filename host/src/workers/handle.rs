@@ -1,100 +1,30 @@
 //! What the other threads know of one worker thread: how to send it work, whether a handler is
-//! running on it right now (and whose), and how many events live on it.
+//! running on it right now (and whose), how many events live on it, and its thread id.
 
 use std::sync::{
     Arc, Mutex,
-    atomic::{AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering},
 };
 
 use plugin_abi::Phase;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::conn::{Conn, Listener};
-use crate::{
-    events::Answer,
-    instances::Running,
-    loader::LoadedPlugin,
-    rpc::message::{Reply, encode_response},
-};
+use super::watchdog::Alarm;
+use crate::loader::LoadedPlugin;
 
-/// Where the answer to a request another worker answers goes.
-pub enum ReplySender {
-    /// Back to the worker that read the request.
-    Channel(oneshot::Sender<Result<Reply, String>>),
-    /// Straight to the connection, whose claim the answering worker was handed with the
-    /// request and gives back once it has written.
-    Direct {
-        /// The connection.
-        conn: Arc<Conn>,
-        /// The request's msgid.
-        msgid: rmpv::Value,
-        /// Its method, when metrics count errors.
-        rpc: Option<crate::metrics::RpcMethod>,
-    },
-}
-
-impl ReplySender {
-    /// Sends the answer.
-    pub fn send(self, outcome: Result<Reply, String>) {
-        match self {
-            ReplySender::Channel(sender) => {
-                // The reader gave up only if its connection is gone.
-                let _ = sender.send(outcome);
-            }
-            ReplySender::Direct { conn, msgid, rpc } => {
-                if outcome.is_err()
-                    && let (Some(metrics), Some(rpc)) = (crate::metrics::get(), rpc)
-                {
-                    metrics.rpc_error(rpc);
-                }
-                let mut out = Vec::with_capacity(256);
-                encode_response(&msgid, &outcome, &mut out);
-                if let Err(e) = conn.write_all(&out) {
-                    tracing::debug!("cannot answer on a connection: {e}");
-                }
-                conn.release();
-            }
-        }
-    }
-}
+/// Work for a worker, sent by another thread; it runs on the worker's thread, inside its event
+/// loop.
+pub type Job = Box<dyn FnOnce() + Send>;
 
 /// The event count of a retired worker: no event can be counted on it any more.
 const RETIRED: usize = usize::MAX / 2;
-
-/// Work for a worker, sent by another thread.
-pub enum Job {
-    /// Serve this connection from now on.
-    Adopt(Arc<Conn>),
-    /// Accept on the listening socket from now on.
-    Listen(Arc<Listener>),
-    /// Start an event here: its handler lives on this thread.
-    Start {
-        /// The instance, marked running.
-        running: Running,
-        /// The phase.
-        phase: Phase,
-        /// Where the first step goes.
-        reply: ReplySender,
-    },
-    /// Kong's answer to the pending PDK call of an event living here.
-    Step {
-        /// The event.
-        id: u64,
-        /// Kong's answer.
-        answer: Answer,
-        /// Where the next step goes.
-        reply: ReplySender,
-    },
-    /// End every event living here (shutdown); answers how many there were.
-    EndAll(oneshot::Sender<usize>),
-}
 
 /// One worker thread, as every thread sees it.
 pub struct WorkerHandle {
     /// Its index, which is also the low bits of the ids of the events living on it.
     pub index: usize,
-    /// Started for events that run apart, not to serve connections.
-    pub apart: bool,
+    /// Started to serve connections (it keeps more finished stacks), not for events apart.
+    pub born_serving: bool,
     jobs: mpsc::UnboundedSender<Job>,
     /// Bumped when a handler starts running on the thread and when it stops: odd while one
     /// runs. The watchdog compares it between two looks.
@@ -103,22 +33,33 @@ pub struct WorkerHandle {
     current: Mutex<Option<(Arc<LoadedPlugin>, Phase)>>,
     /// Events living on the thread: running, suspended, or about to start.
     events: AtomicUsize,
+    /// The thread's id, once it runs (0 before).
+    tid: AtomicI32,
+    /// Wakes the watchdog when the first event arrives.
+    alarm: Arc<Alarm>,
 }
 
 impl WorkerHandle {
     /// The handle of worker `index`, reached through `jobs`.
-    pub fn new(index: usize, jobs: mpsc::UnboundedSender<Job>, apart: bool) -> Self {
+    pub(super) fn new(
+        index: usize,
+        jobs: mpsc::UnboundedSender<Job>,
+        born_serving: bool,
+        alarm: Arc<Alarm>,
+    ) -> Self {
         WorkerHandle {
             index,
-            apart,
+            born_serving,
             jobs,
             stretch: AtomicU64::new(0),
             current: Mutex::new(None),
             events: AtomicUsize::new(0),
+            tid: AtomicI32::new(0),
+            alarm,
         }
     }
 
-    /// Sends `job`; false if the worker is gone (the server is stopping).
+    /// Sends `job`; false if the worker is gone (it retired, or the server is stopping).
     pub fn send(&self, job: Job) -> bool {
         self.jobs.send(job).is_ok()
     }
@@ -158,7 +99,9 @@ impl WorkerHandle {
 
     /// Counts one more event living here.
     pub fn add_event(&self) {
-        self.events.fetch_add(1, Ordering::AcqRel);
+        if self.events.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.alarm.ring();
+        }
     }
 
     /// Counts one event less.
@@ -168,7 +111,7 @@ impl WorkerHandle {
 
     /// Events living here (none once retired).
     pub fn events(&self) -> usize {
-        match self.events.load(Ordering::Acquire) {
+        match self.events.load(Ordering::SeqCst) {
             RETIRED => 0,
             n => n,
         }
@@ -176,7 +119,7 @@ impl WorkerHandle {
 
     /// Retires the worker if it has no event: true if it did. A retired worker takes no more
     /// work; its thread ends, and a new worker may take its place (and index) later.
-    pub fn retire_if_idle(&self) -> bool {
+    pub(super) fn retire_if_idle(&self) -> bool {
         !self.running()
             && self
                 .events
@@ -190,11 +133,24 @@ impl WorkerHandle {
     }
 
     /// Reserves the worker for one new event if it has none: true if it was idle.
-    pub fn reserve_if_idle(&self) -> bool {
-        !self.running()
+    pub(super) fn reserve_if_idle(&self) -> bool {
+        let reserved = !self.running()
             && self
                 .events
-                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok();
+        if reserved {
+            self.alarm.ring();
+        }
+        reserved
+    }
+
+    /// The thread's id (0 until it runs).
+    pub fn tid(&self) -> i32 {
+        self.tid.load(Ordering::Acquire)
+    }
+
+    pub(super) fn set_tid(&self, tid: i32) {
+        self.tid.store(tid, Ordering::Release);
     }
 }

@@ -1,115 +1,118 @@
-//! The threads that serve, and how a handler that blocks holds up only its own event.
+//! The worker threads: a pool of threads, each running an event loop of its own, the jobs other
+//! threads send it, and the handlers of the events that live on it (a handler's coroutine
+//! never leaves its thread, see [`crate::events`]).
 //!
-//! Every worker thread runs an event loop of its own, serves the connections it owns, and runs
-//! handlers as coroutines that never leave it (see [`crate::events`]). One worker is the
-//! *active* one: it accepts, and the connections gather on it. Quick handlers run there, where
-//! their PDK calls cost a stack switch, as on one thread. An event's id names the worker it
-//! lives on; a `Step` arriving at another worker is sent to that one, and its answer comes
-//! back.
+//! A worker either *serves* connections or not. `-threads` workers serve from the start (one
+//! per core by default); the others are started as needed, up to `-max-threads`, to run events
+//! *apart* (see [`crate::pace`]), each on a thread of its own, and retire once idle for
+//! `-thread-idle-seconds`. What serving means (connections, the protocol) is not the pool's
+//! business: it tells [`Hooks`] when a thread starts and when a serving worker must be
+//! replaced.
 //!
-//! A handler may block or compute between PDK calls, as in a Go plugin. Two things keep that
-//! from holding up other events, the second Go's answer to a goroutine stuck in a system call:
-//!
-//! - **Phases whose handlers hold their thread run on idle workers.** Their events start on a
-//!   worker of their own, so the active worker never waits for them ([`crate::pace`] decides).
-//! - **A worker stuck in a handler loses its connections.** The watchdog looks every
-//!   millisecond; a worker whose handler has run since its last look is stuck. Its
-//!   connections, and the listening socket if it had it, go to another worker (a new one if
-//!   none is idle), which serves them from then on. The stuck worker finishes its handler,
-//!   keeps the events that live on it, and becomes idle.
-//!
-//! Threads are started as needed up to `-max-threads`. At that bound nothing new starts: an
-//! event that should run on an idle worker waits on the least busy one, and a stuck active
-//! worker keeps its connections until its handler returns; both are logged. Workers are
-//! started either to serve connections or to run events apart; each kind is picked for its own
-//! work first. A worker started for events apart that stays idle for `-thread-idle-seconds`
-//! retires: its thread ends, and its index goes to the next worker started.
+//! A serving worker held by a handler (the [`watchdog`] sees it) is replaced: an idle worker,
+//! or a new one below the bound, serves in its place from then on, and the held worker finishes
+//! its handler, keeps the events that live on it, and serves no more. At the bound the held
+//! worker keeps serving once its handler returns; this is logged. Go's answer to a goroutine
+//! stuck in a system call is the same: another thread takes over its work.
 
-mod conn;
 mod handle;
-mod watchdog;
+pub mod watchdog;
 mod worker;
 
 use std::{
     sync::{
-        Arc, Mutex, RwLock, Weak,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex, OnceLock, RwLock, Weak,
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
 
-pub use conn::{Conn, Listener, NOBODY};
-pub use handle::{Job, ReplySender, WorkerHandle};
-use tokio::sync::watch;
-pub use watchdog::TICK;
+pub use handle::{Job, WorkerHandle};
+use watchdog::Alarm;
 
-use crate::host::Host;
-
-/// The most worker threads there can be: an event id keeps the worker's index in its low
-/// [`HOME_BITS`] bits.
-pub const MAX_THREADS: usize = 1 << HOME_BITS;
-
-/// Bits of an event id that name the worker it lives on.
-pub const HOME_BITS: u32 = 9;
-
-/// The worker an event lives on.
-pub fn home_of(event_id: u64) -> usize {
-    (event_id & ((1 << HOME_BITS) - 1)) as usize
-}
+use crate::ids::MAX_WORKERS;
 
 /// How often the bound is logged at most.
 pub const BOUND_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Every worker thread, and what they share.
-pub struct Workers {
-    host: Arc<Host>,
-    handles: RwLock<Vec<Arc<WorkerHandle>>>,
-    active: AtomicUsize,
-    max: usize,
-    conns: Mutex<Vec<Weak<Conn>>>,
-    listener: Mutex<Option<Arc<Listener>>>,
-    stop: watch::Receiver<bool>,
-    stopping: AtomicBool,
-    bound_logged: Mutex<Option<Instant>>,
+/// Threads a phase on probation may have started, per serving worker, beyond the serving ones.
+/// A burst of new events (a Kong node starting under traffic) would otherwise start a thread
+/// each, up to `-max-threads`, for handlers that may well be quick.
+pub const PROBATION_THREADS_PER_SERVING: usize = 4;
+
+/// How the pool is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Serving workers (`-threads`).
+    pub threads: usize,
+    /// Workers there may be at most (`-max-threads`).
+    pub max_threads: usize,
+    /// How long a worker that does not serve stays idle before it retires.
+    pub idle_retire: Duration,
 }
 
-impl Workers {
-    /// Starts the host's `-threads` workers (at most `-max-threads`), the first one active.
-    /// `stop` turns true when the server stops accepting.
-    pub fn start(host: Arc<Host>, stop: watch::Receiver<bool>) -> std::io::Result<Arc<Workers>> {
-        let max = usize::from(host.settings.max_threads).clamp(1, MAX_THREADS);
-        let threads = host.settings.threads;
-        let workers = Arc::new(Workers {
-            host,
+/// What the pool tells the code that uses its threads.
+pub trait Hooks: Send + Sync + 'static {
+    /// Runs first on every new worker thread, inside its event loop.
+    fn started(self: Arc<Self>, worker: &Arc<WorkerHandle>);
+    /// A handler has held worker `worker` (serving or not) since the watchdog's last look.
+    fn held(&self, worker: &WorkerHandle);
+    /// Worker `to` serves from now on in the place of worker `from`, which a handler holds.
+    fn handover(&self, from: usize, to: usize);
+}
+
+/// Every worker thread.
+pub struct Pool {
+    settings: PoolSettings,
+    handles: RwLock<Vec<Arc<WorkerHandle>>>,
+    /// The workers that serve connections.
+    serving: RwLock<Vec<usize>>,
+    hooks: Weak<dyn Hooks>,
+    alarm: Arc<Alarm>,
+    stopping: AtomicBool,
+    bound_logged: Mutex<Option<Instant>>,
+    started: OnceLock<()>,
+}
+
+impl Pool {
+    /// A pool with no thread yet; `hooks` are told what happens to its threads.
+    pub fn new(settings: PoolSettings, hooks: Weak<dyn Hooks>) -> Arc<Pool> {
+        let max_threads = settings.max_threads.clamp(1, MAX_WORKERS);
+        let settings = PoolSettings {
+            max_threads,
+            threads: settings.threads.clamp(1, max_threads),
+            ..settings
+        };
+        Arc::new(Pool {
+            settings,
             handles: RwLock::default(),
-            active: AtomicUsize::new(0),
-            max,
-            conns: Mutex::default(),
-            listener: Mutex::default(),
-            stop,
+            serving: RwLock::default(),
+            hooks,
+            alarm: Arc::new(Alarm::default()),
             stopping: AtomicBool::new(false),
             bound_logged: Mutex::default(),
-        });
-        for _ in 0..threads.clamp(1, max) {
-            workers.spawn(false)?;
+            started: OnceLock::new(),
+        })
+    }
+
+    /// Starts the serving workers, and the watchdog when there may be more than one thread.
+    pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        if self.started.set(()).is_err() {
+            return Ok(());
         }
-        watchdog::spawn(Arc::clone(&workers))?;
-        Ok(workers)
+        for _ in 0..self.settings.threads {
+            let handle = self.spawn(true)?;
+            self.write_serving().push(handle.index);
+        }
+        if self.settings.max_threads > 1 {
+            watchdog::spawn(Arc::clone(self))?;
+        }
+        Ok(())
     }
 
-    /// The shared host.
-    pub fn host(&self) -> &Arc<Host> {
-        &self.host
-    }
-
-    /// Turns true when the server stops accepting.
-    pub fn stop_signal(&self) -> watch::Receiver<bool> {
-        self.stop.clone()
-    }
-
-    /// The worker that accepts and gathers the connections.
-    pub fn active(&self) -> usize {
-        self.active.load(Ordering::Acquire)
+    /// How the pool is sized.
+    pub fn settings(&self) -> PoolSettings {
+        self.settings
     }
 
     /// Worker `index`.
@@ -127,27 +130,20 @@ impl Workers {
         live(&self.read_handles())
     }
 
-    /// How long a worker started for events apart stays idle before it retires.
-    pub fn idle_retire(&self) -> Duration {
-        self.host.settings.thread_idle
+    /// The workers that serve connections now.
+    pub fn serving(&self) -> Vec<usize> {
+        self.serving
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    /// Whether worker `index` serves a connection or the listening socket.
-    pub fn serves(&self, index: usize) -> bool {
-        let listening = self
-            .listener
-            .lock()
+    /// Whether worker `index` serves connections now.
+    pub fn is_serving(&self, index: usize) -> bool {
+        self.serving
+            .read()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .is_some_and(|l| l.owner() == index);
-        listening
-            || self
-                .conns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter_map(Weak::upgrade)
-                .any(|c| c.owner() == index)
+            .contains(&index)
     }
 
     /// Events living on any worker.
@@ -155,25 +151,9 @@ impl Workers {
         self.read_handles().iter().map(|h| h.events()).sum()
     }
 
-    /// Serves `listener` on the active worker.
-    pub fn listen(&self, listener: Arc<Listener>) {
-        let active = self.active();
-        listener.set_owner(active);
-        *self.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&listener));
-        self.send(active, Job::Listen(listener));
-    }
-
-    /// Stops accepting: nobody owns the listening socket any more.
-    pub fn stop_accepting(&self) {
+    /// Stops replacing held workers: the server is stopping.
+    pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        if let Some(listener) = self
-            .listener
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            listener.set_owner(NOBODY);
-        }
     }
 
     /// Whether the server is stopping.
@@ -181,46 +161,38 @@ impl Workers {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Keeps track of a new connection (for the watchdog) and hands it to its owner.
-    pub fn place(&self, conn: Arc<Conn>) {
-        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        conns.retain(|c| c.strong_count() > 0);
-        conns.push(Arc::downgrade(&conn));
-        drop(conns);
-        self.send(conn.owner(), Job::Adopt(conn));
-    }
-
     /// Sends `job` to worker `index`; false if there is no such worker or it is gone.
     pub fn send(&self, index: usize, job: Job) -> bool {
         self.handle(index).is_some_and(|h| h.send(job))
     }
 
-    /// A worker for an event that should not run on the worker `busy` (the one asking), with
-    /// the event counted on it: an idle worker started for events apart, a new one below the
-    /// bound, then any idle one, or at the bound the one with the fewest events. `None` when
-    /// there is no other worker at all.
-    pub fn pick(self: &Arc<Self>, busy: usize) -> Option<Arc<WorkerHandle>> {
-        self.pick_for(busy, true)
-    }
-
-    fn pick_for(self: &Arc<Self>, busy: usize, apart: bool) -> Option<Arc<WorkerHandle>> {
-        let active = self.active();
+    /// A worker that does not serve, for an event that runs apart, with the event counted on
+    /// it: an idle one, else a new one. A phase on probation may not start threads beyond
+    /// [`PROBATION_THREADS_PER_SERVING`] per serving worker: `None` then, and its event runs
+    /// inline. Otherwise, at `-max-threads`, the one with the fewest events (logged); `None`
+    /// when there is no worker but the serving ones.
+    pub fn pick_apart(self: &Arc<Self>, probation: bool) -> Option<Arc<WorkerHandle>> {
         let handles = self.handles();
+        let serving = self.serving();
         let others = handles
             .iter()
-            .filter(|h| h.index != busy && h.index != active && !h.retired());
-        let preferred = others.clone().filter(|h| h.apart == apart);
-        if let Some(idle) = preferred.clone().find(|h| h.reserve_if_idle()) {
+            .filter(|h| !serving.contains(&h.index) && !h.retired());
+        if let Some(idle) = others.clone().find(|h| h.reserve_if_idle()) {
             return Some(Arc::clone(idle));
         }
-        if live(&handles) < self.max
-            && let Ok(new) = self.spawn(apart)
+        let cap = if probation {
+            serving.len() * (1 + PROBATION_THREADS_PER_SERVING)
+        } else {
+            usize::MAX
+        };
+        if live(&handles) < cap.min(self.settings.max_threads)
+            && let Ok(new) = self.spawn(false)
         {
             new.add_event();
             return Some(new);
         }
-        if let Some(idle) = others.clone().find(|h| h.reserve_if_idle()) {
-            return Some(Arc::clone(idle));
+        if probation {
+            return None;
         }
         let least = others.min_by_key(|h| h.events())?;
         self.log_bound("an event waits for a worker that is running other handlers");
@@ -236,50 +208,39 @@ impl Workers {
             .max_by_key(|h| h.events())
     }
 
-    /// Makes another worker the active one, if worker `stuck` is; returns the new one.
-    pub fn replace_active(self: &Arc<Self>, stuck: usize) -> Option<usize> {
-        if self.active() != stuck {
-            return Some(self.active());
+    /// Replaces serving worker `held`, which a handler holds, with an idle worker or a new one;
+    /// returns the worker that serves in its place.
+    pub fn replace(self: &Arc<Self>, held: usize) -> Option<usize> {
+        if !self.is_serving(held) || self.stopping() {
+            return None;
         }
-        let new = self.pick_for(stuck, false)?;
-        // Picked for serving, not for an event.
-        new.remove_event();
-        self.active.store(new.index, Ordering::Release);
-        let listener = self
-            .listener
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(listener) = listener
-            && listener.owner() == stuck
+        let serving = self.serving();
+        let idle = self.handles().into_iter().find(|h| {
+            h.index != held && !serving.contains(&h.index) && !h.retired() && h.reserve_if_idle()
+        });
+        let new = match idle {
+            Some(idle) => {
+                // Reserved for serving, not for an event.
+                idle.remove_event();
+                idle
+            }
+            None => match self.spawn(true) {
+                Ok(new) => new,
+                Err(_) => {
+                    self.log_bound("a serving worker waits until its handler returns");
+                    return None;
+                }
+            },
+        };
         {
-            listener.set_owner(new.index);
-            new.send(Job::Listen(listener));
+            let mut serving = self.write_serving();
+            serving.retain(|&i| i != held);
+            serving.push(new.index);
+        }
+        if let Some(hooks) = self.hooks.upgrade() {
+            hooks.handover(held, new.index);
         }
         Some(new.index)
-    }
-
-    /// Moves the connections of worker `from` that it is not processing now to worker `to`;
-    /// returns how many moved.
-    pub fn move_connections(&self, from: usize, to: usize) -> usize {
-        let conns: Vec<Arc<Conn>> = self
-            .conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        let mut moved = 0;
-        for conn in conns {
-            if conn.owner() == from && conn.claim() {
-                conn.set_owner(to);
-                conn.release();
-                if self.send(to, Job::Adopt(conn)) {
-                    moved += 1;
-                }
-            }
-        }
-        moved
     }
 
     /// Logs that the thread bound was reached, at most every [`BOUND_LOG_EVERY`].
@@ -287,18 +248,23 @@ impl Workers {
         let mut last = self.bound_logged.lock().unwrap_or_else(|p| p.into_inner());
         if last.is_none_or(|t| t.elapsed() >= BOUND_LOG_EVERY) {
             *last = Some(Instant::now());
+            let max = self.settings.max_threads;
             tracing::warn!(
-                threads = self.max,
-                "all {} worker threads are busy running handlers (-max-threads): {what}",
-                self.max
+                threads = max,
+                "all {max} worker threads are busy running handlers (-max-threads): {what}"
             );
         }
     }
 
-    /// Starts a worker: one for events apart, or one to serve connections.
-    fn spawn(self: &Arc<Self>, apart: bool) -> std::io::Result<Arc<WorkerHandle>> {
+    /// The hooks, while the code using the pool lives.
+    pub(crate) fn hooks(&self) -> Option<Arc<dyn Hooks>> {
+        self.hooks.upgrade()
+    }
+
+    /// Starts a worker, to serve or for events apart.
+    fn spawn(self: &Arc<Self>, serving: bool) -> std::io::Result<Arc<WorkerHandle>> {
         let mut handles = self.handles.write().unwrap_or_else(|p| p.into_inner());
-        if live(&handles) >= self.max {
+        if live(&handles) >= self.settings.max_threads {
             return Err(std::io::Error::other("the thread bound is reached"));
         }
         // A retired worker's place (and index) is taken first: it has no event left.
@@ -307,25 +273,32 @@ impl Workers {
             .position(|h| h.retired())
             .unwrap_or(handles.len());
         let (jobs, inbox) = tokio::sync::mpsc::unbounded_channel();
-        let handle = Arc::new(WorkerHandle::new(index, jobs, apart));
+        let handle = Arc::new(WorkerHandle::new(
+            index,
+            jobs,
+            serving,
+            Arc::clone(&self.alarm),
+        ));
         worker::spawn(Arc::clone(self), Arc::clone(&handle), inbox)?;
         if index == handles.len() {
             handles.push(Arc::clone(&handle));
         } else {
             handles[index] = Arc::clone(&handle);
         }
-        if index > 0 {
-            tracing::debug!(threads = index + 1, "started a worker thread");
-        }
+        tracing::debug!(worker = index, serving, "started a worker thread");
         Ok(handle)
     }
 
     fn read_handles(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<WorkerHandle>>> {
         self.handles.read().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn write_serving(&self) -> std::sync::RwLockWriteGuard<'_, Vec<usize>> {
+        self.serving.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
-impl crate::metrics::live::Source for Workers {
+impl crate::metrics::live::Source for Pool {
     fn gauges(&self) -> Vec<crate::metrics::live::Gauge> {
         vec![crate::metrics::live::Gauge::single(
             "worker_threads",
@@ -338,16 +311,4 @@ impl crate::metrics::live::Source for Workers {
 /// How many of `handles` have not retired.
 fn live(handles: &[Arc<WorkerHandle>]) -> usize {
     handles.iter().filter(|h| !h.retired()).count()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_event_id_names_its_worker() {
-        assert_eq!(home_of((12345 << HOME_BITS) | 7), 7);
-        assert_eq!(home_of(1 << HOME_BITS), 0);
-        assert_eq!(MAX_THREADS, 512);
-    }
 }

@@ -1,83 +1,146 @@
-//! The watchdog: every [`TICK`], it notices workers whose handler has run since its last look,
-//! moves their connections (and the listening socket) to a worker that is free, and sends the
-//! phase whose handler held the thread to idle workers from then on. It also collects idle
-//! instances.
+//! The watchdog: while events live, it looks at every worker each [`TICK`] and notices one
+//! whose handler has held its thread since the last look. The serving room is told
+//! ([`super::Hooks::held`]), and a serving worker is replaced ([`super::Pool::replace`]).
+//!
+//! Held means the handler's own time: computing, waiting or sleeping. A thread that was
+//! preempted on a busy machine has not held anything: between two looks, a sleeping thread
+//! gains the time between them, a running one only the CPU time it got
+//! ([`crate::sched::Watched`]).
+//!
+//! With no event anywhere there is nothing to watch: the watchdog sleeps until a worker
+//! counts its first event ([`Alarm::ring`]), so an idle server never wakes.
 
 use std::{
-    sync::Arc,
-    thread,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::{self, Thread},
     time::{Duration, Instant},
 };
 
-use super::Workers;
+use super::Pool;
+use crate::sched::Watched;
 
-/// How often the watchdog looks. A handler that runs between two looks without a PDK call has
-/// held its thread for at least this long; hello's stretches last microseconds.
+/// How often the watchdog looks while events live. A handler that ran this long of its own
+/// time without a PDK call holds its thread; hello's stretches last microseconds.
 pub const TICK: Duration = Duration::from_millis(1);
 
+/// Wakes the sleeping watchdog.
+#[derive(Debug, Default)]
+pub struct Alarm {
+    sleeping: AtomicBool,
+    watchdog: std::sync::OnceLock<Thread>,
+}
+
+impl Alarm {
+    /// Wakes the watchdog if it sleeps: a worker counted its first event.
+    pub fn ring(&self) {
+        if self.sleeping.load(Ordering::SeqCst)
+            && let Some(watchdog) = self.watchdog.get()
+        {
+            watchdog.unpark();
+        }
+    }
+}
+
 /// Starts the watchdog thread.
-pub fn spawn(workers: Arc<Workers>) -> std::io::Result<()> {
+pub fn spawn(pool: Arc<Pool>) -> std::io::Result<()> {
     thread::Builder::new()
         .name("pluginhost-watchdog".into())
-        .spawn(move || watch(&workers))
+        .spawn(move || watch(&pool))
         .map(drop)
 }
 
-fn watch(workers: &Arc<Workers>) {
-    let host = Arc::clone(workers.host());
-    let ttl = host.settings.instance_ttl;
-    let collect_every = (ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
-    let mut last_collect = Instant::now();
-    // The stretch counter of each worker at the last look, and the stuck stretch already dealt
-    // with.
-    let mut seen: Vec<u64> = Vec::new();
-    let mut handled: Vec<u64> = Vec::new();
-    // With one thread there is nowhere to move anything: only collect.
-    let single = workers.max == 1;
-    let tick = if single { collect_every } else { TICK };
-    loop {
-        thread::sleep(tick);
-        let handles = workers.handles();
-        seen.resize(handles.len(), 0);
-        handled.resize(handles.len(), 0);
-        for handle in &handles {
-            let i = handle.index;
-            let stretch = handle.stretch();
-            let stuck = !single && !stretch.is_multiple_of(2) && stretch == seen[i];
-            seen[i] = stretch;
-            if !stuck || handled[i] == stretch {
-                continue;
-            }
-            handled[i] = stretch;
-            if let Some((plugin, phase)) = handle.current()
-                && plugin.pace.phase(phase).offload()
-            {
-                tracing::info!(
-                    plugin = plugin.name(),
-                    %phase,
-                    "a {phase} handler ran over {TICK:?} without a PDK call: the other events \
-                     go on on other threads, and this phase now runs on worker threads of its own"
-                );
-            }
-            if workers.stopping() && workers.active() != i {
-                continue;
-            }
-            match workers.replace_active(i) {
-                Some(to) if to != i => {
-                    let moved = workers.move_connections(i, to);
-                    if moved > 0 {
-                        tracing::debug!(from = i, to, moved, "moved connections off a busy worker");
-                    }
-                }
-                _ => workers.log_bound("serving waits until the active worker's handler returns"),
-            }
+/// What the watchdog saw of one worker's current stretch.
+struct Look {
+    stretch: u64,
+    at: Instant,
+    cpu: Option<Duration>,
+    /// The handler's own time seen so far in this stretch.
+    own: Duration,
+    /// Told already.
+    told: bool,
+    thread: Option<(i32, Watched)>,
+}
+
+impl Look {
+    fn new() -> Self {
+        Look {
+            stretch: 0,
+            at: Instant::now(),
+            cpu: None,
+            own: Duration::ZERO,
+            told: false,
+            thread: None,
         }
-        if last_collect.elapsed() >= collect_every {
-            last_collect = Instant::now();
-            let collected = host.instances.collect_idle(ttl);
-            if collected > 0 {
-                tracing::info!(collected, "collected idle instances");
+    }
+
+    /// Thread `tid`, opened once.
+    fn thread(&mut self, tid: i32) -> &Watched {
+        if self.thread.as_ref().is_none_or(|(t, _)| *t != tid) {
+            self.thread = Some((tid, Watched::of(tid)));
+        }
+        &self.thread.as_ref().expect("set above").1
+    }
+}
+
+fn watch(pool: &Arc<Pool>) {
+    let alarm = Arc::clone(&pool.alarm);
+    let _ = alarm.watchdog.set(thread::current());
+    let mut looks: Vec<Look> = Vec::new();
+    loop {
+        if pool.events() == 0 {
+            alarm.sleeping.store(true, Ordering::SeqCst);
+            if pool.events() == 0 {
+                thread::park();
             }
+            alarm.sleeping.store(false, Ordering::SeqCst);
+            continue;
+        }
+        thread::sleep(TICK);
+        let handles = pool.handles();
+        looks.resize_with(handles.len(), Look::new);
+        for handle in &handles {
+            let look = &mut looks[handle.index];
+            let stretch = handle.stretch();
+            let now = Instant::now();
+            if stretch.is_multiple_of(2) {
+                look.stretch = stretch;
+                continue;
+            }
+            let tid = handle.tid();
+            if stretch != look.stretch {
+                // A stretch the watchdog has not seen yet: it starts counting from here.
+                look.cpu = look.thread(tid).cpu();
+                look.stretch = stretch;
+                look.at = now;
+                look.own = Duration::ZERO;
+                look.told = false;
+                continue;
+            }
+            if look.told {
+                continue;
+            }
+            let thread = look.thread(tid);
+            let (cpu, asleep) = (thread.cpu(), thread.asleep().unwrap_or(false));
+            let between = now.duration_since(look.at);
+            let computed = match (look.cpu, cpu) {
+                (Some(before), Some(after)) => after.saturating_sub(before),
+                // No CPU clock: wall-clock time, as if it always ran.
+                _ => between,
+            };
+            look.own += if asleep { between } else { computed };
+            look.at = now;
+            look.cpu = cpu;
+            if look.own < TICK {
+                continue;
+            }
+            look.told = true;
+            if let Some(hooks) = pool.hooks() {
+                hooks.held(handle);
+            }
+            pool.replace(handle.index);
         }
     }
 }

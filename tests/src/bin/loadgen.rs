@@ -58,6 +58,9 @@ enum Command {
         /// Plugins in the dump directory.
         #[arg(long, default_value_t = 50)]
         dump_plugins: usize,
+        /// Another pluginhost build to compare with (the commit before, say).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// Runs hello at 16 in flight for a long time, reporting RSS as it goes (`make soak`).
     Soak {
@@ -80,6 +83,18 @@ enum Command {
         #[arg(long, default_value = "hello")]
         script: String,
     },
+    /// Runs events of the blocker plugin's `where` mode from this process, as one Kong worker
+    /// does, and prints the server thread that ran each event, one per line.
+    Threads {
+        /// The server's socket.
+        socket: PathBuf,
+        /// Events to run.
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+        /// Events running at once, each on a connection of its own.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     /// Measures one load against a running server.
     Run {
         /// The server's socket.
@@ -99,6 +114,12 @@ enum Command {
         /// Seconds measured.
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
+        /// Prints the figures as one JSON object (for `make bench`'s client processes).
+        #[arg(long)]
+        json: bool,
+        /// Seconds of load before measuring.
+        #[arg(long, default_value_t = 0.5)]
+        warmup: f64,
     },
 }
 
@@ -116,6 +137,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
             abandoned,
             dump_plugins,
+            baseline,
         } => {
             let report = bench::run(&Bench {
                 pluginhost,
@@ -129,6 +151,7 @@ fn main() -> anyhow::Result<()> {
                 measure: Duration::from_secs_f64(seconds),
                 abandoned,
                 dump_plugins,
+                baseline,
             })?;
             print!("{report}");
             eprintln!(
@@ -163,6 +186,16 @@ fn main() -> anyhow::Result<()> {
             };
             mock::serve(&socket, script).context("mock server")
         }
+        Command::Threads {
+            socket,
+            events,
+            concurrency,
+        } => {
+            for thread in kong_sim::load::spread::threads_of_events(&socket, events, concurrency)? {
+                println!("{thread}");
+            }
+            Ok(())
+        }
         Command::Run {
             socket,
             pid,
@@ -170,6 +203,8 @@ fn main() -> anyhow::Result<()> {
             plugin,
             config,
             seconds,
+            json,
+            warmup,
         } => {
             let exchange = match plugin {
                 Some(name) => {
@@ -188,11 +223,15 @@ fn main() -> anyhow::Result<()> {
                 socket,
                 in_flight,
                 pool_size: KONG_POOL_SIZE,
-                warmup: Duration::from_millis(500),
+                warmup: Duration::from_secs_f64(warmup),
                 measure: Duration::from_secs_f64(seconds),
                 server_pid: pid,
                 exchange,
             })?;
+            if json {
+                println!("{}", kong_sim::load::spread::figures_json(&figures));
+                return Ok(());
+            }
             println!("{figures:?}");
             println!(
                 "events/s {:.0}  rpc/s {:.0}  p50 {:?}  p99 {:?}",

@@ -25,6 +25,7 @@ use super::{
     plot::{self, Series},
     ratelimit::{self, RateLimit},
     report::{Point, k, table, us},
+    spread::{self, Spread},
 };
 
 /// What to measure and where.
@@ -52,7 +53,13 @@ pub struct Bench {
     pub abandoned: usize,
     /// Plugins for the dump figure.
     pub dump_plugins: usize,
+    /// Another pluginhost build to compare with (the commit before, say).
+    pub baseline: Option<PathBuf>,
 }
+
+/// Client processes of the spread figure, and their events in flight in all.
+const SPREAD_CLIENTS: usize = 2;
+const SPREAD_IN_FLIGHT: usize = 64;
 
 /// One exchange measured against its mock.
 struct Workload {
@@ -182,6 +189,8 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         }
         eprintln!("loadgen: {n} in flight measured");
     }
+    let spread = measure_spread(bench, dir, &plugins, &host, &single)?;
+    eprintln!("loadgen: spread over threads, idle and cold burst measured");
     drop(single);
     drop(mocks);
     drop(echo);
@@ -225,6 +234,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &metrics,
         &memory,
         &dump,
+        &spread,
         steal,
     );
     std::fs::write(bench.out.join("report.md"), &report)?;
@@ -246,6 +256,61 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     let title = format!("pluginhost vs the no-plugin mock, {}", machine());
     plot::draw(&bench.out.join("plot.png"), &title, &series)?;
     Ok(report)
+}
+
+/// Hello from several client processes on the served, the one-thread and the baseline
+/// server; each one idle; and a cold burst on a fresh server.
+fn measure_spread(
+    bench: &Bench,
+    dir: &Path,
+    plugins: &Path,
+    host: &ServerProcess,
+    single: &ServerProcess,
+) -> anyhow::Result<Spread> {
+    let baseline = bench
+        .baseline
+        .as_ref()
+        .map(|b| start_pluginhost(b, dir, "baseline", plugins, &[]))
+        .transpose()?;
+    let mut servers = vec![("pluginhost", host), ("one thread", single)];
+    if let Some(baseline) = &baseline {
+        servers.push(("baseline build", baseline));
+    }
+    let warmup = Duration::from_millis(300);
+    let mut rounds: Vec<Vec<spread::SpreadPoint>> = vec![Vec::new(); servers.len()];
+    for _ in 0..bench.rounds.min(3) {
+        for (i, (label, server)) in servers.iter().enumerate() {
+            rounds[i].push(spread::measure_spread(
+                label,
+                server,
+                SPREAD_CLIENTS,
+                SPREAD_IN_FLIGHT,
+                warmup,
+                bench.measure,
+            )?);
+        }
+    }
+    let points = rounds
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s));
+            r.swap_remove(r.len() / 2)
+        })
+        .collect();
+    let idle_for = (bench.measure * 3).max(Duration::from_millis(500));
+    let idle = servers
+        .iter()
+        .map(|(label, server)| Ok((label.to_string(), spread::measure_idle(server, idle_for)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let fresh = start_pluginhost(&bench.pluginhost, dir, "cold", plugins, &[])?;
+    let burst = spread::measure_burst(&fresh, 1000.min(bench.abandoned.max(50)))?;
+    Ok(Spread {
+        clients: SPREAD_CLIENTS,
+        in_flight: SPREAD_IN_FLIGHT,
+        points,
+        idle,
+        burst: Some(burst),
+    })
 }
 
 /// Starts pluginhost on `plugins`, with its prefix `dir/name` and its log `dir/name.log`.
@@ -374,6 +439,7 @@ fn render(
     metrics: &MetricsCost,
     memory: &Memory,
     dump: &Dump,
+    spread: &Spread,
     steal: Option<f64>,
 ) -> String {
     let mut out = String::new();
@@ -444,6 +510,8 @@ fn render(
             &rows,
         ));
     }
+    out.push_str("\n## Every core serves: hello from several Kong-like processes\n\n");
+    out.push_str(&spread.table());
     out.push_str("\n## Handlers that block or compute (pluginhost, default threads)\n\n");
     out.push_str(&blocking.table());
     out.push_str(
@@ -576,6 +644,63 @@ fn render(
                 verdict(cpu <= limit),
             ]);
         }
+    }
+    if let Some(p) = spread.points.first()
+        && let Some(share) = p.busiest_share
+    {
+        rows.push(vec![
+            format!(
+                "hello from {} processes, {} in flight: busiest thread's share of the CPU",
+                spread.clients, spread.in_flight
+            ),
+            "≤ 0.60".into(),
+            format!("{share:.2}"),
+            verdict(share <= 0.6),
+        ]);
+    }
+    for other in spread.points.iter().skip(1) {
+        let ours = &spread.points[0];
+        let r = ours.events_per_s / other.events_per_s;
+        rows.push(vec![
+            format!(
+                "hello from {} processes: events/s ÷ {}",
+                spread.clients, other.label
+            ),
+            "≥ 0.95".into(),
+            format!("{r:.2}"),
+            verdict(r >= 0.95),
+        ]);
+        if let (Some(a), Some(b)) = (ours.cpu_per_event, other.cpu_per_event) {
+            let r = a.as_secs_f64() / b.as_secs_f64();
+            rows.push(vec![
+                format!(
+                    "hello from {} processes: CPU/event ÷ {}",
+                    spread.clients, other.label
+                ),
+                "≤ 1.05".into(),
+                format!("{r:.2}"),
+                verdict(r <= 1.05),
+            ]);
+        }
+    }
+    if let Some((_, idle)) = spread.idle.first() {
+        rows.push(vec![
+            "idle: wake-ups per second".into(),
+            "≤ 10".into(),
+            format!("{:.1}", idle.wakeups_per_s),
+            verdict(idle.wakeups_per_s <= 10.0),
+        ]);
+    }
+    if let Some(b) = &spread.burst {
+        rows.push(vec![
+            format!("cold burst of {} events: threads started", b.connections),
+            "bounded (≤ 4 per serving thread)".into(),
+            (b.threads_peak.saturating_sub(b.threads_before)).to_string(),
+            verdict(
+                b.threads_peak.saturating_sub(b.threads_before) as usize
+                    <= 4 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
+        ]);
     }
     rows.push(vec![
         format!("RSS, {} abandoned events → reaped", memory.abandoned),

@@ -11,6 +11,8 @@
 //! * [`memory`] — RSS under abandoned events, and `make soak`;
 //! * [`metrics_cost`] — hello with metrics on and scraped, beside metrics off;
 //! * [`ratelimit`] — rate-limit counting locally beside counting in a real Redis;
+//! * [`spread`] — hello from several client processes over the serving threads, the idle
+//!   server's wake-ups, and the threads a cold burst starts;
 //! * [`children`] — the measured servers as child processes;
 //! * [`plot`] — the PNG plot; [`report`] — medians and Markdown tables;
 //! * [`procfs`] — CPU time and RSS of a process;
@@ -28,4 +30,5 @@ pub mod plot;
 pub mod procfs;
 pub mod ratelimit;
 pub mod report;
+pub mod spread;
 pub mod wire;

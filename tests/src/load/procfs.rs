@@ -33,6 +33,43 @@ fn stat_ticks(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64((utime + stime) as f64 / hz))
 }
 
+/// CPU time used so far by each thread of `pid`, from its `schedstat`: (thread id, time).
+pub fn thread_cpu_times(pid: u32) -> Option<Vec<(u32, Duration)>> {
+    let mut times = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let task = task.ok()?;
+        let Ok(tid) = task.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(text) = fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+        times.push((tid, Duration::from_nanos(ns)));
+    }
+    Some(times)
+}
+
+/// Context switches of every thread of `pid` so far, voluntary and not: how often its threads
+/// went to sleep or were woken.
+pub fn context_switches(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(status) = fs::read_to_string(task.ok()?.path().join("status")) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches:")
+                    || l.starts_with("nonvoluntary_ctxt_switches:")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Some(total)
+}
+
 /// Resident set size of `pid`, in KiB (`VmRSS`).
 pub fn rss_kib(pid: u32) -> Option<u64> {
     status_number(pid, "VmRSS:")

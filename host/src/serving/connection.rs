@@ -1,80 +1,36 @@
-//! The connection loop: one task per connection on the worker that owns it, requests answered
-//! in order, and the accept loop on the worker that owns the listening socket.
+//! The connection loop: one task per connection on the worker that owns it, its requests
+//! answered in order.
 //!
 //! Kong never pipelines, but nothing breaks if a client does: every complete frame in the buffer
 //! is answered in turn. A frame that is not MessagePack at all closes the connection (there is
 //! no way to find where the next request starts); a well-formed but wrong request gets an error
 //! response when it has a msgid.
 //!
-//! A connection can change worker between two requests (see [`crate::workers`]): its task
-//! claims it before each read, and ends when another worker owns it.
+//! A connection can change worker between two requests (see [`crate::workers::Hooks::handover`]): its
+//! task claims it before each read, and ends when another worker owns it. Between requests it
+//! goes to the worker its Kong process is placed on, if that is another.
 
-use std::{io::Write, os::unix::net::UnixStream, rc::Rc, sync::Arc};
+use std::{os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
 use super::{
-    budget::Buffer,
+    conn::Conn,
     dispatch::{Answering, Dispatched, dispatch},
-    frame::Framer,
-    message::{Incoming, decode, encode_response, server_pid_notification},
+    local::Local,
+    reply,
     stream::Stream,
 };
 use crate::{
-    host::Serving,
+    budget::Buffer,
     metrics::RpcMethod,
-    workers::{Conn, Job, Listener},
+    rpc::{
+        frame::Framer,
+        message::{Incoming, decode},
+    },
 };
 
-/// Accepts connections while this worker owns `listener` and the server is not stopping; each
-/// goes to the active worker.
-pub async fn accept_loop(serving: Rc<Serving>, listener: Arc<Listener>) {
-    let me = serving.worker.index;
-    let socket = match listener
-        .socket()
-        .map(std::os::unix::net::UnixListener::from)
-        .and_then(|l| {
-            l.set_nonblocking(true)?;
-            tokio::net::UnixListener::from_std(l)
-        }) {
-        Ok(socket) => socket,
-        Err(e) => {
-            tracing::error!("cannot accept on the socket: {e}");
-            return;
-        }
-    };
-    let mut stop = serving.workers.stop_signal();
-    while listener.owner() == me && !*stop.borrow() {
-        tokio::select! {
-            accepted = socket.accept() => match accepted.and_then(|(s, _)| s.into_std()) {
-                Ok(stream) => welcome(&serving, stream),
-                Err(e) => {
-                    // EMFILE and friends: wait a little rather than spin.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = stop.changed() => {}
-        }
-    }
-}
-
-/// Greets a new connection with `serverPid` and hands it to the active worker.
-fn welcome(serving: &Serving, stream: UnixStream) {
-    // 16 bytes into a fresh socket's empty buffer: this never blocks.
-    if let Err(e) = (&stream).write_all(&server_pid_notification(serving.host.pid)) {
-        tracing::debug!("client left before serverPid: {e}");
-        return;
-    }
-    let conn = Arc::new(Conn::new(
-        stream.into(),
-        serving.workers.active(),
-        Arc::clone(&serving.host.buffers),
-    ));
-    serving.workers.place(conn);
-}
-
 /// Serves `conn` while this worker owns it and the client keeps it open.
-pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
-    let me = serving.worker.index;
+pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
+    let me = local.worker.index;
     let stream = conn.socket().map(UnixStream::from).and_then(Stream::new);
     let mut stream = match stream {
         Ok(stream) => stream,
@@ -130,15 +86,8 @@ pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
                 }
             }
             first = false;
-            state = answer_frames(
-                &serving,
-                &conn,
-                &mut stream,
-                &mut buf,
-                &mut framer,
-                &mut out,
-            )
-            .await;
+            state =
+                answer_frames(&local, &conn, &mut stream, &mut buf, &mut framer, &mut out).await;
             if state != State::Open {
                 break;
             }
@@ -152,12 +101,12 @@ pub async fn serve_connection(serving: Rc<Serving>, conn: Arc<Conn>) {
         }
         let open = state == State::Open;
         conn.put_buf(buf);
-        // Connections gather on the active worker, where their events live.
-        let active = serving.workers.active();
-        if open && active != me && !serving.workers.stopping() {
-            conn.set_owner(active);
+        // A process's connections gather on its serving worker, where its events live.
+        let home = conn.home();
+        if open && home != me && !local.server.pool.stopping() {
+            conn.set_owner(home);
             conn.release();
-            serving.workers.send(active, Job::Adopt(conn));
+            local.server.adopt(conn);
             return;
         }
         conn.release();
@@ -190,14 +139,14 @@ enum State {
 /// Answers every complete frame at the front of `buf` and removes them. `framer` holds where
 /// the walk of an incomplete request stopped, so it goes on from there at the next read.
 async fn answer_frames(
-    serving: &Serving,
+    local: &Local,
     conn: &Arc<Conn>,
     stream: &mut Stream,
     buf: &mut Buffer,
     framer: &mut Framer,
     out: &mut Vec<u8>,
 ) -> State {
-    let limits = serving.host.settings.limits;
+    let limits = local.host().settings.limits;
     // Answered frames are removed once at the end: removing each one from the front would
     // move the rest every time, quadratic in a burst of small requests.
     let mut start = 0;
@@ -215,10 +164,10 @@ async fn answer_frames(
         match decode(&buf.bytes[start..end]) {
             Incoming::Request(request) => {
                 let msgid = request.msgid.clone();
-                let counted = crate::metrics::get().map(|metrics| {
+                let rpc = crate::metrics::get().map(|metrics| {
                     let rpc = RpcMethod::of(&request.method);
                     metrics.rpc(rpc);
-                    (metrics, rpc)
+                    rpc
                 });
                 let answering = Answering {
                     conn,
@@ -226,9 +175,9 @@ async fn answer_frames(
                     buf: &mut buf.bytes,
                     end,
                     msgid: &msgid,
-                    rpc: counted.map(|(_, rpc)| rpc),
+                    rpc,
                 };
-                let outcome = match dispatch(serving, request, answering) {
+                let outcome = match dispatch(local, request, answering) {
                     Dispatched::Now(outcome) => outcome,
                     Dispatched::Later(answer) => answer
                         .await
@@ -239,12 +188,7 @@ async fn answer_frames(
                         return State::Handed;
                     }
                 };
-                if outcome.is_err()
-                    && let Some((metrics, rpc)) = counted
-                {
-                    metrics.rpc_error(rpc);
-                }
-                encode_response(&msgid, &outcome, out);
+                reply::encode(&msgid, &outcome, rpc, out);
             }
             Incoming::Notification => {}
             Incoming::Malformed {
@@ -252,7 +196,7 @@ async fn answer_frames(
                 reason,
             } => {
                 count_invalid();
-                encode_response(&msgid, &Err(reason), out);
+                reply::encode(&msgid, &Err(reason), None, out);
             }
             Incoming::Malformed {
                 msgid: None,
@@ -264,7 +208,7 @@ async fn answer_frames(
             }
         }
         start = end;
-        if !out.is_empty() && stream.write_all(out).await.is_err() {
+        if !out.is_empty() && reply::write(stream, out).await.is_err() {
             break State::Close;
         }
     };

@@ -1,5 +1,5 @@
-//! A connection from Kong, and the listening socket, as the worker threads share them: each is
-//! served by one worker at a time, its owner, and can be handed to another one.
+//! A connection from Kong, as the worker threads share it: it is served by one worker at a
+//! time, its owner, and can be handed to another one.
 //!
 //! A worker serves a connection through its own duplicate of the socket, registered with its
 //! own event loop. Handing the connection over is: claim it (only while its owner is not in the
@@ -17,7 +17,8 @@ use std::{
     time::Duration,
 };
 
-use crate::rpc::budget::{Budget, Buffer};
+use super::placement::Placement;
+use crate::budget::{Budget, Buffer};
 use rustix::{
     event::{PollFd, PollFlags, Timespec, poll},
     io::Errno,
@@ -26,12 +27,12 @@ use rustix::{
 /// How long [`Conn::write_all`] waits for a client that does not read.
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 
-/// No worker: the listening socket once the server stops accepting.
-pub const NOBODY: usize = usize::MAX;
-
 /// A connection from Kong.
 pub struct Conn {
     socket: OwnedFd,
+    /// The Kong worker process at the other end.
+    pid: u32,
+    placement: Arc<Placement>,
     owner: AtomicUsize,
     busy: AtomicBool,
     /// Bytes read and not yet processed; touched only by whoever holds the claim.
@@ -39,13 +40,23 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A connection served by worker `owner`, its unprocessed bytes counted against `budget`.
-    pub fn new(socket: OwnedFd, owner: usize, budget: Arc<Budget>) -> Self {
+    /// A connection from process `pid`, placed by `placement` (which counts it), its
+    /// unprocessed bytes counted against `budget`.
+    pub fn new(
+        socket: OwnedFd,
+        pid: u32,
+        placement: Arc<Placement>,
+        serving: &[usize],
+        budget: Arc<Budget>,
+    ) -> Self {
         if let Some(metrics) = crate::metrics::get() {
             metrics.connection_opened();
         }
+        let owner = placement.connect(pid, serving);
         Conn {
             socket,
+            pid,
+            placement,
             owner: AtomicUsize::new(owner),
             busy: AtomicBool::new(false),
             buf: Mutex::new(Buffer::new(budget)),
@@ -60,6 +71,13 @@ impl Conn {
     /// The worker that serves it.
     pub fn owner(&self) -> usize {
         self.owner.load(Ordering::Acquire)
+    }
+
+    /// The worker that should serve it: the one its process is placed on.
+    pub fn home(&self) -> usize {
+        self.placement
+            .worker_of(self.pid)
+            .unwrap_or_else(|| self.owner())
     }
 
     /// Takes the claim: nobody else processes or moves the connection until [`Conn::release`].
@@ -120,40 +138,10 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        self.placement.disconnect(self.pid);
         if let Some(metrics) = crate::metrics::get() {
             metrics.connection_closed();
         }
-    }
-}
-
-/// The listening socket, accepted on by one worker at a time.
-pub struct Listener {
-    socket: OwnedFd,
-    owner: AtomicUsize,
-}
-
-impl Listener {
-    /// The socket, accepted on by worker `owner`.
-    pub fn new(socket: OwnedFd, owner: usize) -> Self {
-        Listener {
-            socket,
-            owner: AtomicUsize::new(owner),
-        }
-    }
-
-    /// A duplicate of the socket, for the worker that accepts now.
-    pub fn socket(&self) -> std::io::Result<OwnedFd> {
-        self.socket.try_clone()
-    }
-
-    /// The worker that accepts.
-    pub fn owner(&self) -> usize {
-        self.owner.load(Ordering::Acquire)
-    }
-
-    /// Makes worker `to` the one that accepts ([`NOBODY`]: nobody does).
-    pub fn set_owner(&self, to: usize) {
-        self.owner.store(to, Ordering::Release);
     }
 }
 
@@ -166,7 +154,15 @@ mod tests {
     #[test]
     fn a_claimed_connection_cannot_be_claimed_twice() {
         let (a, _b) = UnixStream::pair().unwrap();
-        let conn = Conn::new(a.into(), 0, Budget::new(1024));
+        let placement = Arc::new(Placement::default());
+        let conn = Conn::new(
+            a.into(),
+            42,
+            Arc::clone(&placement),
+            &[0],
+            Budget::new(1024),
+        );
+        assert_eq!((conn.owner(), conn.home()), (0, 0));
         assert!(conn.claim());
         assert!(!conn.claim());
         conn.set_owner(3);
@@ -178,5 +174,11 @@ mod tests {
         assert_eq!(conn.owner(), 3);
         assert_eq!(conn.take_buf().bytes, b"partial");
         assert!(conn.take_buf().bytes.is_empty());
+        drop(conn);
+        assert_eq!(
+            placement.worker_of(42),
+            None,
+            "forgotten with its connection"
+        );
     }
 }

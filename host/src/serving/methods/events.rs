@@ -9,32 +9,34 @@ use rmpv::Value;
 use super::instances::no_instance;
 use crate::{
     events::Answer,
-    host::Serving,
-    rpc::{
+    ids::home_of,
+    pace::Where,
+    rpc::params::{field, text, uint},
+    serving::{
         dispatch::{Answering, Dispatched},
-        params::{field, text, uint},
+        local::{Local, here},
     },
-    workers::{Job, home_of},
+    workers::WorkerHandle,
 };
 
 /// `plugin.HandleEvent {InstanceId, EventName}` → `{EventId, Data}`. The event lives on this
-/// worker, unless its phase runs on worker threads of its own (see [`crate::pace`]).
-pub fn handle_event(serving: &Serving, param: &Value, answering: Answering<'_>) -> Dispatched {
-    match start(serving, param, answering) {
+/// worker, or apart on a worker of its own, as its phase's pace says (see [`crate::pace`]).
+pub fn handle_event(local: &Local, param: &Value, answering: Answering<'_>) -> Dispatched {
+    match start(local, param, answering) {
         Ok(dispatched) => dispatched,
         Err(e) => Dispatched::Now(Err(e)),
     }
 }
 
-fn start(serving: &Serving, param: &Value, answering: Answering<'_>) -> Result<Dispatched, String> {
+fn start(local: &Local, param: &Value, answering: Answering<'_>) -> Result<Dispatched, String> {
     let instance_id = field(param, "InstanceId")
         .and_then(uint)
         .ok_or("plugin.HandleEvent: InstanceId must be a non-negative integer")?;
     let event = field(param, "EventName")
         .and_then(text)
         .ok_or("plugin.HandleEvent: EventName must be a phase name")?;
-    let running = serving
-        .host
+    let host = local.host();
+    let running = host
         .instances
         .enter(instance_id)
         .ok_or_else(|| no_instance(instance_id))?;
@@ -44,38 +46,48 @@ fn start(serving: &Serving, param: &Value, answering: Answering<'_>) -> Result<D
         .ok()
         .filter(|phase| plugin.info.phases.contains(phase))
         .ok_or_else(|| format!("undefined method {event} on plugin {}", plugin.name()))?;
+    let pool = &local.server.pool;
     // At the stacks' ceiling the event starts where most events wait: that worker reaps its
     // longest-waiting ones to make room (see `Events::start`).
-    let elsewhere = if serving.host.stacks.count() >= serving.host.stacks.max() {
-        serving
-            .workers
-            .fullest()
-            .filter(|w| w.index != serving.worker.index)
+    let elsewhere = if host.stacks.count() >= host.stacks.max() {
+        pool.fullest()
+            .filter(|w| w.index != local.worker.index)
             .inspect(|w| w.add_event())
-    } else if plugin.pace.phase(phase).offloaded() {
-        serving.workers.pick(serving.worker.index)
     } else {
-        None
+        match plugin.pace.phase(phase).placement() {
+            Where::Inline => None,
+            Where::Apart => pool.pick_apart(false),
+            Where::Probation => pool.pick_apart(true),
+        }
     };
     if let Some(worker) = elsewhere {
-        let (reply, dispatched) = answering.reply();
-        if worker.send(Job::Start {
-            running,
-            phase,
-            reply,
-        }) {
-            return Ok(dispatched);
-        }
-        worker.remove_event();
-        return Err("pluginhost is stopping".into());
+        return start_on(&worker, running, phase, answering);
     }
-    serving.worker.add_event();
-    Ok(Dispatched::Now(serving.events.start(running, phase)))
+    local.worker.add_event();
+    Ok(Dispatched::Now(local.events.start(running, phase)))
+}
+
+/// Starts the event on `worker`, which answers.
+fn start_on(
+    worker: &WorkerHandle,
+    running: crate::instances::Running,
+    phase: Phase,
+    answering: Answering<'_>,
+) -> Result<Dispatched, String> {
+    let (reply, dispatched) = answering.reply();
+    let sent = worker.send(Box::new(move || {
+        reply.send(here().events.start(running, phase));
+    }));
+    if sent {
+        return Ok(dispatched);
+    }
+    worker.remove_event();
+    Err("pluginhost is stopping".into())
 }
 
 /// `plugin.Step {EventId, Data}` (and the typed variants) → `{EventId, Data}`. A missing `Data`
 /// is `nil`, which is what the handler receives.
-pub fn step(serving: &Serving, param: &Value, answering: Answering<'_>) -> Dispatched {
+pub fn step(local: &Local, param: &Value, answering: Answering<'_>) -> Dispatched {
     let id = match event_id(param) {
         Ok(id) => id,
         Err(e) => return Dispatched::Now(Err(e)),
@@ -84,11 +96,11 @@ pub fn step(serving: &Serving, param: &Value, answering: Answering<'_>) -> Dispa
     let value = field(param, "Data").unwrap_or(&Value::Nil);
     // Writes into a Vec cannot fail.
     let _ = rmpv::encode::write_value(&mut data, value);
-    resume(serving, id, Ok(data), answering)
+    resume(local, id, Ok(data), answering)
 }
 
 /// `plugin.StepError {EventId, Data: message}`: the PDK call failed in Kong (Kong 2.x).
-pub fn step_error(serving: &Serving, param: &Value, answering: Answering<'_>) -> Dispatched {
+pub fn step_error(local: &Local, param: &Value, answering: Answering<'_>) -> Dispatched {
     let id = match event_id(param) {
         Ok(id) => id,
         Err(e) => return Dispatched::Now(Err(e)),
@@ -97,20 +109,23 @@ pub fn step_error(serving: &Serving, param: &Value, answering: Answering<'_>) ->
         .map(|v| text(v).unwrap_or_else(|| v.to_string()))
         .unwrap_or_else(|| "unknown error".into());
     let answer = Err(BridgeError::new(BridgeErrorKind::KONG, message));
-    resume(serving, id, answer, answering)
+    resume(local, id, answer, answering)
 }
 
 /// Hands Kong's answer to event `id`, here or on the worker it lives on.
-fn resume(serving: &Serving, id: u64, answer: Answer, answering: Answering<'_>) -> Dispatched {
+fn resume(local: &Local, id: u64, answer: Answer, answering: Answering<'_>) -> Dispatched {
     let home = home_of(id);
-    if home == serving.worker.index {
-        return Dispatched::Now(serving.events.step(id, answer));
+    if home == local.worker.index {
+        return Dispatched::Now(local.events.step(id, answer));
     }
-    let Some(worker) = serving.workers.handle(home) else {
+    let Some(worker) = local.server.pool.handle(home) else {
         return Dispatched::Now(Err(format!("No running event {id}")));
     };
     let (reply, dispatched) = answering.reply();
-    if worker.send(Job::Step { id, answer, reply }) {
+    let sent = worker.send(Box::new(move || {
+        reply.send(here().events.step(id, answer));
+    }));
+    if sent {
         dispatched
     } else {
         Dispatched::Now(Err(format!("No running event {id}")))

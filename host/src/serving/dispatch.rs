@@ -6,22 +6,21 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::{
-    message::{Reply, Request},
+    conn::Conn,
+    local::Local,
     methods::{events, instances, status},
+    reply::{Outcome, ReplySender},
     stream::Stream,
 };
-use crate::{
-    host::Serving,
-    workers::{Conn, ReplySender},
-};
+use crate::rpc::message::Request;
 
 /// What answering a request gave: the answer, or the promise of one from the worker thread
 /// the request's event lives on.
 pub enum Dispatched {
     /// The answer.
-    Now(Result<Reply, String>),
+    Now(Outcome),
     /// Another worker answers, through this channel.
-    Later(oneshot::Receiver<Result<Reply, String>>),
+    Later(oneshot::Receiver<Outcome>),
     /// Another worker answers on the connection itself, and gives its claim back.
     Handed,
 }
@@ -65,15 +64,15 @@ impl Answering<'_> {
     }
 }
 
-impl From<Result<Reply, String>> for Dispatched {
-    fn from(outcome: Result<Reply, String>) -> Self {
+impl From<Outcome> for Dispatched {
+    fn from(outcome: Outcome) -> Self {
         Dispatched::Now(outcome)
     }
 }
 
 /// Answers one request; `answering` says how, if another worker answers it.
-pub fn dispatch(serving: &Serving, request: Request, answering: Answering<'_>) -> Dispatched {
-    let host = &serving.host;
+pub fn dispatch(local: &Local, request: Request, answering: Answering<'_>) -> Dispatched {
+    let host = local.host();
     let Request { method, param, .. } = request;
     let name = method.strip_prefix("plugin.").unwrap_or("");
     match name {
@@ -83,12 +82,12 @@ pub fn dispatch(serving: &Serving, request: Request, answering: Answering<'_>) -
         "StartInstance" => instances::start_instance(host, &param).into(),
         "InstanceStatus" => instances::instance_status(host, &param).into(),
         "CloseInstance" => instances::close_instance(host, &param).into(),
-        "HandleEvent" => events::handle_event(serving, &param, answering),
+        "HandleEvent" => events::handle_event(local, &param, answering),
         "Step" | "StepMultiMap" | "StepCredential" | "StepConsumer" | "StepRoute"
-        | "StepService" | "StepMemoryStats" => events::step(serving, &param, answering),
-        "StepError" => events::step_error(serving, &param, answering),
+        | "StepService" | "StepMemoryStats" => events::step(local, &param, answering),
+        "StepError" => events::step_error(local, &param, answering),
         // Kong honours a `_method` field in PDK results, so other Step variants can appear.
-        other if other.starts_with("Step") => events::step(serving, &param, answering),
+        other if other.starts_with("Step") => events::step(local, &param, answering),
         _ => Dispatched::Now(Err(format!("rpc: can't find method {method}"))),
     }
 }
