@@ -15,13 +15,21 @@ empty       :=
 space       := $(empty) $(empty)
 NAME_LIST   := $(subst $(space),$(comma),$(NAMES))
 
-.PHONY: all build fixtures plugins redis-server run test lint doc bench bench-build bench-baseline bench-smoke soak fuzz clean
+.PHONY: all build embedded fixtures plugins redis-server run test lint doc bench bench-build bench-baseline bench-smoke soak fuzz clean
 
 all: build
 
 ## build: compile pluginhost, plugin-abi, the sample plugins and the test tools
 build:
 	$(CARGO) build --workspace
+
+## embedded: the plugins that also build as executables serving themselves (one plugin per
+## process): target/debug/hello, panicky, hello-v2. Built before `build`, which then builds
+## the plugin files again without the server linked in.
+EMBEDDED := hello panicky hello-v2
+EMBEDDED_FEATURES := $(subst $(space),$(comma),$(foreach p,$(EMBEDDED),$(p)/embedded))
+embedded:
+	$(CARGO) build $(foreach p,$(EMBEDDED),-p $(p)) --features $(EMBEDDED_FEATURES) --bins
 
 ## fixtures: plugins built wrong on purpose, which the tests check pluginhost refuses
 fixtures:
@@ -78,7 +86,7 @@ redis-server:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 
 ## test: every test of the workspace (unit, integration against the real binary, doc)
-test: build fixtures redis-server
+test: embedded build fixtures redis-server
 	$(CARGO) test --workspace
 
 ## bench: pluginhost against the echo and mock baselines (release build); writes
@@ -87,13 +95,15 @@ RELEASE_DIR := $(CURDIR)/target/release
 # Two cargo invocations: `--bin loadgen` would restrict every -p of the same command to a
 # binary of that name, and build neither pluginhost nor a plugin.
 bench-build:
+	$(CARGO) build --release -p hello --features hello/embedded --bin hello
 	$(CARGO) build --release -p pluginhost -p hello -p request-transformer -p blocker -p rate-limit
 	$(CARGO) build --release -p kong-sim --bin loadgen
-	@for f in pluginhost loadgen libhello.so librequest_transformer.so libblocker.so librate_limit.so; do \
+	@for f in pluginhost loadgen hello libhello.so librequest_transformer.so libblocker.so librate_limit.so; do \
 	  test -f $(RELEASE_DIR)/$$f || { echo "make bench-build did not build $$f" >&2; exit 1; }; \
 	done
 
 BENCH_ARGS = --pluginhost $(RELEASE_DIR)/pluginhost --hello $(RELEASE_DIR)/libhello.so \
+	  --hello-embedded $(RELEASE_DIR)/hello \
 	  --transformer $(RELEASE_DIR)/librequest_transformer.so --blocker $(RELEASE_DIR)/libblocker.so \
 	  --rate-limit $(RELEASE_DIR)/librate_limit.so
 
@@ -139,6 +149,7 @@ soak: bench-build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(foreach p,$(EMBEDDED),-p $(p)) --features $(EMBEDDED_FEATURES) --bins -- -D warnings
 
 ## doc: the API docs of plugin-abi (the PDK reference) and pluginhost
 doc:

@@ -18,17 +18,13 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Kong's prefix directory; the socket is PREFIX/go_pluginserver.sock.
-    #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
-    pub kong_prefix: PathBuf,
+    /// The flags of every server.
+    #[command(flatten)]
+    pub serve: ServeFlags,
 
     /// Directory holding the plugins (*.so).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub plugins_directory: PathBuf,
-
-    /// Listen on this socket instead of PREFIX/go_pluginserver.sock.
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
 
     /// Print one plugin's info as a MessagePack map and exit (Kong 2.x legacy mode).
     #[arg(long, value_name = "NAME")]
@@ -56,6 +52,35 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub strict: bool,
 
+    /// How many versions of one plugin a process loads while serving; past it, a new version
+    /// is refused with a request to restart (old code is never unloaded). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_generations: u32,
+
+    /// Seconds between full rescans of the plugins directory, besides file events.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
+    pub rescan_interval: f64,
+
+    /// Load plugin files, and use a plugins directory and cache, that other users could have
+    /// written (group- or world-writable, or owned by another user than this one or root),
+    /// and follow symlinks out of the plugins directory. By default they are refused, with
+    /// the reason, as sshd's StrictModes refuses keys.
+    #[arg(long)]
+    pub allow_insecure_files: bool,
+}
+
+/// The flags every server takes: pluginhost, and a plugin serving itself (see
+/// [`crate::embedded`]), spelled the same.
+#[derive(Debug, Args)]
+pub struct ServeFlags {
+    /// Kong's prefix directory, where the socket is made.
+    #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
+    pub kong_prefix: PathBuf,
+
+    /// Listen on this socket instead of the one in Kong's prefix.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
     /// The Kong release that reads the schemas (e.g. 3.9.1): they then carry what it accepts,
     /// field descriptions from 3.4.0 on. Without it, schemas are what every Kong from 2.0.0
     /// on accepts. -dump-plugin-info (Kong 2.0 - 2.2) never carries descriptions.
@@ -70,15 +95,6 @@ pub struct Cli {
     /// Leave field descriptions out of config schemas, whatever -kong-version says.
     #[arg(long)]
     pub no_descriptions: bool,
-
-    /// How many versions of one plugin a process loads while serving; past it, a new version
-    /// is refused with a request to restart (old code is never unloaded). 0: no limit.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub max_generations: u32,
-
-    /// Seconds between full rescans of the plugins directory, besides file events.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
-    pub rescan_interval: f64,
 
     /// Seconds an event may wait for Kong's next Step before it is abandoned and reaped.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
@@ -131,13 +147,6 @@ pub struct Cli {
     /// only the server's own user can (mode 0600).
     #[arg(long, value_name = "GROUP")]
     pub socket_group: Option<String>,
-
-    /// Load plugin files, and use a plugins directory and cache, that other users could have
-    /// written (group- or world-writable, or owned by another user than this one or root),
-    /// and follow symlinks out of the plugins directory. By default they are refused, with
-    /// the reason, as sshd's StrictModes refuses keys.
-    #[arg(long)]
-    pub allow_insecure_files: bool,
 
     /// Seconds an instance may stay unused before it is collected (Kong re-creates it on demand).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = positive_seconds)]
@@ -221,9 +230,7 @@ impl Cli {
 
     /// The socket path to listen on.
     pub fn socket_path(&self) -> PathBuf {
-        self.socket
-            .clone()
-            .unwrap_or_else(|| self.kong_prefix.join("go_pluginserver.sock"))
+        self.serve.socket_path("go_pluginserver.sock")
     }
 
     /// How plugin builds are checked.
@@ -231,6 +238,36 @@ impl Cli {
         crate::fingerprint::Policy {
             strict: self.strict,
         }
+    }
+
+    /// `-rescan-interval` as a duration.
+    pub fn rescan_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.rescan_interval)
+    }
+
+    /// The Kong release the schemas are printed for (see [`ServeFlags::schema_kong`]); always
+    /// the oldest for Kong 2.0 - 2.2's `-dump-plugin-info`.
+    pub fn schema_kong(&self) -> KongVersion {
+        match self.dump_plugin_info {
+            Some(_) => KongVersion::OLDEST,
+            None => self.serve.schema_kong(),
+        }
+    }
+
+    /// The file trust rules (`-allow-insecure-files`).
+    pub fn trust(&self) -> crate::loader::trust::Trust {
+        crate::loader::trust::Trust {
+            allow_insecure: self.allow_insecure_files,
+        }
+    }
+}
+
+impl ServeFlags {
+    /// The socket path to listen on: `-socket`, or `name` in Kong's prefix.
+    pub fn socket_path(&self, name: &str) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| self.kong_prefix.join(name))
     }
 
     /// `-event-timeout` as a duration.
@@ -243,17 +280,11 @@ impl Cli {
         Duration::from_secs_f64(self.instance_ttl)
     }
 
-    /// `-rescan-interval` as a duration.
-    pub fn rescan_interval(&self) -> Duration {
-        Duration::from_secs_f64(self.rescan_interval)
-    }
-
     /// The Kong release the schemas are printed for: `-kong-version`, or the oldest Kong when
-    /// none is given, when descriptions are refused, or for Kong 2.0 - 2.2's
-    /// `-dump-plugin-info`.
+    /// none is given or descriptions are refused.
     pub fn schema_kong(&self) -> KongVersion {
         match self.kong_version {
-            Some(kong) if !self.no_descriptions && self.dump_plugin_info.is_none() => kong,
+            Some(kong) if !self.no_descriptions => kong,
             _ => KongVersion::OLDEST,
         }
     }
@@ -276,13 +307,6 @@ impl Cli {
             .map_or_else(crate::stacks::stacks_the_kernel_allows, |n| n as usize)
     }
 
-    /// The file trust rules (`-allow-insecure-files`).
-    pub fn trust(&self) -> crate::loader::trust::Trust {
-        crate::loader::trust::Trust {
-            allow_insecure: self.allow_insecure_files,
-        }
-    }
-
     /// Who may connect to the socket (`-socket-group`).
     pub fn socket_access(&self) -> Result<crate::socket::Access, crate::socket::SocketError> {
         match &self.socket_group {
@@ -302,6 +326,11 @@ impl Cli {
     /// `-shutdown-grace` as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown_grace)
+    }
+
+    /// `-max-buffered-bytes`.
+    pub fn max_buffered(&self) -> usize {
+        usize::try_from(self.max_buffered_bytes).unwrap_or(usize::MAX)
     }
 }
 
@@ -374,7 +403,7 @@ mod tests {
     #[test]
     fn go_style_single_dash_flags() {
         let cli = parse(&["-kong-prefix", "/p", "-plugins-directory", "/d"]);
-        assert_eq!(cli.kong_prefix, PathBuf::from("/p"));
+        assert_eq!(cli.serve.kong_prefix, PathBuf::from("/p"));
         assert_eq!(cli.plugins_directory, PathBuf::from("/d"));
         assert_eq!(cli.socket_path(), PathBuf::from("/p/go_pluginserver.sock"));
     }
@@ -387,7 +416,7 @@ mod tests {
             "--dump-plugin-info",
             "x",
         ]);
-        assert_eq!(cli.kong_prefix, PathBuf::from("/p"));
+        assert_eq!(cli.serve.kong_prefix, PathBuf::from("/p"));
         assert_eq!(cli.plugins_directory, PathBuf::from("/d"));
         assert_eq!(cli.dump_plugin_info.as_deref(), Some("x"));
     }
@@ -403,7 +432,7 @@ mod tests {
     fn socket_override_and_timeouts() {
         let cli = parse(&["-socket", "/s.sock", "-event-timeout", "0.5"]);
         assert_eq!(cli.socket_path(), PathBuf::from("/s.sock"));
-        assert_eq!(cli.event_timeout(), Duration::from_millis(500));
+        assert_eq!(cli.serve.event_timeout(), Duration::from_millis(500));
     }
 
     #[test]

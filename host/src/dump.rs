@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use plugin_abi::PluginInfo;
+use plugin_abi::{PluginInfo, schema::KongVersion};
 use serde::Serialize;
 
 use crate::{cli::Cli, registry::Registry};
@@ -98,20 +98,10 @@ pub fn run(cli: &Cli) -> Result<(), DumpError> {
         rmp_serde::to_vec_named(&KongInfo::from(&plugin.info))
             .map_err(|e| std::io::Error::other(e.to_string()))?
     } else if let Some(name) = &cli.dump_plugin_info_json {
-        let plugin = one(name)?;
-        let mut out = to_json(&Dump {
-            protocol: PROTOCOL,
-            plugins: vec![KongInfo::from(&plugin.info)],
-        });
-        out.push(b'\n');
-        out
+        dump_document(&[&one(name)?.info], None)
     } else if cli.dump {
-        let mut out = to_json(&Dump {
-            protocol: PROTOCOL,
-            plugins: plugins.iter().map(|p| KongInfo::from(&p.info)).collect(),
-        });
-        out.push(b'\n');
-        out
+        let infos: Vec<&PluginInfo> = plugins.iter().map(|p| &p.info).collect();
+        dump_document(&infos, cli.serve.kong_version)
     } else {
         let infos: Vec<KongInfo> = plugins.iter().map(|p| KongInfo::from(&p.info)).collect();
         to_json(&infos)
@@ -120,6 +110,22 @@ pub fn run(cli: &Cli) -> Result<(), DumpError> {
     stdout.write_all(&output)?;
     stdout.flush()?;
     Ok(())
+}
+
+/// The `-dump` document of `infos`, and a newline: `{"Protocol":"MsgPack:1","Plugins":[...]}`,
+/// which Kong reads from 2.4 on; for a `kong` release before 2.4, the JSON array of the infos,
+/// which is all Kong 2.3 reads (the protocol is then MsgPack:1, the only one it speaks).
+pub fn dump_document(infos: &[&PluginInfo], kong: Option<KongVersion>) -> Vec<u8> {
+    let plugins: Vec<KongInfo> = infos.iter().map(|info| KongInfo::from(*info)).collect();
+    let mut out = match kong {
+        Some(kong) if kong < KongVersion::new(2, 4, 0) => to_json(&plugins),
+        _ => to_json(&Dump {
+            protocol: PROTOCOL,
+            plugins,
+        }),
+    };
+    out.push(b'\n');
+    out
 }
 
 fn to_json(value: &impl Serialize) -> Vec<u8> {

@@ -61,13 +61,18 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host with no plugin loaded yet, loading plugins from copies in `cache`.
-    pub fn new(settings: Settings, cache: crate::cache::Cache) -> Self {
+    /// A host with no plugin loaded yet, loading plugins from copies in `cache` (none: the
+    /// one plugin built in, see [`crate::embedded`]).
+    pub fn new(settings: Settings, cache: Option<crate::cache::Cache>) -> Self {
+        let registry = Registry::new(settings.policy)
+            .for_kong(settings.kong)
+            .with_trust(settings.trust);
+        let registry = match cache {
+            Some(cache) => registry.with_cache(cache, settings.max_generations),
+            None => registry,
+        };
         Host {
-            registry: Registry::new(settings.policy)
-                .for_kong(settings.kong)
-                .with_trust(settings.trust)
-                .with_cache(cache, settings.max_generations),
+            registry,
             instances: Instances::default(),
             buffers: Budget::new(settings.max_buffered),
             stacks: stacks::Mapped::new(settings.max_events),

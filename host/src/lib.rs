@@ -9,7 +9,8 @@
 //! * [`dump`] — what Kong's query commands print; [`version`] — `-version`; [`check`] —
 //!   `check-plugin`, the KrakenD-style offline checks; [`new`] — `pluginhost new`, a plugin
 //!   crate to start from;
-//! * [`serve`] — the server's life: load, bind, serve, stop; [`lifecycle`] — signals and parent
+//! * [`serve`] — the server's life: load, bind, serve, stop, for pluginhost and for
+//!   [`embedded`], a plugin crate's executable serving that one plugin; [`lifecycle`] — signals and parent
 //!   death; [`socket`] — the listening socket; [`logging`] — stderr, never blocking; [`cap`]
 //!   — the size cap of log lines and error replies; [`metrics`] — what is counted for
 //!   Prometheus, and the `/metrics` endpoint;
@@ -50,6 +51,7 @@ pub mod cap;
 pub mod check;
 pub mod cli;
 pub mod dump;
+pub mod embedded;
 pub mod events;
 pub mod fingerprint;
 pub mod host;

@@ -10,7 +10,7 @@ use pluginhost::{
 
 fn main() -> ExitCode {
     let cli = Cli::from_env();
-    let _logging = logging::init(cli.log_format);
+    let _logging = logging::init(cli.serve.log_format);
     if cli.version {
         // stdout may be a closed pipe; nothing useful to do about it.
         let _ = std::io::stdout().write_all(version::text().as_bytes());

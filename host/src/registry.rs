@@ -164,6 +164,18 @@ impl Registry {
         Ok(report)
     }
 
+    /// Serves `plugin`, built into this program (see [`crate::embedded`]).
+    pub fn serve_builtin(&self, mut plugin: LoadedPlugin) -> Result<Arc<LoadedPlugin>, LoadError> {
+        plugin.info.schema = for_kong(&plugin.info.schema, self.kong);
+        match self.install(plugin)? {
+            Loaded::New(plugin) => {
+                plugin.metrics();
+                Ok(plugin)
+            }
+            Loaded::Unchanged(name) => Ok(self.get(&name).expect("just installed")),
+        }
+    }
+
     /// Loads the plugin in `source`, as a new plugin or as the next generation of the one
     /// this file already serves. On any refusal, what served before keeps serving.
     pub fn load_file(&self, source: &Path) -> Result<Loaded, LoadError> {

@@ -2,16 +2,23 @@
 //! [`crate::serving`]), and leave cleanly when told to stop. The reload watcher has a thread
 //! of its own; this thread waits for signals, collects idle instances, and runs the shutdown.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
+use plugin_abi::schema::KongVersion;
 use tokio::sync::{oneshot, watch};
 
 use crate::{
     cache::Cache,
-    cli::Cli,
+    cli::{Cli, ServeFlags},
     host::{Host, Settings},
-    lifecycle, reload,
+    lifecycle,
+    loader::{LoadedPlugin, trust::Trust},
+    reload,
     serving::{Server, local::here},
     socket,
     workers::Pool,
@@ -24,50 +31,111 @@ pub const CACHE_DIR: &str = ".pluginhost-cache";
 /// is stopped with the process.
 const END_ALL_WAIT: Duration = Duration::from_millis(200);
 
-/// Runs the server until SIGTERM, SIGINT or the parent's death.
+/// Where the plugins served come from.
+pub enum Plugins {
+    /// Every plugin file of a directory, watched while serving (pluginhost).
+    Directory {
+        /// The plugins directory.
+        dir: PathBuf,
+        /// How their builds are checked.
+        policy: crate::fingerprint::Policy,
+        /// Which files may be loaded.
+        trust: Trust,
+        /// Versions of one plugin a process loads at most.
+        max_generations: u32,
+        /// Seconds between full rescans.
+        rescan: Duration,
+    },
+    /// The one plugin this program was built with (see [`crate::embedded`]).
+    Builtin(Box<LoadedPlugin>),
+}
+
+/// Runs pluginhost until SIGTERM, SIGINT or the parent's death.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    let plugins = Plugins::Directory {
+        dir: cli.plugins_directory.clone(),
+        policy: cli.policy(),
+        trust: cli.trust(),
+        max_generations: cli.max_generations,
+        rescan: cli.rescan_interval(),
+    };
+    serve_until_stopped(&cli.serve, &cli.socket_path(), cli.schema_kong(), plugins)
+}
+
+/// Serves `plugins` on `socket` with `flags` until SIGTERM, SIGINT or the parent's death,
+/// schemas as Kong release `kong` reads them.
+pub fn serve_until_stopped(
+    flags: &ServeFlags,
+    socket: &Path,
+    kong: KongVersion,
+    plugins: Plugins,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(cli))
+    runtime.block_on(serve(flags, socket, kong, plugins))
 }
 
-async fn serve(cli: &Cli) -> anyhow::Result<()> {
+async fn serve(
+    flags: &ServeFlags,
+    socket_path: &Path,
+    kong: KongVersion,
+    plugins: Plugins,
+) -> anyhow::Result<()> {
     let armed = lifecycle::arm().context("cannot watch for signals")?;
-    let socket_path = cli.socket_path();
     // Before touching anything a running server uses: its cache, its socket.
-    socket::refuse_if_live(&socket_path)?;
-    let trust = cli.trust();
-    let cache_dir = cli.kong_prefix.join(CACHE_DIR);
-    let cache = Cache::open(&cache_dir, trust)
-        .map_err(|e| anyhow::anyhow!("cannot use the plugin cache {}: {e}", cache_dir.display()))?;
-    let metrics = cli
+    socket::refuse_if_live(socket_path)?;
+    let (plugins_dir, policy, trust, max_generations) = match &plugins {
+        Plugins::Directory {
+            dir,
+            policy,
+            trust,
+            max_generations,
+            ..
+        } => (dir.clone(), *policy, *trust, *max_generations),
+        Plugins::Builtin(_) => (
+            PathBuf::new(),
+            crate::fingerprint::Policy::default(),
+            Trust::STRICT,
+            0,
+        ),
+    };
+    let cache = match &plugins {
+        Plugins::Directory { .. } => {
+            let cache_dir = flags.kong_prefix.join(CACHE_DIR);
+            Some(Cache::open(&cache_dir, trust).map_err(|e| {
+                anyhow::anyhow!("cannot use the plugin cache {}: {e}", cache_dir.display())
+            })?)
+        }
+        Plugins::Builtin(_) => None,
+    };
+    let metrics = flags
         .metrics_listen
         .as_ref()
         .map(|_| crate::metrics::install());
     let host = Arc::new(Host::new(
         Settings {
-            plugins_dir: cli.plugins_directory.clone(),
-            event_timeout: cli.event_timeout(),
-            instance_ttl: cli.instance_ttl(),
-            policy: cli.policy(),
-            kong: cli.schema_kong(),
-            max_generations: cli.max_generations,
-            handler_stack: cli.handler_stack_kib as usize * 1024,
-            threads: cli.threads(),
-            max_threads: cli.max_threads,
-            thread_idle: cli.thread_idle(),
-            limits: cli.limits(),
-            max_buffered: usize::try_from(cli.max_buffered_bytes).unwrap_or(usize::MAX),
-            max_events: cli.max_events(),
+            plugins_dir,
+            event_timeout: flags.event_timeout(),
+            instance_ttl: flags.instance_ttl(),
+            policy,
+            kong,
+            max_generations,
+            handler_stack: flags.handler_stack_kib as usize * 1024,
+            threads: flags.threads(),
+            max_threads: flags.max_threads,
+            thread_idle: flags.thread_idle(),
+            limits: flags.limits(),
+            max_buffered: flags.max_buffered(),
+            max_events: flags.max_events(),
             trust,
         },
         cache,
     ));
     // Before any plugin loads: an address that cannot be had stops the start, with nothing
     // done yet, and the refusals of the first load are counted.
-    let _endpoint = match (&cli.metrics_listen, metrics) {
+    let _endpoint = match (&flags.metrics_listen, metrics) {
         (Some(listen), Some(metrics)) => {
             metrics.live.watch(Arc::clone(&host) as _);
             let bound = crate::metrics::endpoint::start(listen, metrics)
@@ -78,26 +146,31 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         _ => None,
     };
     // Plugins first, socket second: once Kong can connect, every plugin can answer.
-    let before_load = reload::stamps(&cli.plugins_directory, trust);
-    let loaded = host.load_plugins(&cli.plugins_directory)?;
+    let loaded = match plugins {
+        Plugins::Directory { dir, rescan, .. } => {
+            let before_load = reload::stamps(&dir, trust);
+            let loaded = host.load_plugins(&dir)?;
+            reload::spawn(Arc::clone(&host), dir.clone(), before_load, rescan)
+                .context("cannot start watching the plugins directory")?;
+            if loaded == 0 {
+                tracing::warn!(
+                    "no plugin loaded from {}: Kong will get errors for every plugin it asks for",
+                    dir.display()
+                );
+            }
+            loaded
+        }
+        Plugins::Builtin(plugin) => {
+            let plugin = host.registry.serve_builtin(*plugin)?;
+            crate::registry::log_loaded(&plugin);
+            1
+        }
+    };
     if armed.parent_gone() {
         tracing::info!("the parent process exited while plugins loaded: not serving");
         return Ok(());
     }
-    reload::spawn(
-        Arc::clone(&host),
-        cli.plugins_directory.clone(),
-        before_load,
-        cli.rescan_interval(),
-    )
-    .context("cannot start watching the plugins directory")?;
-    if loaded == 0 {
-        tracing::warn!(
-            "no plugin loaded from {}: Kong will get errors for every plugin it asks for",
-            cli.plugins_directory.display()
-        );
-    }
-    let (listener, bound) = socket::bind(&socket_path, cli.socket_access()?)?;
+    let (listener, bound) = socket::bind(socket_path, flags.socket_access()?)?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = Server::start(Arc::clone(&host), listener.into(), stop_rx.clone())
         .context("cannot start the worker threads")?;
@@ -129,7 +202,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         }
     }
     server.stop_accepting();
-    wait_for_events(&server.pool, cli.shutdown_grace()).await;
+    wait_for_events(&server.pool, flags.shutdown_grace()).await;
     bound.remove_if_ours();
     tracing::info!("stopped");
     Ok(())

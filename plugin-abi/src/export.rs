@@ -71,6 +71,12 @@ macro_rules! __export_plugin {
             $crate::__private::root_module(__pluginhost_info, __pluginhost_new_instance)
         }
 
+        impl $crate::Exported for $plugin {
+            fn root_module() -> $crate::ffi::PluginModRef {
+                __pluginhost_root_module()
+            }
+        }
+
         extern "C" fn __pluginhost_load_root_module() -> $crate::__private::RootModuleResult {
             $crate::__private::call_root_module_loader(__pluginhost_root_module)
         }

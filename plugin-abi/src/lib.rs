@@ -162,3 +162,37 @@ pub use plugin_abi_macros::config;
 /// ```
 #[doc(inline)]
 pub use plugin_abi_macros::plugin;
+
+/// A plugin type that [`plugin`] exported: its root module, the same one pluginhost finds in the
+/// `cdylib`. A server linked with the plugin itself (one plugin per process, pluginhost's
+/// `embedded` mode) serves it from here, with no file to load and no build to check.
+///
+/// `#[plugin_abi::plugin]` implements it; a plugin author never does.
+///
+/// ```standalone_crate
+/// use plugin_abi::{Exported, HandlerResult, Kong, Plugin};
+///
+/// #[plugin_abi::config]
+/// pub struct Config {}
+///
+/// pub struct Stamp;
+///
+/// #[plugin_abi::plugin(name = "stamp", priority = 7, version = "1.0.0")]
+/// impl Plugin for Stamp {
+///     type Config = Config;
+///     fn new(_: Config) -> Result<Self, String> { Ok(Stamp) }
+///     fn access(&self, kong: &Kong) -> HandlerResult {
+///         kong.response().set_header("x-stamp", "1")?;
+///         Ok(())
+///     }
+/// }
+///
+/// fn main() {
+///     let module = Stamp::root_module();
+///     assert_eq!(module.abi_revision(), plugin_abi::ABI_REVISION);
+/// }
+/// ```
+pub trait Exported {
+    /// The plugin's root module.
+    fn root_module() -> ffi::PluginModRef;
+}

@@ -36,6 +36,12 @@ pub fn plugin(name: &str) -> PathBuf {
     artifact(&format!("lib{}.so", name.replace('-', "_")))
 }
 
+/// The executable of the plugin crate `name` serving that one plugin (built with its
+/// `embedded` feature, `make embedded`).
+pub fn embedded(name: &str) -> PathBuf {
+    artifact(name)
+}
+
 /// The workspace's root directory.
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -146,6 +146,7 @@ fn a_crate_from_pluginhost_new_builds_tests_checks_and_serves() {
         "Cargo.toml",
         "Cargo.lock",
         "src/lib.rs",
+        "src/main.rs",
         "src/tests.rs",
         "README.md",
     ] {
@@ -156,6 +157,10 @@ fn a_crate_from_pluginhost_new_builds_tests_checks_and_serves() {
     assert!(
         readme.contains("pluginserver_my_greeter_query_cmd"),
         "{readme}"
+    );
+    assert!(
+        readme.contains("pluginserver_my_greeter_start_cmd = /usr/local/bin/my-greeter"),
+        "the kong.conf lines of one plugin per process: {readme}"
     );
 
     let run = |args: &[&str]| {
@@ -187,6 +192,27 @@ fn a_crate_from_pluginhost_new_builds_tests_checks_and_serves() {
         calls[0].args,
         ["x-my-greeter", "hello from Rust"].map(kong_sim::Value::from)
     );
+
+    // The same crate, as an executable serving this one plugin.
+    run(&["build", "--features", "embedded", "--bin", "my-greeter"]);
+    let exe = scratch_target().join("debug/my-greeter");
+    let dump = Command::new(&exe).arg("-dump").output().unwrap();
+    let dump: serde_json::Value = serde_json::from_slice(&dump.stdout).unwrap();
+    assert_eq!(dump["Plugins"][0]["Name"], "my-greeter");
+    let prefix = outside();
+    let mut command = Command::new(&exe);
+    command.arg("-kong-prefix").arg(prefix.path());
+    let server = kong_sim::server::Server::spawn(command, prefix.path().join("my-greeter.socket"));
+    let kong = server.kong();
+    let entity = kong_sim::kong::Entity::new(&kong, "my-greeter", json!({"greeting": "hey"}));
+    let outcome = entity
+        .run("access", |_| kong_sim::kong::Answer::Nil)
+        .unwrap();
+    assert_eq!(
+        outcome.calls[0].args,
+        ["x-my-greeter", "hey"].map(kong_sim::Value::from)
+    );
+    drop(server);
 
     // A second `new` into the same directory writes nothing.
     let again = Command::new(paths::pluginhost())

@@ -229,6 +229,25 @@ pub fn load_checked(
     let module = lib_header_from_path(copy)
         .and_then(|header| header.init_root_module::<PluginModRef>())
         .map_err(|e| LoadError::new(path, Refusal::Load, explain(&e)))?;
+    let mut plugin = from_module(module, path, warnings)?;
+    plugin.file = copy.to_owned();
+    plugin.sha256 = snapshot.sha256.clone();
+    Ok(plugin)
+}
+
+/// The plugin this program was built with: its root module, linked in (one plugin per
+/// process, see [`crate::embedded`]). No file is read and no build checked: plugin and server
+/// are one build. `exe` is the program's file, which stands for the plugin's.
+pub fn builtin(module: PluginModRef, exe: &Path) -> Result<LoadedPlugin, LoadError> {
+    from_module(module, exe, Vec::new())
+}
+
+/// A plugin from its root module, loaded from or standing for the file `path`.
+fn from_module(
+    module: PluginModRef,
+    path: &Path,
+    warnings: Vec<Diff>,
+) -> Result<LoadedPlugin, LoadError> {
     if module.abi_revision() != ABI_REVISION {
         return Err(LoadError::new(
             path,
@@ -258,8 +277,8 @@ pub fn load_checked(
     Ok(LoadedPlugin {
         info,
         path: path.to_owned(),
-        file: copy.to_owned(),
-        sha256: snapshot.sha256.clone(),
+        file: path.to_owned(),
+        sha256: String::new(),
         generation: 1,
         module,
         mod_time,

@@ -16,9 +16,10 @@ use crate::cli::NewArgs;
 const HOST_LOCK: &str = include_str!(concat!(env!("OUT_DIR"), "/host-Cargo.lock"));
 
 /// The files of a new plugin crate: path in the crate, template.
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     ("Cargo.toml", include_str!("template/Cargo.toml.in")),
     ("src/lib.rs", include_str!("template/lib.rs.in")),
+    ("src/main.rs", include_str!("template/main.rs.in")),
     ("src/tests.rs", include_str!("template/tests.rs.in")),
     ("README.md", include_str!("template/README.md.in")),
     (".gitignore", include_str!("template/gitignore.in")),
@@ -46,6 +47,10 @@ pub fn run(args: &NewArgs) -> anyhow::Result<()> {
         ("{{lib}}", args.name.replace('-', "_")),
         ("{{var}}", args.name.replace('-', "_")),
         ("{{plugin_abi}}", toml_string(&plugin_abi)),
+        (
+            "{{pluginhost_crate}}",
+            toml_string(&pluginhost_crate(&plugin_abi)),
+        ),
         ("{{pluginhost}}", pluginhost.display().to_string()),
     ];
     for (file, template) in FILES {
@@ -109,6 +114,14 @@ fn plugin_abi_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot resolve {}", path.display()))
 }
 
+/// The pluginhost crate beside plugin-abi in the same checkout, for the executable that serves
+/// the plugin alone.
+fn pluginhost_crate(plugin_abi: &Path) -> PathBuf {
+    plugin_abi
+        .parent()
+        .map_or_else(|| PathBuf::from("host"), |root| root.join("host"))
+}
+
 /// `greeter-v2` → `GreeterV2`.
 fn type_name(name: &str) -> String {
     name.split(['-', '_'])
@@ -160,6 +173,7 @@ mod tests {
             "{{lib}}",
             "{{var}}",
             "{{plugin_abi}}",
+            "{{pluginhost_crate}}",
             "{{pluginhost}}",
         ];
         for (file, template) in FILES {

@@ -14,9 +14,9 @@ use std::{os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
 use super::{
     conn::Conn,
-    dispatch::{Answering, Dispatched, dispatch},
+    dispatch::dispatch,
     local::Local,
-    reply,
+    reply::{self, Answering, Dispatched},
     stream::Stream,
 };
 use crate::{

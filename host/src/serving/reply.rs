@@ -67,3 +67,59 @@ impl ReplySender {
         }
     }
 }
+
+/// What answering a request gave: the answer, or the promise of one from the worker thread
+/// the request's event lives on.
+pub enum Dispatched {
+    /// The answer.
+    Now(Outcome),
+    /// Another worker answers, through this channel.
+    Later(oneshot::Receiver<Outcome>),
+    /// Another worker answers on the connection itself, and gives its claim back.
+    Handed,
+}
+
+/// How a request that another worker answers gets its answer back.
+pub struct Answering<'c> {
+    /// The connection the request came on.
+    pub conn: &'c Arc<Conn>,
+    /// Its stream on this worker.
+    pub stream: &'c mut Stream,
+    /// Its buffer, holding the request.
+    pub buf: &'c mut Vec<u8>,
+    /// Where the request ends in `buf`.
+    pub end: usize,
+    /// The request's msgid.
+    pub msgid: &'c rmpv::Value,
+    /// Its method, when metrics count errors.
+    pub rpc: Option<crate::metrics::RpcMethod>,
+}
+
+impl Answering<'_> {
+    /// Where the answer goes, and what the reader then waits for. The answering worker writes
+    /// on the connection itself when nothing else waits behind the request: a read finds
+    /// nothing more, which also clears the readiness, so the reader then sleeps until the
+    /// client's next request.
+    pub fn reply(self) -> (ReplySender, Dispatched) {
+        let alone =
+            self.end == self.buf.len() && matches!(self.stream.try_read(self.buf), Ok(None));
+        if alone {
+            return (
+                ReplySender::Direct {
+                    conn: Arc::clone(self.conn),
+                    msgid: self.msgid.clone(),
+                    rpc: self.rpc,
+                },
+                Dispatched::Handed,
+            );
+        }
+        let (sender, receiver) = oneshot::channel();
+        (ReplySender::Channel(sender), Dispatched::Later(receiver))
+    }
+}
+
+impl From<Outcome> for Dispatched {
+    fn from(outcome: Outcome) -> Self {
+        Dispatched::Now(outcome)
+    }
+}

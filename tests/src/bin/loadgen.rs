@@ -61,6 +61,9 @@ enum Command {
         /// Another pluginhost build to compare with (the commit before, say).
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// hello's own executable (built with its `embedded` feature).
+        #[arg(long)]
+        hello_embedded: Option<PathBuf>,
     },
     /// Runs hello at 16 in flight for a long time, reporting RSS as it goes (`make soak`).
     Soak {
@@ -138,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             abandoned,
             dump_plugins,
             baseline,
+            hello_embedded,
         } => {
             let report = bench::run(&Bench {
                 pluginhost,
@@ -152,6 +156,7 @@ fn main() -> anyhow::Result<()> {
                 abandoned,
                 dump_plugins,
                 baseline,
+                hello_embedded,
             })?;
             print!("{report}");
             eprintln!(

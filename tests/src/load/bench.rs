@@ -20,6 +20,7 @@ use super::{
     blocking::{self, Blocking},
     children::ServerProcess,
     client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
+    embedded::{self, Embedded},
     memory::{self, Memory},
     metrics_cost::{self, MetricsCost},
     plot::{self, Series},
@@ -55,6 +56,8 @@ pub struct Bench {
     pub dump_plugins: usize,
     /// Another pluginhost build to compare with (the commit before, say).
     pub baseline: Option<PathBuf>,
+    /// hello's own executable (its `embedded` feature), measured beside the shared server.
+    pub hello_embedded: Option<PathBuf>,
 }
 
 /// Client processes of the spread figure, and their events in flight in all.
@@ -214,6 +217,21 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     )?;
     eprintln!("loadgen: rate-limit measured");
 
+    let embedded = bench
+        .hello_embedded
+        .as_ref()
+        .map(|exe| {
+            embedded::measure(
+                &bench.pluginhost,
+                &bench.hello,
+                exe,
+                dir,
+                bench.rounds.min(3),
+                bench.measure,
+            )
+        })
+        .transpose()?;
+    eprintln!("loadgen: hello embedded and shared measured");
     let memory = memory::measure(&bench.pluginhost, dir, &plugins, bench.abandoned)?;
     eprintln!("loadgen: memory measured");
     let dump = time_dump(&bench.pluginhost, dir, &bench.hello, bench.dump_plugins)?;
@@ -235,6 +253,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &memory,
         &dump,
         &spread,
+        embedded.as_ref(),
         steal,
     );
     std::fs::write(bench.out.join("report.md"), &report)?;
@@ -440,6 +459,7 @@ fn render(
     memory: &Memory,
     dump: &Dump,
     spread: &Spread,
+    embedded: Option<&Embedded>,
     steal: Option<f64>,
 ) -> String {
     let mut out = String::new();
@@ -518,6 +538,10 @@ fn render(
         "\n## rate-limit: counting locally and in Redis (pluginhost, default threads)\n\n",
     );
     out.push_str(&rate_limit.table());
+    if let Some(embedded) = embedded {
+        out.push_str("\n## One plugin per process: hello embedded beside hello in pluginhost\n\n");
+        out.push_str(&embedded.table());
+    }
     out.push_str("\n## Metrics on (scraped) and off: hello (pluginhost, default threads)\n\n");
     out.push_str(&metrics.table());
     out.push_str("\n## Targets (hello)\n\n");
@@ -701,6 +725,22 @@ fn render(
                     <= 4 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
         ]);
+    }
+    for (n, rate, cpu) in embedded.map(Embedded::ratios).unwrap_or_default() {
+        rows.push(vec![
+            format!("hello embedded at {n} in flight: events/s ÷ shared"),
+            "≥ 0.90".into(),
+            format!("{rate:.2}"),
+            verdict(rate >= 0.9),
+        ]);
+        if let Some(cpu) = cpu {
+            rows.push(vec![
+                format!("hello embedded at {n} in flight: CPU/event ÷ shared"),
+                "≤ 1.10".into(),
+                format!("{cpu:.2}"),
+                verdict(cpu <= 1.1),
+            ]);
+        }
     }
     rows.push(vec![
         format!("RSS, {} abandoned events → reaped", memory.abandoned),

@@ -7,6 +7,7 @@
 //! * [`client`] — events driven as one nginx worker drives them (pooled connections, N in
 //!   flight), with events/s, RPC/s, latency percentiles and CPU per event;
 //! * [`echo`] — the physical baseline, a Unix-socket echo;
+//! * [`embedded`] — hello served by its own executable beside hello in pluginhost;
 //! * [`mock`] — the protocol baseline, the same exchange answered with no plugin runtime;
 //! * [`memory`] — RSS under abandoned events, and `make soak`;
 //! * [`metrics_cost`] — hello with metrics on and scraped, beside metrics off;
@@ -23,6 +24,7 @@ pub mod blocking;
 pub mod children;
 pub mod client;
 pub mod echo;
+pub mod embedded;
 pub mod memory;
 pub mod metrics_cost;
 pub mod mock;

@@ -13,8 +13,8 @@ use crate::{
     pace::Where,
     rpc::params::{field, text, uint},
     serving::{
-        dispatch::{Answering, Dispatched},
         local::{Local, here},
+        reply::{Answering, Dispatched},
     },
     workers::WorkerHandle,
 };

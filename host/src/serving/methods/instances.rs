@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use rmpv::Value;
 
-use super::status::no_such_plugin;
 use crate::{
     host::Host,
     instances::Instance,
@@ -66,4 +65,19 @@ pub fn no_instance(id: u64) -> String {
 
 fn instance_id(param: &Value) -> Result<u64, String> {
     uint(param).ok_or_else(|| format!("an instance id must be a non-negative integer, got {param}"))
+}
+
+/// go-pluginserver's text for a plugin it cannot open, with the reason spelled out.
+pub fn no_such_plugin(host: &Host, name: &str) -> String {
+    if let Some(file) = host.registry.removed_from(name) {
+        return format!(
+            "failed to open plugin {name}: its file {} was removed while pluginhost served it; \
+             instances already started keep serving until closed",
+            file.display()
+        );
+    }
+    format!(
+        "failed to open plugin {name}: no plugin named {name} is served from {}",
+        host.settings.plugins_dir.display()
+    )
 }

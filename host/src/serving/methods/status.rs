@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc};
 use plugin_abi::Phase;
 use rmpv::Value;
 
-use super::instances::instance_value;
+use super::instances::{instance_value, no_such_plugin};
 use crate::{
     dump,
     host::Host,
@@ -24,6 +24,11 @@ use crate::{
 pub fn set_plugin_dir(host: &Arc<Host>, param: &Value) -> Result<Reply, String> {
     let dir = text(param).ok_or("plugin.SetPluginDir takes a directory path")?;
     let served = &host.settings.plugins_dir;
+    if served.as_os_str().is_empty() {
+        return Err(format!(
+            "plugin.SetPluginDir {dir}: this server serves the one plugin it was built with"
+        ));
+    }
     let same = match (Path::new(&dir).canonicalize(), served.canonicalize()) {
         (Ok(asked), Ok(served)) => asked == served,
         _ => false,
@@ -123,19 +128,4 @@ pub fn get_plugin_info(host: &Arc<Host>, param: &Value) -> Result<Reply, String>
         .get(&name)
         .ok_or_else(|| no_such_plugin(host, &name))?;
     Ok(Reply::Value(dump::info_value(&plugin.info)))
-}
-
-/// go-pluginserver's text for a plugin it cannot open, with the reason spelled out.
-pub fn no_such_plugin(host: &Host, name: &str) -> String {
-    if let Some(file) = host.registry.removed_from(name) {
-        return format!(
-            "failed to open plugin {name}: its file {} was removed while pluginhost served it; \
-             instances already started keep serving until closed",
-            file.display()
-        );
-    }
-    format!(
-        "failed to open plugin {name}: no plugin named {name} is served from {}",
-        host.settings.plugins_dir.display()
-    )
 }

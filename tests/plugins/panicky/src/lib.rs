@@ -26,6 +26,8 @@ pub enum Mode {
     Echo,
     /// Makes `count` calls to `kong.request.get_header("x-n")`, then sets `x-sum` to their sum.
     Sum,
+    /// Reads a header, then aborts the whole process: a crash no server can catch.
+    Abort,
 }
 
 /// The plugin's configuration.
@@ -64,6 +66,10 @@ impl Plugin for Panicky {
         match self.0.mode {
             Mode::Nothing => Ok(()),
             Mode::Panic => panic!("panicky was asked to panic"),
+            Mode::Abort => {
+                kong.request().get_header("x-n")?;
+                std::process::abort()
+            }
             Mode::Error => Err("panicky was asked to fail".into()),
             Mode::ExitThenCall => {
                 kong.response().exit(403, Some("forbidden"), None)?;

@@ -1,0 +1,234 @@
+//! One plugin per process: a plugin crate's own executable (its `embedded` feature) serves
+//! that plugin as Kong's embedded servers do, with pluginhost's engine. Kong reads its `-dump`,
+//! starts it, and starts it again when it exits; a crash stays in its process, and upgrading
+//! is a restart.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    thread,
+    time::Duration,
+};
+
+use kong_sim::{
+    Value,
+    kong::{Answer, Call, Entity, Kong, map},
+    paths,
+    schema_loader::kong_loads,
+    server::Server,
+};
+use plugin_abi::schema::KongVersion;
+use serde_json::json;
+
+/// A private prefix holding a copy of the executable of plugin crate `name` under `as_name`.
+fn install(prefix: &Path, name: &str, as_name: &str) -> PathBuf {
+    let bin = prefix.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let exe = bin.join(as_name);
+    std::fs::copy(paths::embedded(name), &exe).unwrap();
+    exe
+}
+
+/// Starts `exe` as Kong does: no argument but the prefix; it listens on
+/// `<prefix>/<name>.socket`.
+fn start(exe: &Path, prefix: &Path, extra: &[&str]) -> Server {
+    let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+    let mut command = Command::new(exe);
+    command.arg("-kong-prefix").arg(prefix).args(extra);
+    Server::spawn(command, prefix.join(format!("{name}.socket")))
+}
+
+fn host_answer(call: &Call) -> Answer {
+    match call.method.as_str() {
+        "kong.request.get_header" => Answer::Value(Value::from("example.test")),
+        _ => Answer::Nil,
+    }
+}
+
+/// The greeting hello's access event set.
+fn greeting(kong: &Kong) -> String {
+    let entity = Entity::new(kong, "hello", json!({"message": "hi"}));
+    let outcome = entity.run("access", host_answer).expect("hello runs");
+    outcome.calls[1].args[1].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn help_version_and_dump_are_what_kong_and_people_read() {
+    let exe = paths::embedded("hello");
+    for flag in ["-h", "-help", "--help"] {
+        let out = Command::new(&exe).arg(flag).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{flag}");
+        for shared in [
+            "-dump",
+            "-kong-prefix",
+            "-max-request-bytes",
+            "-max-events",
+            "-log-format",
+        ] {
+            assert!(help.contains(shared), "{flag} lists {shared}: {help}");
+        }
+    }
+    let out = Command::new(&exe).arg("-version").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(version.starts_with("Plugin: hello 0.1.0"), "{version}");
+    assert!(version.contains("one plugin per process"), "{version}");
+
+    let out = Command::new(&exe).arg("-dump").output().unwrap();
+    assert!(out.status.success());
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dump["Protocol"], "MsgPack:1");
+    assert_eq!(dump["Plugins"][0]["Name"], "hello");
+    assert_eq!(dump["Plugins"].as_array().unwrap().len(), 1);
+    assert!(out.stdout.ends_with(b"\n"));
+}
+
+#[test]
+fn every_kong_generation_reads_the_dump_and_is_served() {
+    let prefix = tempfile::tempdir().unwrap();
+    let exe = install(prefix.path(), "hello", "hello");
+    for (major, minor, patch) in [(2, 3, 4), (2, 8, 4), (3, 4, 2), (3, 8, 0), (3, 9, 1)] {
+        let kong = KongVersion::new(major, minor, patch);
+        let version = kong.to_string();
+        let out = Command::new(&exe)
+            .args(["-dump", "-kong-version", &version])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let names = kong_loads(kong, &out.stdout).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(names, ["hello"], "Kong {kong}");
+    }
+    let server = start(&exe, prefix.path(), &[]);
+    let kong = server.kong();
+    assert_eq!(greeting(&kong), "Rust says hi to example.test");
+    // The engine's serverPid greeting, and its instance ids' errors.
+    assert_eq!(
+        kong.server_pids.lock().unwrap().first(),
+        Some(&u64::from(server.pid()))
+    );
+    let err = kong
+        .call(
+            "plugin.HandleEvent",
+            map([
+                ("InstanceId", Value::from(12345)),
+                ("EventName", Value::from("access")),
+            ]),
+        )
+        .unwrap_err();
+    assert_eq!(err, "No plugin instance 12345");
+}
+
+#[test]
+fn a_crash_stays_in_its_process_and_a_restart_serves_again() {
+    let prefix = tempfile::tempdir().unwrap();
+    let hello = install(prefix.path(), "hello", "hello");
+    let panicky = install(prefix.path(), "panicky", "panicky");
+    let hello_server = start(&hello, prefix.path(), &[]);
+    let mut crashing = start(&panicky, prefix.path(), &[]);
+    let hello_kong = hello_server.kong();
+    let panicky_kong = crashing.kong();
+    let aborting = Entity::new(&panicky_kong, "panicky", json!({"mode": "abort"}));
+    let old_id = panicky_kong
+        .start_instance("panicky", &json!({"mode": "nothing"}))
+        .unwrap();
+    thread::scope(|s| {
+        let greetings = s.spawn(|| {
+            (0..200)
+                .filter(|_| greeting(&hello_kong) == "Rust says hi to example.test")
+                .count()
+        });
+        // Kong sees the connection close in the middle of the event (the simulator panics).
+        let crashed = s.spawn(|| aborting.run("access", |_| Answer::Nil));
+        assert!(
+            crashed.join().is_err(),
+            "the event did not end with an answer"
+        );
+        assert_eq!(greetings.join().unwrap(), 200, "hello served every event");
+    });
+    let status = crashing
+        .wait_exit(Duration::from_secs(10))
+        .expect("it died");
+    assert!(!status.success(), "{status}");
+    assert_eq!(greeting(&hello_kong), "Rust says hi to example.test");
+
+    // Kong starts it again on the same socket: the stale one is replaced.
+    let restarted = start(&panicky, prefix.path(), &[]);
+    let kong = restarted.kong();
+    let err = kong
+        .call("plugin.InstanceStatus", Value::from(old_id))
+        .unwrap_err();
+    assert_eq!(err, format!("No plugin instance {old_id}"));
+    let new_id = kong
+        .start_instance("panicky", &json!({"mode": "nothing"}))
+        .unwrap();
+    assert_ne!(new_id, old_id, "instance ids are never reused");
+    let entity = Entity::new(&kong, "panicky", json!({"mode": "nothing"}));
+    assert!(entity.run("access", |_| Answer::Nil).is_ok());
+}
+
+#[test]
+fn upgrading_is_a_restart_and_running_events_finish() {
+    let prefix = tempfile::tempdir().unwrap();
+    let exe = install(prefix.path(), "hello", "hello");
+    let mut old = start(&exe, prefix.path(), &["-shutdown-grace", "10"]);
+    let kong = old.kong();
+    assert_eq!(greeting(&kong), "Rust says hi to example.test");
+
+    // An event suspended at its first PDK call when the upgrade comes.
+    let id = kong
+        .start_instance("hello", &json!({"message": "hi"}))
+        .unwrap();
+    let mut conn = kong.open();
+    conn.send(
+        1,
+        "plugin.HandleEvent",
+        map([
+            ("InstanceId", Value::from(id)),
+            ("EventName", Value::from("access")),
+        ]),
+    )
+    .unwrap();
+    let step = conn.read_response(1).unwrap();
+    let event_id = kong_sim::kong::get(&step, "EventId").unwrap().clone();
+
+    // The new version replaces the file (a rename, as package managers do), then SIGTERM.
+    let staged = prefix.path().join("bin/.hello.new");
+    std::fs::copy(paths::embedded("hello-v2"), &staged).unwrap();
+    std::fs::rename(&staged, &exe).unwrap();
+    old.signal(rustix::process::Signal::TERM);
+    // The running event is answered, and finishes within the grace time.
+    conn.send(
+        2,
+        "plugin.Step",
+        map([
+            ("EventId", event_id.clone()),
+            ("Data", Value::from("example.test")),
+        ]),
+    )
+    .unwrap();
+    let next = conn.read_response(2).unwrap();
+    let data = kong_sim::kong::get(&next, "Data").unwrap();
+    let args = kong_sim::kong::get(data, "Args").unwrap();
+    assert_eq!(
+        args[1].as_str(),
+        Some("Rust says hi to example.test"),
+        "the old code"
+    );
+    conn.send(3, "plugin.Step", map([("EventId", event_id)]))
+        .unwrap();
+    let done = conn.read_response(3).unwrap();
+    assert_eq!(
+        kong_sim::kong::get(&done, "Data").and_then(Value::as_str),
+        Some("ret")
+    );
+    let status = old.wait_exit(Duration::from_secs(20)).expect("it stops");
+    assert!(status.success(), "{status}");
+
+    // Kong starts the program again: the new version serves on the same socket.
+    let new = start(&exe, prefix.path(), &[]);
+    let kong = new.kong();
+    assert_eq!(greeting(&kong), "VERSION 2 GREETS example.test");
+    let out = Command::new(&exe).arg("-dump").output().unwrap();
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dump["Plugins"][0]["Version"], "2.0.0");
+}
