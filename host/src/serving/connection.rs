@@ -101,8 +101,14 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         }
         let open = state == State::Open;
         conn.put_buf(buf);
-        // A process's connections gather on its serving worker, where its events live.
-        let home = conn.home();
+        // A process's connections gather on its serving worker, where its events live. They
+        // are placed there when accepted; only a worker replaced while it held one (see
+        // `Server::handover`) has any to hand on.
+        let home = if local.worker.serves() {
+            me
+        } else {
+            conn.home()
+        };
         if open && home != me && !local.server.pool.stopping() {
             conn.set_owner(home);
             conn.release();

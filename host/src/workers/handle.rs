@@ -3,7 +3,7 @@
 
 use std::sync::{
     Arc, Mutex,
-    atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering},
 };
 
 use plugin_abi::Phase;
@@ -35,6 +35,9 @@ pub struct WorkerHandle {
     events: AtomicUsize,
     /// The thread's id, once it runs (0 before).
     tid: AtomicI32,
+    /// Whether it serves connections now: read by its own thread after every request, so it
+    /// is kept here rather than in the pool's shared list.
+    serving: AtomicBool,
     /// Wakes the watchdog when the first event arrives.
     alarm: Arc<Alarm>,
 }
@@ -55,6 +58,7 @@ impl WorkerHandle {
             current: Mutex::new(None),
             events: AtomicUsize::new(0),
             tid: AtomicI32::new(0),
+            serving: AtomicBool::new(false),
             alarm,
         }
     }
@@ -143,6 +147,15 @@ impl WorkerHandle {
             self.alarm.ring();
         }
         reserved
+    }
+
+    /// Whether it serves connections now.
+    pub fn serves(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    pub(super) fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Release);
     }
 
     /// The thread's id (0 until it runs).

@@ -102,6 +102,7 @@ impl Pool {
         }
         for _ in 0..self.settings.threads {
             let handle = self.spawn(true)?;
+            handle.set_serving(true);
             self.write_serving().push(handle.index);
         }
         if self.settings.max_threads > 1 {
@@ -140,10 +141,7 @@ impl Pool {
 
     /// Whether worker `index` serves connections now.
     pub fn is_serving(&self, index: usize) -> bool {
-        self.serving
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&index)
+        self.handle(index).is_some_and(|h| h.serves())
     }
 
     /// Events living on any worker.
@@ -236,6 +234,10 @@ impl Pool {
             let mut serving = self.write_serving();
             serving.retain(|&i| i != held);
             serving.push(new.index);
+            new.set_serving(true);
+            if let Some(held) = self.handle(held) {
+                held.set_serving(false);
+            }
         }
         if let Some(hooks) = self.hooks.upgrade() {
             hooks.handover(held, new.index);
