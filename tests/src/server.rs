@@ -87,6 +87,17 @@ impl Prefix {
             .expect("cannot run pluginhost")
     }
 
+    /// A prefix holding the built plugin crates of `plugins`, each as (crate, file name), and
+    /// pluginhost serving it with `extra` flags.
+    pub fn serving(plugins: &[(&str, &str)], extra: &[&str]) -> (Prefix, Server) {
+        let prefix = Prefix::new();
+        for (crate_name, file_name) in plugins {
+            prefix.add_plugin(crate_name, file_name);
+        }
+        let server = prefix.serve(extra);
+        (prefix, server)
+    }
+
     /// Starts pluginhost serving this prefix, and waits until it answers.
     pub fn serve(&self, extra: &[&str]) -> Server {
         Server::start(self, extra)

@@ -11,11 +11,7 @@ use kong_sim::{
 use serde_json::json;
 
 fn serve(extra: &[&str]) -> (Prefix, Server) {
-    let prefix = Prefix::new();
-    prefix.add_plugin("blocker", "blocker.so");
-    prefix.add_plugin("hello", "hello.so");
-    let server = prefix.serve(extra);
-    (prefix, server)
+    Prefix::serving(&[("blocker", "blocker.so"), ("hello", "hello.so")], extra)
 }
 
 fn nil(_: &Call) -> Answer {

@@ -13,10 +13,8 @@ use serde_json::json;
 
 #[test]
 fn a_quick_handler_stays_on_its_serving_thread_when_every_core_is_busy() {
-    let prefix = Prefix::new();
-    prefix.add_plugin("blocker", "blocker.so");
-    prefix.add_plugin("hello", "hello.so");
-    let server = prefix.serve(&[]);
+    let (_prefix, server) =
+        Prefix::serving(&[("blocker", "blocker.so"), ("hello", "hello.so")], &[]);
     let kong = server.kong();
     let hello = Entity::new(&kong, "hello", json!({"message": "hi"}));
     let quick = Entity::new(&kong, "blocker", json!({"mode": "where"}));

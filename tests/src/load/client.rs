@@ -121,6 +121,23 @@ impl Figures {
     }
 }
 
+/// A short load of `instance`'s access events on the server at `socket` (4 in flight for
+/// 200 ms), so that its phase has shown it is quick and its threads have started.
+pub fn warm_up(socket: &Path, instance: u64) -> io::Result<Figures> {
+    run(&Load {
+        socket: socket.to_owned(),
+        in_flight: 4,
+        pool_size: KONG_POOL_SIZE,
+        warmup: Duration::ZERO,
+        measure: Duration::from_millis(200),
+        server_pid: None,
+        exchange: Exchange::Event {
+            instance,
+            phase: "access".into(),
+        },
+    })
+}
+
 /// Starts an instance of `plugin` with `config` and returns its id.
 pub fn start_instance(socket: &Path, plugin: &str, config: &serde_json::Value) -> io::Result<u64> {
     let runtime = runtime()?;

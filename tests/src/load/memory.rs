@@ -134,18 +134,7 @@ pub fn measure(binary: &Path, dir: &Path, plugins: &Path, count: usize) -> anyho
     // Completed events first, as in any Kong's steady state: pluginhost learns that hello's
     // handlers are quick and runs them on its serving worker (they start apart, each on a
     // worker of its own, until then).
-    client::run(&Load {
-        socket: server.socket.clone(),
-        in_flight: 4,
-        pool_size: KONG_POOL_SIZE,
-        warmup: Duration::ZERO,
-        measure: Duration::from_millis(200),
-        server_pid: None,
-        exchange: Exchange::Event {
-            instance,
-            phase: "access".into(),
-        },
-    })?;
+    client::warm_up(&server.socket, instance)?;
     let rss = || procfs::rss_kib(pid).context("cannot read pluginhost's RSS");
     let idle_kib = rss()?;
     let log = dir.join("abandon.log");

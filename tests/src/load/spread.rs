@@ -173,18 +173,7 @@ pub struct Idle {
 /// Measures `server` idle for `seconds`, after a few hello events have come and gone.
 pub fn measure_idle(server: &ServerProcess, seconds: Duration) -> anyhow::Result<Idle> {
     let instance = client::start_instance(&server.socket, "hello", &json!({}))?;
-    client::run(&Load {
-        socket: server.socket.clone(),
-        in_flight: 4,
-        pool_size: 4,
-        warmup: Duration::ZERO,
-        measure: Duration::from_millis(200),
-        server_pid: None,
-        exchange: Exchange::Event {
-            instance,
-            phase: "access".into(),
-        },
-    })?;
+    client::warm_up(&server.socket, instance)?;
     // The connections the load opened are closed; what is left to settle, settles.
     std::thread::sleep(Duration::from_millis(500));
     let pid = server.pid();
