@@ -105,8 +105,8 @@ pub struct ServeFlags {
     #[arg(long, value_name = "KIB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(64..))]
     pub handler_stack_kib: u32,
 
-    /// Worker threads started at once, ready to serve and to run handlers that block or
-    /// compute. Default: one per core.
+    /// Serving threads: each accepts, and serves the connections of the Kong worker processes
+    /// placed on it (all of one process on one thread). Default: one per core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     pub threads: Option<u16>,
 

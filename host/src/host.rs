@@ -28,7 +28,7 @@ pub struct Settings {
     pub max_generations: u32,
     /// Bytes of stack per running handler.
     pub handler_stack: usize,
-    /// Worker threads started at once (`-threads`).
+    /// Serving threads (`-threads`).
     pub threads: usize,
     /// Worker threads there may be at most (`-max-threads`).
     pub max_threads: u16,
