@@ -175,12 +175,12 @@ async fn serve(
     let server = Server::start(Arc::clone(&host), listener.into(), stop_rx.clone())
         .context("cannot start the worker threads")?;
     if let Some(metrics) = metrics {
-        metrics.live.watch(Arc::clone(&server.pool) as _);
+        metrics.live.watch(Arc::clone(&server.shared.pool) as _);
     }
     tracing::info!(
         socket = %bound.path().display(),
         plugins = loaded,
-        threads = server.pool.count(),
+        threads = server.shared.pool.count(),
         max_threads = host.settings.max_threads,
         "listening"
     );
@@ -201,8 +201,8 @@ async fn serve(
             }
         }
     }
-    server.stop_accepting();
-    wait_for_events(&server.pool, flags.shutdown_grace()).await;
+    server.shared.stop_accepting();
+    wait_for_events(&server.shared.pool, flags.shutdown_grace()).await;
     bound.remove_if_ours();
     tracing::info!("stopped");
     Ok(())

@@ -76,6 +76,6 @@ fn welcome(local: &Rc<Local>, stream: UnixStream) {
     if conn.owner() == local.worker.index {
         tokio::task::spawn_local(connection::serve(Rc::clone(local), conn));
     } else {
-        server.adopt(conn);
+        connection::adopt(server, conn);
     }
 }

@@ -15,8 +15,9 @@ use std::{os::unix::net::UnixStream, rc::Rc, sync::Arc};
 use super::{
     conn::Conn,
     dispatch::dispatch,
-    local::Local,
+    local::{Local, here},
     reply::{self, Answering, Dispatched},
+    shared::Shared,
     stream::Stream,
 };
 use crate::{
@@ -27,6 +28,17 @@ use crate::{
         message::{Incoming, decode},
     },
 };
+
+/// Sends `conn` to the worker that owns it now, which serves it from then on.
+pub fn adopt(shared: &Shared, conn: Arc<Conn>) -> bool {
+    let to = conn.owner();
+    shared.pool.send(
+        to,
+        Box::new(move || {
+            tokio::task::spawn_local(serve(here(), conn));
+        }),
+    )
+}
 
 /// Serves `conn` while this worker owns it and the client keeps it open.
 pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
@@ -112,7 +124,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         if open && home != me && !local.server.pool.stopping() {
             conn.set_owner(home);
             conn.release();
-            local.server.adopt(conn);
+            adopt(&local.server, conn);
             return;
         }
         conn.release();

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use super::Server;
+use super::shared::Shared;
 use crate::{
     events::Events,
     host::Host,
@@ -23,7 +23,7 @@ thread_local! {
 /// One worker thread's serving state.
 pub struct Local {
     /// Plugins, instances, settings, connections: what every thread shares.
-    pub server: Arc<Server>,
+    pub server: Arc<Shared>,
     /// This worker.
     pub worker: Arc<WorkerHandle>,
     /// The events living on this thread.
@@ -41,7 +41,7 @@ impl Local {
 }
 
 /// Sets up worker `worker`'s thread; runs on it, inside its event loop.
-pub fn install(server: Arc<Server>, worker: &Arc<WorkerHandle>) {
+pub fn install(server: Arc<Shared>, worker: &Arc<WorkerHandle>) {
     let host = Arc::clone(&server.host);
     // Workers that serve connections run many events at once; the others, one at a time.
     let keep = if worker.born_serving {

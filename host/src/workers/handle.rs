@@ -9,7 +9,7 @@ use std::sync::{
 use plugin_abi::Phase;
 use tokio::sync::mpsc;
 
-use super::watchdog::Alarm;
+use super::alarm::Alarm;
 use crate::loader::LoadedPlugin;
 
 /// Work for a worker, sent by another thread; it runs on the worker's thread, inside its event

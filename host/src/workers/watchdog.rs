@@ -1,6 +1,6 @@
 //! The watchdog: while events live, it looks at every worker each [`TICK`] and notices one
 //! whose handler has held its thread since the last look. The serving room is told
-//! ([`super::Hooks::held`]), and a serving worker is replaced ([`super::Pool::replace`]).
+//! ([`super::Hooks::held`]), and a serving worker is replaced ([`Pool::replace`]).
 //!
 //! Held means the handler's own time: computing, waiting or sleeping. A thread that was
 //! preempted on a busy machine has not held anything: between two looks, a sleeping thread
@@ -8,41 +8,20 @@
 //! ([`crate::sched::Watched`]).
 //!
 //! With no event anywhere there is nothing to watch: the watchdog sleeps until a worker
-//! counts its first event ([`Alarm::ring`]), so an idle server never wakes.
+//! counts its first event (it rings the pool's alarm), so an idle server never wakes.
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    thread::{self, Thread},
+    sync::Arc,
+    thread,
     time::{Duration, Instant},
 };
 
-use super::Pool;
+use super::pool::Pool;
 use crate::sched::Watched;
 
 /// How often the watchdog looks while events live. A handler that ran this long of its own
 /// time without a PDK call holds its thread; hello's stretches last microseconds.
 pub const TICK: Duration = Duration::from_millis(1);
-
-/// Wakes the sleeping watchdog.
-#[derive(Debug, Default)]
-pub struct Alarm {
-    sleeping: AtomicBool,
-    watchdog: std::sync::OnceLock<Thread>,
-}
-
-impl Alarm {
-    /// Wakes the watchdog if it sleeps: a worker counted its first event.
-    pub fn ring(&self) {
-        if self.sleeping.load(Ordering::SeqCst)
-            && let Some(watchdog) = self.watchdog.get()
-        {
-            watchdog.unpark();
-        }
-    }
-}
 
 /// Starts the watchdog thread.
 pub fn spawn(pool: Arc<Pool>) -> std::io::Result<()> {
@@ -86,16 +65,11 @@ impl Look {
 }
 
 fn watch(pool: &Arc<Pool>) {
-    let alarm = Arc::clone(&pool.alarm);
-    let _ = alarm.watchdog.set(thread::current());
+    let alarm = Arc::clone(pool.alarm());
     let mut looks: Vec<Look> = Vec::new();
     loop {
         if pool.events() == 0 {
-            alarm.sleeping.store(true, Ordering::SeqCst);
-            if pool.events() == 0 {
-                thread::park();
-            }
-            alarm.sleeping.store(false, Ordering::SeqCst);
+            alarm.sleep_unless(|| pool.events() > 0);
             continue;
         }
         thread::sleep(TICK);

@@ -1,0 +1,115 @@
+//! The server: starting the worker threads with every serving worker accepting, and what the
+//! pool's hooks mean for serving (a thread's setup, a handler that holds its worker, a held
+//! serving worker's handover).
+
+use std::{
+    os::fd::OwnedFd,
+    sync::{Arc, Weak},
+};
+
+use tokio::sync::watch;
+
+use super::{accept, connection, local, shared::Shared};
+use crate::{
+    host::Host,
+    workers::{self, Hooks, Pool, PoolSettings, WorkerHandle, watchdog::TICK},
+};
+
+/// A server of Kong's plugin protocol on a pool of worker threads.
+pub struct Server {
+    /// What its threads share.
+    pub shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Starts the worker threads and serves `listener` on every serving worker, until `stop`
+    /// turns true.
+    pub fn start(
+        host: Arc<Host>,
+        listener: OwnedFd,
+        stop: watch::Receiver<bool>,
+    ) -> std::io::Result<Arc<Server>> {
+        let settings = PoolSettings {
+            threads: host.settings.threads,
+            max_threads: usize::from(host.settings.max_threads),
+            idle_retire: host.settings.thread_idle,
+        };
+        let server = Arc::new_cyclic(|me: &Weak<Server>| {
+            let pool = Pool::new(settings, me.clone() as Weak<dyn Hooks>);
+            Server {
+                shared: Arc::new(Shared::new(host, pool, listener, stop)),
+            }
+        });
+        workers::start(&server.shared.pool)?;
+        for worker in server.shared.pool.serving() {
+            server.accept_on(worker);
+        }
+        Ok(server)
+    }
+
+    /// Has worker `worker` accept on the listening socket.
+    fn accept_on(&self, worker: usize) {
+        if let Some(listener) = self.shared.listener() {
+            self.shared.pool.send(
+                worker,
+                Box::new(move || {
+                    tokio::task::spawn_local(accept::accept_loop(local::here(), listener));
+                }),
+            );
+        }
+    }
+
+    /// Moves the connections of worker `from` that it is not processing now to worker `to`;
+    /// returns how many moved.
+    fn move_connections(&self, from: usize, to: usize) -> usize {
+        let mut moved = 0;
+        for conn in self.shared.connections_of(from) {
+            if !conn.claim() {
+                continue;
+            }
+            // Whoever held the claim since the list was made may have moved it already.
+            if conn.owner() != from {
+                conn.release();
+                continue;
+            }
+            conn.set_owner(to);
+            conn.release();
+            if connection::adopt(&self.shared, conn) {
+                moved += 1;
+            }
+        }
+        moved
+    }
+}
+
+impl Hooks for Server {
+    fn started(self: Arc<Self>, worker: &Arc<WorkerHandle>) {
+        local::install(Arc::clone(&self.shared), worker);
+    }
+
+    fn held(&self, worker: &WorkerHandle) {
+        if let Some((plugin, phase)) = worker.current()
+            && plugin.pace.phase(phase).go_apart()
+        {
+            tracing::info!(
+                plugin = plugin.name(),
+                %phase,
+                "a {phase} handler ran over {TICK:?} without a PDK call: the other events go \
+                 on on other threads, and this phase now runs apart, each event on a worker \
+                 thread of its own"
+            );
+        }
+    }
+
+    fn handover(&self, from: usize, to: usize) {
+        self.shared.placement.move_all(from, to);
+        self.accept_on(to);
+        let moved = self.move_connections(from, to);
+        tracing::debug!(
+            from,
+            to,
+            moved,
+            "a handler holds a serving worker: another serves"
+        );
+    }
+}

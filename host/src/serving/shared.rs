@@ -1,0 +1,86 @@
+//! What every worker thread shares to serve Kong: the host, the pool, where each Kong process
+//! is served, the open connections and the listening socket.
+
+use std::{
+    os::fd::OwnedFd,
+    sync::{Arc, Mutex, Weak},
+};
+
+use tokio::sync::watch;
+
+use super::{conn::Conn, placement::Placement};
+use crate::{host::Host, workers::Pool};
+
+/// What every worker thread shares to serve Kong.
+pub struct Shared {
+    /// Plugins, instances, settings.
+    pub host: Arc<Host>,
+    /// The worker threads.
+    pub pool: Arc<Pool>,
+    /// Which serving worker serves each Kong worker process.
+    pub placement: Arc<Placement>,
+    /// Every open connection, for handing them over.
+    conns: Mutex<Vec<Weak<Conn>>>,
+    /// The listening socket; taken away when the server stops accepting.
+    listener: Mutex<Option<Arc<OwnedFd>>>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// The state of a server listening on `listener` with `pool`, until `stop` turns true.
+    pub fn new(
+        host: Arc<Host>,
+        pool: Arc<Pool>,
+        listener: OwnedFd,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Shared {
+            host,
+            pool,
+            placement: Arc::default(),
+            conns: Mutex::default(),
+            listener: Mutex::new(Some(Arc::new(listener))),
+            stop,
+        }
+    }
+
+    /// Turns true when the server stops accepting.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.clone()
+    }
+
+    /// Stops accepting and handing workers over.
+    pub fn stop_accepting(&self) {
+        self.pool.stop();
+        self.listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    /// The listening socket, until the server stops accepting.
+    pub fn listener(&self) -> Option<Arc<OwnedFd>> {
+        self.listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Keeps track of a new connection, to hand it over with its worker.
+    pub fn track(&self, conn: &Arc<Conn>) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|c| c.strong_count() > 0);
+        conns.push(Arc::downgrade(conn));
+    }
+
+    /// The open connections worker `owner` serves.
+    pub fn connections_of(&self, owner: usize) -> Vec<Arc<Conn>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| c.owner() == owner)
+            .collect()
+    }
+}
