@@ -106,10 +106,15 @@ pub fn run(cli: &Cli) -> Result<(), DumpError> {
         let infos: Vec<KongInfo> = plugins.iter().map(|p| KongInfo::from(&p.info)).collect();
         to_json(&infos)
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&output)?;
-    stdout.flush()?;
+    print(&output)?;
     Ok(())
+}
+
+/// Writes `bytes` whole to stdout, which carries nothing else, and flushes it.
+pub fn print(bytes: &[u8]) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()
 }
 
 /// The `-dump` document of `infos`, and a newline: `{"Protocol":"MsgPack:1","Plugins":[...]}`,

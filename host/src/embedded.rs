@@ -18,7 +18,6 @@
 
 use std::{
     ffi::OsString,
-    io::Write,
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -88,11 +87,11 @@ pub fn main<P: Exported>() -> ExitCode {
         }
     };
     let result = if cli.version {
-        write_stdout(version_text(&plugin.info).as_bytes())
+        dump::print(version_text(&plugin.info).as_bytes()).map_err(Into::into)
     } else if cli.dump {
         let mut info = plugin.info.clone();
         info.schema = plugin_abi::schema::for_kong(&info.schema, cli.serve.schema_kong());
-        write_stdout(&dump::dump_document(&[&info], cli.serve.kong_version))
+        dump::print(&dump::dump_document(&[&info], cli.serve.kong_version)).map_err(Into::into)
     } else {
         let socket = socket_path(&cli.serve, &name);
         let kong = cli.serve.schema_kong();
@@ -132,13 +131,6 @@ pub fn version_text(info: &plugin_abi::PluginInfo) -> String {
         commit = version::RUSTC_COMMIT,
         target = version::TARGET,
     )
-}
-
-fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(bytes)?;
-    stdout.flush()?;
-    Ok(())
 }
 
 #[cfg(test)]
