@@ -17,7 +17,8 @@
 //! * [`rpc`] — the wire protocol alone: [`rpc::frame`] (framing, with its limits),
 //!   [`rpc::message`] (requests and responses), [`rpc::params`], [`rpc::incoming`] (the same
 //!   framing and decoding on a byte string, for the fuzz target);
-//! * [`serving`] — serving Kong, in one room: [`serving::accept`] (accepting, `serverPid`),
+//! * [`serving`] — serving Kong, in one room: [`serving::server`] (starting, the pool's hooks),
+//!   [`serving::shared`] (what the threads share), [`serving::accept`] (accepting, `serverPid`),
 //!   [`serving::placement`] (a Kong worker process's connections on one serving thread),
 //!   [`serving::connection`] (the connection loop), [`serving::dispatch`] (the method table),
 //!   [`serving::methods`] (one function per `plugin.*` method), [`serving::reply`] (where
