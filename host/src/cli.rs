@@ -92,6 +92,12 @@ pub struct ServeFlags {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::Format::Text)]
     pub log_format: crate::logging::Format,
 
+    /// The dialect Kong speaks to this server: MsgPack:1 (go-pluginserver's) or ProtoBuf:1
+    /// (go-pdk's embedded servers', Kong 2.4 and later; also `protobuf`). The query commands
+    /// tell Kong which.
+    #[arg(long, value_name = "PROTOCOL", default_value = "MsgPack:1")]
+    pub protocol: crate::dialect::Dialect,
+
     /// Leave field descriptions out of config schemas, whatever -kong-version says.
     #[arg(long)]
     pub no_descriptions: bool,

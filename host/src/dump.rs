@@ -3,16 +3,19 @@
 //! Kong parses stdout whole, so stdout carries the dump and nothing else; anything to say goes
 //! to stderr. Formats (spec §2.2): `-dump-all-plugins` a JSON array with no trailing newline,
 //! `-dump-plugin-info` exactly one MessagePack map, `-dump` a `{"Protocol","Plugins"}` object.
+//! A JSON array means MsgPack:1 to Kong: with `-protocol ProtoBuf:1` every JSON dump is the
+//! object, which names the dialect, and the MessagePack one (Kong 2.0 - 2.2) is refused.
 
 use std::io::Write;
 
 use plugin_abi::{PluginInfo, schema::KongVersion};
 use serde::Serialize;
 
-use crate::{cli::Cli, registry::Registry};
-
-/// The protocol pluginhost speaks, as Kong names it in dumps.
-pub const PROTOCOL: &str = "MsgPack:1";
+use crate::{
+    cli::Cli,
+    dialect::{Dialect, PROTOBUF_SINCE},
+    registry::Registry,
+};
 
 /// Kong's plugin info, with its capitalised keys, in go-pluginserver's field order.
 #[derive(Serialize)]
@@ -69,6 +72,10 @@ pub enum DumpError {
     /// The plugins directory cannot be read, or is not trusted.
     #[error(transparent)]
     Load(#[from] crate::loader::LoadError),
+    /// The dump asked for cannot say what was asked (a dialect that Kong release does not
+    /// speak).
+    #[error("{0}")]
+    Dialect(String),
     /// stdout is gone.
     #[error("cannot write to stdout")]
     Stdout(#[from] std::io::Error),
@@ -77,6 +84,18 @@ pub enum DumpError {
 /// Runs the dump mode chosen on the command line. Refused plugins are left out of the dump and
 /// explained on stderr.
 pub fn run(cli: &Cli) -> Result<(), DumpError> {
+    let dialect = cli.serve.protocol;
+    dialect
+        .check_kong(cli.serve.kong_version)
+        .map_err(DumpError::Dialect)?;
+    if dialect == Dialect::ProtoBuf && cli.dump_plugin_info.is_some() {
+        return Err(DumpError::Dialect(
+            "-dump-plugin-info is Kong 2.0 - 2.2's query command, and those releases speak \
+             only MsgPack:1: with -protocol ProtoBuf:1 use -dump-all-plugins, -dump or \
+             -dump-plugin-info-json"
+                .into(),
+        ));
+    }
     let registry = Registry::new(cli.policy())
         .for_kong(cli.schema_kong())
         .with_trust(cli.trust());
@@ -98,10 +117,15 @@ pub fn run(cli: &Cli) -> Result<(), DumpError> {
         rmp_serde::to_vec_named(&KongInfo::from(&plugin.info))
             .map_err(|e| std::io::Error::other(e.to_string()))?
     } else if let Some(name) = &cli.dump_plugin_info_json {
-        dump_document(&[&one(name)?.info], None)
-    } else if cli.dump {
+        dump_document(&[&one(name)?.info], None, dialect)
+    } else if cli.dump || dialect == Dialect::ProtoBuf {
         let infos: Vec<&PluginInfo> = plugins.iter().map(|p| &p.info).collect();
-        dump_document(&infos, cli.serve.kong_version)
+        let mut document = dump_document(&infos, cli.serve.kong_version, dialect);
+        if !cli.dump {
+            // -dump-all-plugins ends with no newline, whatever its form.
+            document.pop();
+        }
+        document
     } else {
         let infos: Vec<KongInfo> = plugins.iter().map(|p| KongInfo::from(&p.info)).collect();
         to_json(&infos)
@@ -117,15 +141,20 @@ pub fn print(bytes: &[u8]) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// The `-dump` document of `infos`, and a newline: `{"Protocol":"MsgPack:1","Plugins":[...]}`,
-/// which Kong reads from 2.4 on; for a `kong` release before 2.4, the JSON array of the infos,
-/// which is all Kong 2.3 reads (the protocol is then MsgPack:1, the only one it speaks).
-pub fn dump_document(infos: &[&PluginInfo], kong: Option<KongVersion>) -> Vec<u8> {
+/// The `-dump` document of `infos`, and a newline: `{"Protocol":"MsgPack:1","Plugins":[...]}`
+/// (or `"ProtoBuf:1"`), which Kong reads from 2.4 on; for a `kong` release before 2.4, the
+/// JSON array of the infos, which is all Kong 2.3 reads (the protocol is then MsgPack:1, the
+/// only one it speaks: the caller has refused ProtoBuf:1 for it, see [`Dialect::check_kong`]).
+pub fn dump_document(
+    infos: &[&PluginInfo],
+    kong: Option<KongVersion>,
+    dialect: Dialect,
+) -> Vec<u8> {
     let plugins: Vec<KongInfo> = infos.iter().map(|info| KongInfo::from(*info)).collect();
     let mut out = match kong {
-        Some(kong) if kong < KongVersion::new(2, 4, 0) => to_json(&plugins),
+        Some(kong) if kong < PROTOBUF_SINCE && dialect == Dialect::MsgPack => to_json(&plugins),
         _ => to_json(&Dump {
-            protocol: PROTOCOL,
+            protocol: dialect.name(),
             plugins,
         }),
     };

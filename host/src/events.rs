@@ -34,6 +34,7 @@ use plugin_abi::Phase;
 pub use crate::bridge::{Answer, PdkCall};
 use crate::{
     bridge::{EventBridge, HandlerYielder, is_terminal},
+    dialect::Dialect,
     ids::EventIds,
     instances::Running,
     metrics::{Outcome, PhaseMetrics},
@@ -105,12 +106,19 @@ pub struct Events {
     last: std::cell::Cell<(usize, Phase)>,
     /// Told when an event is suspended in an empty table: the reaper sleeps until then.
     suspended: tokio::sync::Notify,
+    /// The dialect Kong speaks, which decides what a handler may call.
+    dialect: Dialect,
 }
 
 impl Events {
     /// An empty table of worker `worker`, made on its thread, whose events are abandoned after
-    /// `timeout` without a Step; handlers run on `stacks`.
-    pub fn new(timeout: Duration, stacks: Stacks, worker: Arc<WorkerHandle>) -> Self {
+    /// `timeout` without a Step; handlers run on `stacks`, calling Kong in `dialect`.
+    pub fn new(
+        timeout: Duration,
+        stacks: Stacks,
+        worker: Arc<WorkerHandle>,
+        dialect: Dialect,
+    ) -> Self {
         Events {
             map: RefCell::default(),
             ids: EventIds::for_worker(worker.index),
@@ -120,6 +128,7 @@ impl Events {
             worker,
             last: std::cell::Cell::new((0, Phase::Access)),
             suspended: tokio::sync::Notify::new(),
+            dialect,
         }
     }
 
@@ -177,8 +186,17 @@ impl Events {
     }
 
     /// Runs the handler until its next PDK call or its end, and turns that into the reply.
+    /// A call the dialect has no method for is refused here, before anything is sent.
     fn advance(&self, id: u64, mut event: Event, answer: Answer) -> Result<Reply, String> {
-        let outcome = self.resume(&mut event, answer);
+        let mut outcome = self.resume(&mut event, answer);
+        while let CoroutineResult::Yield(PdkCall { method, .. }) = &outcome
+            && let Some(why) = self.dialect.refuses(method)
+        {
+            outcome = self.resume(
+                &mut event,
+                Err(BridgeError::new(BridgeErrorKind::HOST, why)),
+            );
+        }
         match outcome {
             CoroutineResult::Yield(PdkCall { method, args }) => {
                 if let Some((metrics, plugin)) = event.running.instance().plugin.counters() {
@@ -350,6 +368,17 @@ impl Events {
                 self.finish(id, event, Err(ended(id, why)), Outcome::Reaped);
             }
         }
+        true
+    }
+
+    /// Ends event `id` now: Kong is gone from it (ProtoBuf:1's connection of the event closed).
+    /// Its pending PDK call fails with "event ended". False if no such event waits here.
+    pub fn abandon(&self, id: u64, why: &str) -> bool {
+        let Some(event) = self.map.borrow_mut().remove(&id) else {
+            return false;
+        };
+        tracing::debug!(event = id, plugin = event.plugin(), "{why}");
+        self.finish(id, event, Err(ended(id, why)), Outcome::Reaped);
         true
     }
 

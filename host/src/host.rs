@@ -42,6 +42,8 @@ pub struct Settings {
     pub max_events: usize,
     /// Which files may be loaded (`-allow-insecure-files`).
     pub trust: crate::loader::trust::Trust,
+    /// The dialect Kong speaks to this server (`-protocol`).
+    pub dialect: crate::dialect::Dialect,
 }
 
 /// The shared state of one pluginhost process.
@@ -73,7 +75,11 @@ impl Host {
         };
         Host {
             registry,
-            instances: Instances::default(),
+            // ProtoBuf:1 carries instance ids as int32.
+            instances: Instances::with_id_bits(match settings.dialect {
+                crate::dialect::Dialect::MsgPack => 53,
+                crate::dialect::Dialect::ProtoBuf => 31,
+            }),
             buffers: Budget::new(settings.max_buffered),
             stacks: stacks::Mapped::new(settings.max_events),
             settings,

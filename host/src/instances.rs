@@ -71,15 +71,21 @@ pub struct Instances {
 
 impl Default for Instances {
     fn default() -> Self {
-        Instances {
-            map: RwLock::default(),
-            ids: IdGen::random(),
-            epoch: Instant::now(),
-        }
+        Instances::with_id_bits(53)
     }
 }
 
 impl Instances {
+    /// No instance yet; their ids will stay below `2^bits` (53 for Lua numbers, 31 for
+    /// ProtoBuf:1's int32).
+    pub fn with_id_bits(bits: u32) -> Self {
+        Instances {
+            map: RwLock::default(),
+            ids: IdGen::random_below(bits),
+            epoch: Instant::now(),
+        }
+    }
+
     /// Starts an instance of `plugin` with Kong's config JSON.
     pub fn start(
         &self,
@@ -91,8 +97,13 @@ impl Instances {
         let object = plugin.new_instance(config_json)?;
         let now = unix_seconds(SystemTime::now());
         plugin.last_start_instance.store(now, Ordering::Relaxed);
+        let mut id = self.ids.next();
+        if id == 0 {
+            // proto3 cannot tell an id 0 from none.
+            id = self.ids.next();
+        }
         let instance = Arc::new(Instance {
-            id: self.ids.next(),
+            id,
             plugin,
             object,
             config,

@@ -70,6 +70,10 @@ pub fn serve_until_stopped(
     kong: KongVersion,
     plugins: Plugins,
 ) -> anyhow::Result<()> {
+    flags
+        .protocol
+        .check_kong(flags.kong_version)
+        .map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -130,6 +134,7 @@ async fn serve(
             max_buffered: flags.max_buffered(),
             max_events: flags.max_events(),
             trust,
+            dialect: flags.protocol,
         },
         cache,
     ));

@@ -203,6 +203,53 @@ pub fn get<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
         .map(|(_, v)| v)
 }
 
+/// What a Kong worker does with a plugin server, in either dialect: [`Kong`] speaks
+/// MsgPack:1, [`crate::protobuf::ProtoBufKong`] ProtoBuf:1.
+pub trait Client: Sync {
+    /// Starts an instance of plugin `name` with `config` (sent as Kong's JSON text); returns
+    /// its id.
+    fn start_instance(&self, name: &str, config: &serde_json::Value) -> Result<u64, String>;
+
+    /// Runs one `phase` event of instance `instance_id` as Kong's event loop does, answering
+    /// each PDK call with `pdk`.
+    fn handle_event(
+        &self,
+        instance_id: u64,
+        phase: &str,
+        pdk: &mut dyn FnMut(&Call) -> Answer,
+    ) -> Result<Outcome, String>;
+
+    /// Closes instance `id`.
+    fn close_instance(&self, id: u64) -> Result<(), String>;
+
+    /// Whether Kong takes `error` to mean the server lost the instance, and starts another.
+    fn lost_instance(&self, error: &str) -> bool;
+}
+
+impl Client for Kong {
+    fn start_instance(&self, name: &str, config: &serde_json::Value) -> Result<u64, String> {
+        Kong::start_instance(self, name, config)
+    }
+
+    fn handle_event(
+        &self,
+        instance_id: u64,
+        phase: &str,
+        pdk: &mut dyn FnMut(&Call) -> Answer,
+    ) -> Result<Outcome, String> {
+        Kong::handle_event(self, instance_id, phase, pdk)
+    }
+
+    fn close_instance(&self, id: u64) -> Result<(), String> {
+        self.call("plugin.CloseInstance", Value::from(id)).map(drop)
+    }
+
+    fn lost_instance(&self, error: &str) -> bool {
+        // Kong >= 2.5 matches case-insensitively.
+        error.to_lowercase().contains("no plugin instance")
+    }
+}
+
 /// One Kong worker's RPC object for a plugin server socket.
 pub struct Kong {
     socket: PathBuf,
@@ -337,7 +384,7 @@ pub fn parse_call(data: &Value) -> Call {
 /// A plugin entity as Kong's `get_instance_id` keeps it: starts an instance on first use, and
 /// on `no plugin instance` forgets the id and starts a new one.
 pub struct Entity<'k> {
-    kong: &'k Kong,
+    kong: &'k dyn Client,
     name: String,
     config: serde_json::Value,
     id: Mutex<Option<u64>>,
@@ -347,7 +394,7 @@ pub struct Entity<'k> {
 
 impl<'k> Entity<'k> {
     /// An entity of plugin `name` with `config`.
-    pub fn new(kong: &'k Kong, name: &str, config: serde_json::Value) -> Self {
+    pub fn new(kong: &'k dyn Client, name: &str, config: serde_json::Value) -> Self {
         Entity {
             kong,
             name: name.to_owned(),
@@ -355,6 +402,11 @@ impl<'k> Entity<'k> {
             id: Mutex::new(None),
             starts: AtomicU64::new(0),
         }
+    }
+
+    /// The id of its instance, once started.
+    pub fn id(&self) -> Option<u64> {
+        *self.id.lock().unwrap()
     }
 
     fn instance(&self) -> Result<u64, String> {
@@ -368,7 +420,8 @@ impl<'k> Entity<'k> {
         Ok(new)
     }
 
-    /// Runs `phase`, retrying with a new instance when the server lost ours (Kong ≥ 2.5 rule).
+    /// Runs `phase`, retrying with a new instance when the server lost ours (the client's
+    /// rule: see [`Client::lost_instance`]).
     pub fn run(
         &self,
         phase: &str,
@@ -377,7 +430,7 @@ impl<'k> Entity<'k> {
         for _ in 0..3 {
             let id = self.instance()?;
             match self.kong.handle_event(id, phase, &mut pdk) {
-                Err(e) if e.to_lowercase().contains("no plugin instance") => {
+                Err(e) if self.kong.lost_instance(&e) => {
                     *self.id.lock().unwrap() = None;
                 }
                 other => return other,

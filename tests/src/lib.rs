@@ -6,6 +6,8 @@
 //! * [`kong`] — Kong's MsgPack-RPC client (`mp_rpc.lua`): a pool of reused connections, the
 //!   `serverPid` notification, msgid checks, the event loop with typed `Step` replies picked by
 //!   PDK method name, the retry on `no plugin instance`, nothing sent after `kong.response.exit`;
+//! * [`protobuf`] — Kong's ProtoBuf:1 client (`pb_rpc.lua`), per Kong generation, behind the
+//!   same [`kong::Client`] as the MsgPack one, so that one test runs in both dialects;
 //! * [`schema_loader`] — what each Kong release makes of a dump, and what it refuses at
 //!   `kong start`;
 //! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
@@ -23,6 +25,7 @@ pub mod kong;
 pub mod load;
 pub mod metrics;
 pub mod paths;
+pub mod protobuf;
 pub mod redis;
 pub mod schema_loader;
 pub mod server;

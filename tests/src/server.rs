@@ -12,7 +12,13 @@ use std::{
 
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::{kong::Kong, paths};
+use plugin_abi::schema::KongVersion;
+
+use crate::{
+    kong::{Client, Kong},
+    paths,
+    protobuf::ProtoBufKong,
+};
 
 /// A directory of plugins to serve, in a temporary prefix.
 pub struct Prefix {
@@ -101,6 +107,40 @@ impl Prefix {
     /// Starts pluginhost serving this prefix, and waits until it answers.
     pub fn serve(&self, extra: &[&str]) -> Server {
         Server::start(self, extra)
+    }
+}
+
+/// The dialect a test speaks, and the Kong generation that speaks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// MsgPack:1, as every Kong speaks it.
+    MsgPack,
+    /// ProtoBuf:1, as this Kong release speaks it.
+    ProtoBuf(KongVersion),
+}
+
+impl Dialect {
+    /// The dialects conformance tests run in: MsgPack:1, and ProtoBuf:1 as Kong 3.9 speaks it.
+    pub const BOTH: [Dialect; 2] = [
+        Dialect::MsgPack,
+        Dialect::ProtoBuf(KongVersion::new(3, 9, 0)),
+    ];
+
+    /// The flags that make pluginhost speak it.
+    pub fn flags(self) -> &'static [&'static str] {
+        match self {
+            Dialect::MsgPack => &[],
+            Dialect::ProtoBuf(_) => &["-protocol", "ProtoBuf:1"],
+        }
+    }
+}
+
+impl Prefix {
+    /// Serves this prefix in `dialect`, with `extra` flags.
+    pub fn serve_in(&self, dialect: Dialect, extra: &[&str]) -> Server {
+        let mut flags = dialect.flags().to_vec();
+        flags.extend_from_slice(extra);
+        self.serve(&flags)
     }
 }
 
@@ -199,6 +239,15 @@ impl Server {
     /// A Kong worker's client of this server.
     pub fn kong(&self) -> Kong {
         Kong::new(&self.socket)
+    }
+
+    /// A Kong worker's client of this server in `dialect` (which the server was started
+    /// with: see [`Dialect::flags`]).
+    pub fn client(&self, dialect: Dialect) -> Box<dyn Client> {
+        match dialect {
+            Dialect::MsgPack => Box::new(self.kong()),
+            Dialect::ProtoBuf(kong) => Box::new(ProtoBufKong::new(&self.socket, kong)),
+        }
     }
 
     /// The server's pid.

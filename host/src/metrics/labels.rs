@@ -48,8 +48,10 @@ impl Outcome {
     }
 }
 
-/// The protocol methods, as RPC labels.
-pub const RPC_METHODS: [&str; 17] = [
+/// The protocol methods of both dialects, as RPC labels: MsgPack:1's by method name,
+/// ProtoBuf:1's by the `RpcCall` field Kong sets, and `pdk_answer` for each of Kong's answers
+/// to a PDK call (MsgPack:1's `plugin.Step*`).
+pub const RPC_METHODS: [&str; 24] = [
     "plugin.SetPluginDir",
     "plugin.GetStatus",
     "plugin.GetPluginInfo",
@@ -65,6 +67,13 @@ pub const RPC_METHODS: [&str; 17] = [
     "plugin.StepRoute",
     "plugin.StepService",
     "plugin.StepMemoryStats",
+    "cmd_get_plugin_names",
+    "cmd_get_plugin_info",
+    "cmd_start_instance",
+    "cmd_get_instance_status",
+    "cmd_close_instance",
+    "cmd_handle_event",
+    "pdk_answer",
     // Any other method, and a frame that is not a request but has a msgid to answer.
     "other",
     "invalid",

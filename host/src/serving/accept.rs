@@ -9,8 +9,8 @@ use std::{
     time::Duration,
 };
 
-use super::{conn::Conn, connection, local::Local, placement::UNKNOWN_PID};
-use crate::rpc::message::server_pid_notification;
+use super::{conn::Conn, connection, local::Local, placement::UNKNOWN_PID, protobuf};
+use crate::{dialect::Dialect, rpc::message::server_pid_notification};
 
 /// Accepts connections while this worker serves and the server is not stopping.
 pub async fn accept_loop(local: Rc<Local>, listener: Arc<OwnedFd>) {
@@ -54,10 +54,14 @@ async fn accept(local: &Rc<Local>, listener: Arc<OwnedFd>) {
     }
 }
 
-/// Greets a new connection with `serverPid` and has the worker of its process serve it.
+/// Greets a new connection with `serverPid` (MsgPack:1 only: ProtoBuf:1 has no
+/// notifications) and has the worker of its process serve it.
 fn welcome(local: &Rc<Local>, stream: UnixStream) {
+    let dialect = local.host().settings.dialect;
     // 16 bytes into a fresh socket's empty buffer: this never blocks.
-    if let Err(e) = (&stream).write_all(&server_pid_notification(local.host().pid)) {
+    if dialect == Dialect::MsgPack
+        && let Err(e) = (&stream).write_all(&server_pid_notification(local.host().pid))
+    {
         tracing::debug!("client left before serverPid: {e}");
         return;
     }
@@ -73,9 +77,18 @@ fn welcome(local: &Rc<Local>, stream: UnixStream) {
         Arc::clone(&server.host.buffers),
     ));
     server.track(&conn);
-    if conn.owner() == local.worker.index {
-        tokio::task::spawn_local(connection::serve(Rc::clone(local), conn));
-    } else {
-        connection::adopt(server, conn);
+    match (dialect, conn.owner() == local.worker.index) {
+        (Dialect::MsgPack, true) => {
+            tokio::task::spawn_local(connection::serve(Rc::clone(local), conn));
+        }
+        (Dialect::MsgPack, false) => {
+            connection::adopt(server, conn);
+        }
+        (Dialect::ProtoBuf, true) => {
+            tokio::task::spawn_local(protobuf::serve(Rc::clone(local), conn));
+        }
+        (Dialect::ProtoBuf, false) => {
+            protobuf::adopt(server, conn);
+        }
     }
 }

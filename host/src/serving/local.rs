@@ -53,6 +53,7 @@ pub fn install(server: Arc<Shared>, worker: &Arc<WorkerHandle>) {
         host.settings.event_timeout,
         Stacks::new(host.settings.handler_stack, keep, Arc::clone(&host.stacks)),
         Arc::clone(worker),
+        host.settings.dialect,
     );
     let local = Rc::new(Local {
         server,

@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod local;
 pub mod methods;
 pub mod placement;
+pub mod protobuf;
 pub mod reply;
 pub mod server;
 pub mod shared;

@@ -9,8 +9,9 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{accept, connection, local, shared::Shared};
+use super::{accept, connection, local, protobuf, shared::Shared};
 use crate::{
+    dialect::Dialect,
     host::Host,
     workers::{self, Hooks, Pool, PoolSettings, WorkerHandle, watchdog::TICK},
 };
@@ -74,7 +75,11 @@ impl Server {
             }
             conn.set_owner(to);
             conn.release();
-            if connection::adopt(&self.shared, conn) {
+            let adopted = match self.shared.host.settings.dialect {
+                Dialect::MsgPack => connection::adopt(&self.shared, conn),
+                Dialect::ProtoBuf => protobuf::adopt(&self.shared, conn),
+            };
+            if adopted {
                 moved += 1;
             }
         }

@@ -19,6 +19,24 @@
 //! | `StepError` (Kong 2.x) | `Err(PdkError::Kong(message))`, Kong's message as it wrote it | every function |
 //! | nothing: the event ended | `Err(PdkError::EventEnded)` | every call after `kong.response.exit` or `error`, or once Kong abandoned the event |
 //!
+//! ## Over ProtoBuf:1
+//!
+//! A server started with `-protocol ProtoBuf:1` gets Kong's answers as protobuf messages, which
+//! the server turns into the same values; the PDK, and a plugin, stay the same. Two things
+//! differ. Only the 74 methods of Kong's `service Kong` exist: any other call fails with
+//! [`PdkError::Host`] naming the dialect, and nothing is sent. And proto3 cannot tell a zero
+//! from nothing: Kong's nil for a text, number or table answer arrives as `""`, `0` or empty, so
+//! a missing header is `Ok(Some(""))` where MsgPack:1 gives `Ok(None)`; an entity's fields that
+//! are zero, empty or `false` read as absent; a Kong 2.x error is a nil answer, never
+//! [`PdkError::Kong`].
+//!
+//! | Kong answers | the function returns | functions |
+//! |---|---|---|
+//! | nil, ProtoBuf:1 | `Ok(None)` | `kong.client.get_consumer`, `kong.client.get_credential`, `kong.client.load_consumer`, `kong.ctx.shared.get`, `kong.nginx.get_ctx` |
+//! | nil, ProtoBuf:1 | the zero of the answer's message: `""`, `0`, `false`, empty | `kong.client.get_forwarded_ip`, `kong.client.get_forwarded_port`, `kong.client.get_ip`, `kong.client.get_port`, `kong.client.get_protocol`, `kong.ip.is_trusted`, `kong.log.serialize`, `kong.nginx.get_subsystem`, `kong.nginx.get_tls1_version_str`, `kong.nginx.get_var`, `kong.nginx.req_start_time`, `kong.node.get_id`, `kong.node.get_memory_stats`, `kong.request.get_forwarded_host`, `kong.request.get_forwarded_port`, `kong.request.get_forwarded_scheme`, `kong.request.get_header`, `kong.request.get_headers`, `kong.request.get_host`, `kong.request.get_http_version`, `kong.request.get_method`, `kong.request.get_path`, `kong.request.get_path_with_query`, `kong.request.get_port`, `kong.request.get_query`, `kong.request.get_query_arg`, `kong.request.get_raw_body`, `kong.request.get_raw_query`, `kong.request.get_scheme`, `kong.request.get_uri_captures`, `kong.response.get_header`, `kong.response.get_headers`, `kong.response.get_source`, `kong.response.get_status`, `kong.router.get_route`, `kong.router.get_service`, `kong.service.response.get_header`, `kong.service.response.get_headers`, `kong.service.response.get_raw_body`, `kong.service.response.get_status` |
+//! | nil, ProtoBuf:1 | `Ok(())` | `kong.client.authenticate`, `kong.ctx.shared.set`, `kong.log.alert`, `kong.log.crit`, `kong.log.debug`, `kong.log.err`, `kong.log.info`, `kong.log.notice`, `kong.log.set_serialize_value`, `kong.log.warn`, `kong.nginx.set_ctx`, `kong.response.add_header`, `kong.response.clear_header`, `kong.response.exit`, `kong.response.set_header`, `kong.response.set_headers`, `kong.response.set_status`, `kong.service.request.add_header`, `kong.service.request.clear_header`, `kong.service.request.set_header`, `kong.service.request.set_headers`, `kong.service.request.set_method`, `kong.service.request.set_path`, `kong.service.request.set_query`, `kong.service.request.set_raw_body`, `kong.service.request.set_raw_query`, `kong.service.request.set_scheme`, `kong.service.set_target`, `kong.service.set_upstream` |
+//! | nil, ProtoBuf:1 | `Err(PdkError::Host)`: not a method of Kong's `service Kong` | `kong.response.error` |
+//!
 //! [`Kong::call`] follows the same rule for any type: nil is `None` where the type is an
 //! `Option` (or `()`, or a JSON value), and [`PdkError::NoValue`] where it has no place for it.
 //!

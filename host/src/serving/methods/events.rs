@@ -5,11 +5,13 @@ use plugin_abi::{
     ffi::{BridgeError, BridgeErrorKind},
 };
 use rmpv::Value;
+use std::sync::Arc;
 
 use super::instances::no_instance;
 use crate::{
     events::Answer,
     ids::home_of,
+    loader::LoadedPlugin,
     pace::Where,
     rpc::params::{field, text, uint},
     serving::{
@@ -46,10 +48,22 @@ fn start(local: &Local, param: &Value, answering: Answering<'_>) -> Result<Dispa
         .ok()
         .filter(|phase| plugin.info.phases.contains(phase))
         .ok_or_else(|| format!("undefined method {event} on plugin {}", plugin.name()))?;
+    if let Some(worker) = elsewhere(local, plugin, phase) {
+        return start_on(&worker, running, phase, answering);
+    }
+    local.worker.add_event();
+    Ok(Dispatched::Now(local.events.start(running, phase)))
+}
+
+/// The worker an event of `plugin`'s `phase` starts on when it is not this one (the event is
+/// then counted there), as its phase's pace says (see [`crate::pace`]). Both dialects place
+/// events by it.
+pub fn elsewhere(local: &Local, plugin: &LoadedPlugin, phase: Phase) -> Option<Arc<WorkerHandle>> {
+    let host = local.host();
     let pool = &local.server.pool;
     // At the stacks' ceiling the event starts where most events wait: that worker reaps its
     // longest-waiting ones to make room (see `Events::start`).
-    let elsewhere = if host.stacks.count() >= host.stacks.max() {
+    if host.stacks.count() >= host.stacks.max() {
         pool.fullest()
             .filter(|w| w.index != local.worker.index)
             .inspect(|w| w.add_event())
@@ -59,12 +73,7 @@ fn start(local: &Local, param: &Value, answering: Answering<'_>) -> Result<Dispa
             Where::Apart => pool.pick_apart(false),
             Where::Probation => pool.pick_apart(true),
         }
-    };
-    if let Some(worker) = elsewhere {
-        return start_on(&worker, running, phase, answering);
     }
-    local.worker.add_event();
-    Ok(Dispatched::Now(local.events.start(running, phase)))
 }
 
 /// Starts the event on `worker`, which answers.

@@ -1,6 +1,8 @@
 //! `panicky`: misbehaves on purpose, so that tests can check the host survives it. The
 //! `mode` of its config picks the misbehaviour.
 
+mod every;
+
 use std::fs;
 
 use plugin_abi::{HandlerResult, Kong, Plugin};
@@ -28,6 +30,8 @@ pub enum Mode {
     Sum,
     /// Reads a header, then aborts the whole process: a crash no server can catch.
     Abort,
+    /// Calls every typed PDK function once, and writes what each gave as JSON to `path`.
+    Every,
 }
 
 /// The plugin's configuration.
@@ -93,6 +97,10 @@ impl Plugin for Panicky {
                     Err(e) => serde_json::json!({ "err": e }),
                 };
                 self.record(&text.to_string())
+            }
+            Mode::Every => {
+                let seen = every::every_call(kong);
+                self.record(&serde_json::to_string(&seen)?)
             }
             Mode::Sum => {
                 let mut sum = 0i64;

@@ -1,0 +1,498 @@
+//! Serving Kong's ProtoBuf:1 dialect: one task per connection, one `RpcCall` at a time, and a
+//! `cmd_handle_event` keeps the connection for its whole event.
+//!
+//! The event itself runs as in MsgPack:1 (see [`crate::events`]): a coroutine suspended at
+//! each PDK call, on this worker or on one of its own as its phase's pace says. Only the way
+//! its calls reach Kong differs: each is written here as a method-name frame and an argument
+//! frame, and Kong's answer frame is read here, translated both ways so that a plugin sees the
+//! same values in both dialects ([`crate::protobuf::args`], [`crate::protobuf::answers`]).
+//!
+//! Errors follow Kong's side of the dialect (see the protocol's section on ProtoBuf:1): an
+//! unknown instance closes the connection, which Kong 3.0+ takes as "instance lost" and
+//! retries with a new one; a handler's error or panic ends the event normally (empty frame,
+//! `RpcReturn`) and is logged, because Kong 3.8+ answers any other failure with HTTP 500 and
+//! Kong 3.0 - 3.7 would retry without end. A connection that reaches its end mid-event ends
+//! the event at once: Kong has given up on it.
+//!
+//! The task holds the connection's claim from an `RpcCall` to its `RpcReturn`, so a handover
+//! (see [`crate::workers::Hooks::handover`]) moves only connections between events.
+
+use std::{ops::Range, os::unix::net::UnixStream, rc::Rc, sync::Arc};
+
+use plugin_abi::{
+    Phase,
+    ffi::{BridgeError, BridgeErrorKind},
+};
+use prost::Message;
+use tokio::sync::oneshot;
+
+use super::{
+    conn::Conn,
+    local::{Local, here},
+    methods::{events::elsewhere, instances::no_such_plugin},
+    shared::Shared,
+    stream::Stream,
+};
+use crate::{
+    budget::Buffer,
+    events::Answer,
+    ids::home_of,
+    instances::{Instance, Running},
+    metrics::RpcMethod,
+    protobuf::{
+        answers, args, frame,
+        messages::{
+            Call, CmdHandleEvent, CmdStartInstance, InstanceStatus, PluginInfo, PluginNames,
+            Return, RpcCall, RpcReturn,
+        },
+        methods,
+        structpb::to_value,
+    },
+    rpc::message::{Reply, StepData, from_json},
+};
+
+/// Sends `conn` to the worker that owns it now, which serves it from then on.
+pub fn adopt(shared: &Shared, conn: Arc<Conn>) -> bool {
+    let to = conn.owner();
+    shared.pool.send(
+        to,
+        Box::new(move || {
+            tokio::task::spawn_local(serve(here(), conn));
+        }),
+    )
+}
+
+/// What became of the connection after a call.
+enum After {
+    /// Answered: read the next call.
+    Open,
+    /// Close it (an error Kong learns of by the close, or Kong left).
+    Close,
+}
+
+/// One connection's stream and what was read from it.
+struct Link {
+    stream: Stream,
+    buf: Buffer,
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    limit: usize,
+}
+
+impl Link {
+    /// The next frame's payload range in `buf` (whose frame the caller drains with
+    /// [`Link::consume`]); `None` when the connection ended or must close.
+    async fn frame(&mut self) -> Option<Range<usize>> {
+        loop {
+            match frame::next(&self.buf.bytes, self.limit) {
+                Ok(Some(payload)) => return Some(payload),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("closing a connection: {e}");
+                    return None;
+                }
+            }
+            match self.stream.try_read(&mut self.buf.bytes) {
+                Ok(Some(0)) | Err(_) => return None,
+                Ok(Some(_)) => {
+                    if let Err(e) = self.buf.account() {
+                        tracing::warn!("closing a connection: {e}");
+                        return None;
+                    }
+                }
+                Ok(None) => self.stream.readable().await.ok()?,
+            }
+        }
+    }
+
+    /// Drops the frame whose payload ends at `end`.
+    fn consume(&mut self, end: usize) {
+        self.buf.bytes.drain(..end);
+        // Only shrinks: it cannot fail.
+        let _ = self.buf.account();
+    }
+
+    /// Writes what `out` holds.
+    async fn flush(&mut self) -> bool {
+        let sent = self.stream.write_all(&self.out).await.is_ok();
+        self.out.clear();
+        sent
+    }
+}
+
+/// Serves `conn` while this worker owns it and Kong keeps it open.
+pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
+    let me = local.worker.index;
+    let stream = match conn.socket().map(UnixStream::from).and_then(Stream::new) {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::warn!("cannot serve a connection: {e}");
+            return;
+        }
+    };
+    let budget = Arc::clone(&local.host().buffers);
+    let mut link = Link {
+        stream,
+        buf: Buffer::new(Arc::clone(&budget)),
+        out: Vec::with_capacity(256),
+        scratch: Vec::with_capacity(256),
+        limit: local.host().settings.limits.max_bytes,
+    };
+    loop {
+        // Between calls the connection is not claimed, so that a handover can move it; it
+        // is claimed once the next call's first bytes are there.
+        if link.stream.readable().await.is_err() {
+            return;
+        }
+        // Whoever else holds the claim holds it for a moment: the watchdog moving it.
+        while !conn.claim() {
+            tokio::task::yield_now().await;
+        }
+        if conn.owner() != me {
+            conn.release();
+            return;
+        }
+        link.buf = conn.take_buf();
+        if link.buf.bytes.is_empty() {
+            let read = link.stream.try_read(&mut link.buf.bytes);
+            let nothing = matches!(read, Ok(None));
+            let ended = matches!(read, Ok(Some(0)) | Err(_));
+            let over = link.buf.account().err();
+            if nothing || ended || over.is_some() {
+                if let Some(e) = over {
+                    tracing::warn!("closing a connection: {e}");
+                }
+                let buf = std::mem::replace(&mut link.buf, Buffer::new(Arc::clone(&budget)));
+                conn.put_buf(buf);
+                conn.release();
+                if nothing {
+                    continue;
+                }
+                return;
+            }
+        }
+        let after = match link.frame().await {
+            Some(payload) => {
+                let call = RpcCall::decode(&link.buf.bytes[payload.clone()]);
+                link.consume(payload.end);
+                match call {
+                    Ok(call) => answer(&local, &mut link, call).await,
+                    Err(e) => {
+                        count(RpcMethod::INVALID, true);
+                        tracing::warn!("closing a connection: not a ProtoBuf:1 RpcCall: {e}");
+                        After::Close
+                    }
+                }
+            }
+            None => After::Close,
+        };
+        let buf = std::mem::replace(&mut link.buf, Buffer::new(Arc::clone(&budget)));
+        conn.put_buf(buf);
+        let home = if local.worker.serves() {
+            me
+        } else {
+            conn.home()
+        };
+        match after {
+            After::Close => {
+                conn.release();
+                return;
+            }
+            After::Open if home != me && !local.server.pool.stopping() => {
+                conn.set_owner(home);
+                conn.release();
+                adopt(&local.server, conn);
+                return;
+            }
+            After::Open => conn.release(),
+        }
+    }
+}
+
+fn count(method: RpcMethod, error: bool) {
+    if let Some(metrics) = crate::metrics::get() {
+        metrics.rpc(method);
+        if error {
+            metrics.rpc_error(method);
+        }
+    }
+}
+
+/// Answers one `RpcCall`.
+async fn answer(local: &Rc<Local>, link: &mut Link, call: RpcCall) -> After {
+    let sequence = call.sequence;
+    let label = |name| RpcMethod::of(name);
+    let host = local.host();
+    let returned = match call.call {
+        Some(Call::CmdHandleEvent(cmd)) => {
+            count(label("cmd_handle_event"), false);
+            return handle_event(local, link, sequence, cmd).await;
+        }
+        Some(Call::CmdStartInstance(cmd)) => {
+            let started = start_instance(local, &cmd);
+            count(label("cmd_start_instance"), started.is_err());
+            started.map(|instance| status(&instance))
+        }
+        Some(Call::CmdGetInstanceStatus(cmd)) => {
+            let found = u64::try_from(cmd.instance_id)
+                .ok()
+                .and_then(|id| host.instances.get(id))
+                .ok_or_else(|| lost(cmd.instance_id));
+            count(label("cmd_get_instance_status"), found.is_err());
+            found.map(|instance| status(&instance))
+        }
+        Some(Call::CmdCloseInstance(cmd)) => {
+            let closed = u64::try_from(cmd.instance_id)
+                .ok()
+                .and_then(|id| host.instances.close(id))
+                .ok_or_else(|| lost(cmd.instance_id));
+            count(label("cmd_close_instance"), closed.is_err());
+            closed.map(|instance| status(&instance))
+        }
+        Some(Call::CmdGetPluginNames(_)) => {
+            count(label("cmd_get_plugin_names"), false);
+            let plugins = host.registry.all();
+            Ok(Return::PluginNames(PluginNames {
+                names: plugins.iter().map(|p| p.name().to_owned()).collect(),
+            }))
+        }
+        Some(Call::CmdGetPluginInfo(cmd)) => {
+            let plugin = host
+                .registry
+                .get(&cmd.name)
+                .ok_or_else(|| no_such_plugin(host, &cmd.name));
+            count(label("cmd_get_plugin_info"), plugin.is_err());
+            plugin.map(|plugin| {
+                let info = &plugin.info;
+                let mut phases = info.phases.clone();
+                phases.sort();
+                Return::PluginInfo(PluginInfo {
+                    name: info.name.clone(),
+                    phases: phases.iter().map(|p| p.as_str().to_owned()).collect(),
+                    version: info.version.clone(),
+                    priority: i32::try_from(info.priority).unwrap_or(i32::MAX),
+                    schema: info.schema.to_string(),
+                    ..Default::default()
+                })
+            })
+        }
+        None => {
+            count(RpcMethod::INVALID, true);
+            Err("an RpcCall with no command this server knows".into())
+        }
+    };
+    match returned {
+        Ok(r) => {
+            let ret = RpcReturn {
+                sequence,
+                r#return: Some(r),
+            };
+            frame::push_with(&mut link.out, |out| ret.encode_raw(out));
+            if link.flush().await {
+                After::Open
+            } else {
+                After::Close
+            }
+        }
+        Err(e) => {
+            // The dialect has no error message: Kong learns of it by the close.
+            tracing::warn!("closing a ProtoBuf:1 connection: {e}");
+            After::Close
+        }
+    }
+}
+
+/// The text go-pdk logs for an unknown instance; Kong 3.0+ retries on `closed`, which it sees.
+fn lost(id: i32) -> String {
+    format!("no plugin instance {id}")
+}
+
+fn start_instance(local: &Local, cmd: &CmdStartInstance) -> Result<Arc<Instance>, String> {
+    let host = local.host();
+    let plugin = host
+        .registry
+        .get(&cmd.name)
+        .ok_or_else(|| no_such_plugin(host, &cmd.name))?;
+    let config = if cmd.config.is_empty() {
+        "{}"
+    } else {
+        std::str::from_utf8(&cmd.config).map_err(|e| format!("Decoding config: {e}"))?
+    };
+    host.instances.start(plugin, config)
+}
+
+fn status(instance: &Instance) -> Return {
+    Return::InstanceStatus(InstanceStatus {
+        name: instance.plugin.name().to_owned(),
+        // Ids are made below 2^31 in this dialect (see `Host::new`).
+        instance_id: i32::try_from(instance.id).unwrap_or(i32::MAX),
+        config: Some(to_value(&from_json(&instance.config))),
+        started_at: i64::try_from(instance.start_time).unwrap_or(0),
+    })
+}
+
+/// Runs one event: its PDK calls go out on `link` as they come, until the handler ends.
+async fn handle_event(
+    local: &Rc<Local>,
+    link: &mut Link,
+    sequence: i64,
+    cmd: CmdHandleEvent,
+) -> After {
+    let host = local.host();
+    let Some(running) = u64::try_from(cmd.instance_id)
+        .ok()
+        .and_then(|id| host.instances.enter(id))
+    else {
+        tracing::info!(
+            "closing a ProtoBuf:1 connection: {} (Kong starts a new instance)",
+            lost(cmd.instance_id)
+        );
+        return After::Close;
+    };
+    let plugin = Arc::clone(&running.instance().plugin);
+    let phase = cmd
+        .event_name
+        .parse::<Phase>()
+        .ok()
+        .filter(|phase| plugin.info.phases.contains(phase));
+    let mut outcome = match phase {
+        Some(phase) => start(local, running, phase).await,
+        None => Err(format!(
+            "undefined method {} on plugin {}",
+            cmd.event_name,
+            plugin.name()
+        )),
+    };
+    loop {
+        let (id, method, call_args) = match outcome {
+            Ok(Reply::Step {
+                event_id,
+                data: StepData::Call { method, args },
+            }) => (event_id, method, args),
+            Ok(Reply::Step {
+                data: StepData::Ret,
+                ..
+            })
+            | Ok(Reply::Value(_)) => return end_event(link, sequence).await,
+            Err(e) => {
+                // Logged where the handler ended; Kong goes on with the request, as over
+                // MsgPack:1 (see the module's docs).
+                tracing::debug!(plugin = plugin.name(), "a ProtoBuf:1 event failed: {e}");
+                return end_event(link, sequence).await;
+            }
+        };
+        // The events refuse any other call (see `Events::advance`).
+        let Some(method) = methods::find(&method) else {
+            abandon(local, id).await;
+            return end_event(link, sequence).await;
+        };
+        link.scratch.clear();
+        if let Err(e) = args::encode(method, &call_args, &mut link.scratch) {
+            outcome = step(local, id, Err(BridgeError::new(BridgeErrorKind::HOST, e))).await;
+            continue;
+        }
+        frame::push(&mut link.out, method.name.as_bytes());
+        frame::push(&mut link.out, &link.scratch);
+        let sent = link.flush().await;
+        if crate::bridge::is_terminal(method.name) {
+            // The event is over (see `Events::advance`). Kong ends the request, or, where
+            // exit does not end it, answers, and then wants the event's end.
+            return match sent.then_some(()).and(link.frame().await) {
+                Some(payload) => {
+                    link.consume(payload.end);
+                    end_event(link, sequence).await
+                }
+                None => After::Close,
+            };
+        }
+        let answer = match sent.then_some(()).and(link.frame().await) {
+            Some(payload) => {
+                count(RpcMethod::of("pdk_answer"), false);
+                let answer = answers::decode(method, &link.buf.bytes[payload.clone()]);
+                link.consume(payload.end);
+                answer
+            }
+            None => {
+                abandon(local, id).await;
+                return After::Close;
+            }
+        };
+        outcome = step(local, id, answer).await;
+    }
+}
+
+/// Ends the event for Kong: the empty frame, then the `RpcReturn` with the call's sequence.
+async fn end_event(link: &mut Link, sequence: i64) -> After {
+    frame::push(&mut link.out, &[]);
+    let ret = RpcReturn {
+        sequence,
+        r#return: None,
+    };
+    frame::push_with(&mut link.out, |out| ret.encode_raw(out));
+    if link.flush().await {
+        After::Open
+    } else {
+        After::Close
+    }
+}
+
+/// Starts the event here, or on the worker its phase's pace picks.
+async fn start(local: &Rc<Local>, running: Running, phase: Phase) -> Result<Reply, String> {
+    let plugin = Arc::clone(&running.instance().plugin);
+    match elsewhere(local, &plugin, phase) {
+        None => {
+            local.worker.add_event();
+            local.events.start(running, phase)
+        }
+        Some(worker) => {
+            let (tx, rx) = oneshot::channel();
+            let sent = worker.send(Box::new(move || {
+                let _ = tx.send(here().events.start(running, phase));
+            }));
+            if !sent {
+                worker.remove_event();
+                return Err("pluginhost is stopping".into());
+            }
+            rx.await
+                .unwrap_or_else(|_| Err("pluginhost is stopping".into()))
+        }
+    }
+}
+
+/// Hands Kong's answer to event `id`, here or on the worker it lives on.
+async fn step(local: &Local, id: u64, answer: Answer) -> Result<Reply, String> {
+    let home = home_of(id);
+    if home == local.worker.index {
+        return local.events.step(id, answer);
+    }
+    let (tx, rx) = oneshot::channel();
+    let sent = local.server.pool.handle(home).is_some_and(|worker| {
+        worker.send(Box::new(move || {
+            let _ = tx.send(here().events.step(id, answer));
+        }))
+    });
+    if !sent {
+        return Err(format!("No running event {id}"));
+    }
+    rx.await
+        .unwrap_or_else(|_| Err("pluginhost is stopping".into()))
+}
+
+/// Ends event `id` at once: its connection is gone, and with it Kong's interest.
+async fn abandon(local: &Local, id: u64) {
+    const WHY: &str = "Kong closed the event's ProtoBuf:1 connection";
+    let home = home_of(id);
+    if home == local.worker.index {
+        local.events.abandon(id, WHY);
+        return;
+    }
+    let (tx, rx) = oneshot::channel();
+    let sent = local.server.pool.handle(home).is_some_and(|worker| {
+        worker.send(Box::new(move || {
+            let _ = tx.send(here().events.abandon(id, WHY));
+        }))
+    });
+    if sent {
+        let _ = rx.await;
+    }
+}
