@@ -71,6 +71,21 @@ pub fn kong_loads(kong: KongVersion, stdout: &[u8]) -> Result<Vec<String>, Strin
     Ok(names)
 }
 
+/// The dialect Kong release `kong` speaks to the server whose dump is `stdout`
+/// (`server_def.protocol = dump.Protocol or "MsgPack:1"`, read from 2.4 on), or why it cannot.
+pub fn kong_protocol(kong: KongVersion, stdout: &[u8]) -> Result<String, String> {
+    if Query::of(kong) == Query::Legacy || kong < KongVersion::new(2, 4, 0) {
+        return Ok("MsgPack:1".into());
+    }
+    let dump: Value = serde_json::from_slice(stdout)
+        .map_err(|e| format!("Kong {kong}: not a JSON document: {e}"))?;
+    match dump.get("Protocol").and_then(Value::as_str) {
+        None => Ok("MsgPack:1".into()),
+        Some(p @ ("MsgPack:1" | "ProtoBuf:1")) => Ok(p.to_owned()),
+        Some(other) => Err(format!("Kong {kong}: unknown protocol {other}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -1,7 +1,7 @@
 //! What Kong's query commands get: every dump mode, and refusals that never reach stdout.
 
 use kong_sim::{
-    schema_loader::{Query, kong_loads},
+    schema_loader::{Query, kong_loads, kong_protocol},
     server::Prefix,
 };
 use plugin_abi::schema::KongVersion;
@@ -390,4 +390,68 @@ fn a_bad_kong_version_is_a_usage_error() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(bad), "{stderr}");
     }
+}
+
+#[test]
+fn protobuf_dumps_name_the_dialect_and_every_kong_from_2_4_reads_them() {
+    let prefix = all_samples();
+    for (major, minor, patch) in RELEASES {
+        let kong = KongVersion::new(major, minor, patch);
+        if kong < KongVersion::new(2, 4, 0) {
+            continue;
+        }
+        let version = kong.to_string();
+        let queries: [&[&str]; 3] = [
+            &["-dump-all-plugins"],
+            &["-dump"],
+            &["-dump-plugin-info-json", "hello"],
+        ];
+        for query in queries {
+            let mut args = vec!["-protocol", "ProtoBuf:1", "-kong-version", &version];
+            args.extend_from_slice(query);
+            let output = prefix.run(&args);
+            let dump = stdout_json(&output);
+            assert_eq!(dump["Protocol"], "ProtoBuf:1", "{args:?}");
+            let names =
+                kong_loads(kong, &output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(names.contains(&"hello".to_owned()), "{args:?}: {names:?}");
+            assert_eq!(
+                kong_protocol(kong, &output.stdout),
+                Ok("ProtoBuf:1".into()),
+                "{args:?}"
+            );
+        }
+    }
+    // MsgPack:1 stays exactly as it was: an array, which every Kong reads as MsgPack:1.
+    let output = prefix.run(&["-dump-all-plugins", "-protocol", "msgpack"]);
+    assert!(stdout_json(&output).is_array());
+    assert_eq!(
+        kong_protocol(KongVersion::new(3, 9, 0), &output.stdout),
+        Ok("MsgPack:1".into())
+    );
+}
+
+#[test]
+fn protobuf_is_refused_for_a_kong_that_cannot_speak_it() {
+    let prefix = all_samples();
+    for args in [
+        &[
+            "-protocol",
+            "ProtoBuf:1",
+            "-kong-version",
+            "2.3.0",
+            "-dump-all-plugins",
+        ][..],
+        &["-protocol", "protobuf", "-kong-version", "2.2.2", "-dump"],
+        &["-protocol", "protobuf", "-dump-plugin-info", "hello"],
+    ] {
+        let output = prefix.run(args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("MsgPack:1"), "{args:?}: {stderr}");
+    }
+    let output = prefix.run(&["-protocol", "json", "-dump"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`json` is not a protocol"));
 }

@@ -14,6 +14,7 @@ use kong_sim::{
     Value,
     kong::{Answer, Call, Entity, Kong, map},
     paths,
+    protobuf::ProtoBufKong,
     schema_loader::kong_loads,
     server::Server,
 };
@@ -231,4 +232,41 @@ fn upgrading_is_a_restart_and_running_events_finish() {
     let out = Command::new(&exe).arg("-dump").output().unwrap();
     let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(dump["Plugins"][0]["Version"], "2.0.0");
+}
+
+#[test]
+fn an_embedded_server_speaks_protobuf_when_asked() {
+    let prefix = tempfile::tempdir().unwrap();
+    let exe = install(prefix.path(), "hello", "hello");
+    for (major, minor, patch) in [(2, 4, 0), (2, 8, 4), (3, 8, 0), (3, 9, 1)] {
+        let kong = KongVersion::new(major, minor, patch);
+        let version = kong.to_string();
+        let out = Command::new(&exe)
+            .args([
+                "-dump",
+                "-protocol",
+                "ProtoBuf:1",
+                "-kong-version",
+                &version,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(dump["Protocol"], "ProtoBuf:1");
+        assert_eq!(kong_loads(kong, &out.stdout), Ok(vec!["hello".to_owned()]));
+    }
+    let out = Command::new(&exe)
+        .args(["-dump", "-protocol", "protobuf", "-kong-version", "2.3.0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && out.stdout.is_empty());
+    let server = start(&exe, prefix.path(), &["-protocol", "ProtoBuf:1"]);
+    let kong = ProtoBufKong::new(server.socket(), KongVersion::new(3, 9, 1));
+    let entity = Entity::new(&kong, "hello", json!({"message": "hi"}));
+    let outcome = entity.run("access", host_answer).unwrap();
+    assert_eq!(
+        outcome.calls[1].args[1],
+        Value::from("Rust says hi to example.test")
+    );
 }

@@ -5,7 +5,7 @@ use std::{collections::HashSet, thread};
 use kong_sim::{
     Value,
     kong::{Answer, Call, Entity},
-    server::Prefix,
+    server::{Dialect, Prefix},
 };
 use serde_json::json;
 
@@ -78,13 +78,18 @@ fn hello_defaults_its_message_and_survives_a_missing_host() {
 
 #[test]
 fn log_appends_one_json_line_per_event_even_concurrently() {
-    for reopen in [false, true] {
+    let runs = [
+        (Dialect::MsgPack, false),
+        (Dialect::MsgPack, true),
+        (Dialect::BOTH[1], false),
+    ];
+    for (dialect, reopen) in runs {
         let prefix = Prefix::new();
         prefix.add_plugin("log", "liblog.so");
-        let server = prefix.serve(&[]);
+        let server = prefix.serve_in(dialect, &[]);
         let path = prefix.path().join("out.log");
-        let kong = server.kong();
-        let entity = Entity::new(&kong, "log", json!({"path": path, "reopen": reopen}));
+        let kong = server.client(dialect);
+        let entity = Entity::new(&*kong, "log", json!({"path": path, "reopen": reopen}));
         thread::scope(|s| {
             for worker in 0..8 {
                 let entity = &entity;
@@ -115,7 +120,7 @@ fn log_appends_one_json_line_per_event_even_concurrently() {
         assert_eq!(
             seen.len(),
             200,
-            "reopen={reopen}: every event logged exactly once"
+            "{dialect:?}, reopen={reopen}: every event logged exactly once"
         );
         assert_eq!(text.lines().count(), 200);
     }
