@@ -132,13 +132,14 @@ bench-smoke: bench-build redis-server
 	$(RELEASE_DIR)/loadgen bench $(BENCH_ARGS) --out $(CURDIR)/target/bench-smoke \
 	  --in-flight 4 --rounds 1 --seconds 0.2 --abandoned 200 --dump-plugins 3
 
-## fuzz: the framer and request decoder under libFuzzer, FUZZ_RUNS executions (not part of
+## fuzz: the framers and decoders of both dialects under libFuzzer, FUZZ_RUNS executions each (not part of
 ## CI; needs the nightly toolchain, installs cargo-fuzz if missing). Interesting inputs join
-## host/fuzz/corpus/requests, which `make test` replays.
+## host/fuzz/corpus/requests and host/fuzz/corpus/protobuf, which `make test` replays.
 FUZZ_RUNS ?= 10000000
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd host/fuzz && $(CARGO) +nightly fuzz run requests -- -runs=$(FUZZ_RUNS) -max_len=65536
+	cd host/fuzz && $(CARGO) +nightly fuzz run protobuf -- -runs=$(FUZZ_RUNS) -max_len=65536
 
 ## soak: hello at 16 in flight for 5 minutes, RSS every 10 s (not part of CI)
 soak: bench-build

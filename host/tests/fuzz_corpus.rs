@@ -63,3 +63,36 @@ fn the_corpus_replays_and_covers_every_method() {
         assert!(methods.contains(method), "no seed calls {method}");
     }
 }
+
+#[test]
+fn the_protobuf_corpus_replays_and_covers_every_command() {
+    use pluginhost::protobuf::{incoming::read_calls, messages::Call};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/protobuf");
+    let mut commands = std::collections::HashSet::new();
+    let mut inputs = 0;
+    for entry in std::fs::read_dir(&dir).expect("the corpus is in the repository") {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let Some((&chunk, stream)) = data.split_first() else {
+            continue;
+        };
+        inputs += 1;
+        let chunk = usize::from(chunk) * 17 + 1;
+        for limit in [64 * 1024 * 1024, 4096] {
+            let (calls, _) = read_calls(stream, chunk, limit);
+            for call in calls.into_iter().flatten() {
+                let command = match call.call {
+                    Some(Call::CmdGetPluginNames(_)) => "names",
+                    Some(Call::CmdGetPluginInfo(_)) => "info",
+                    Some(Call::CmdStartInstance(_)) => "start",
+                    Some(Call::CmdGetInstanceStatus(_)) => "status",
+                    Some(Call::CmdCloseInstance(_)) => "close",
+                    Some(Call::CmdHandleEvent(_)) => "event",
+                    None => continue,
+                };
+                commands.insert(command);
+            }
+        }
+    }
+    assert!(inputs >= 6, "{inputs} inputs");
+    assert_eq!(commands.len(), 6, "seeds call only {commands:?}");
+}
