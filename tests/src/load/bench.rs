@@ -20,6 +20,7 @@ use super::{
     blocking::{self, Blocking},
     children::ServerProcess,
     client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
+    dialects::{self, Dialects},
     embedded::{self, Embedded},
     memory::{self, Memory},
     metrics_cost::{self, MetricsCost},
@@ -232,6 +233,14 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         })
         .transpose()?;
     eprintln!("loadgen: hello embedded and shared measured");
+    let dialects = dialects::measure(
+        &bench.pluginhost,
+        &bench.hello,
+        dir,
+        bench.rounds.min(3),
+        bench.measure,
+    )?;
+    eprintln!("loadgen: hello over MsgPack:1 and ProtoBuf:1 measured");
     let memory = memory::measure(&bench.pluginhost, dir, &plugins, bench.abandoned)?;
     eprintln!("loadgen: memory measured");
     let dump = time_dump(&bench.pluginhost, dir, &bench.hello, bench.dump_plugins)?;
@@ -254,6 +263,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &dump,
         &spread,
         embedded.as_ref(),
+        &dialects,
         steal,
     );
     std::fs::write(bench.out.join("report.md"), &report)?;
@@ -460,6 +470,7 @@ fn render(
     dump: &Dump,
     spread: &Spread,
     embedded: Option<&Embedded>,
+    dialects: &Dialects,
     steal: Option<f64>,
 ) -> String {
     let mut out = String::new();
@@ -542,6 +553,10 @@ fn render(
         out.push_str("\n## One plugin per process: hello embedded beside hello in pluginhost\n\n");
         out.push_str(&embedded.table());
     }
+    out.push_str(
+        "\n## The two dialects: hello over MsgPack:1 and over ProtoBuf:1 (pluginhost)\n\n",
+    );
+    out.push_str(&dialects.table());
     out.push_str("\n## Metrics on (scraped) and off: hello (pluginhost, default threads)\n\n");
     out.push_str(&metrics.table());
     out.push_str("\n## Targets (hello)\n\n");
@@ -739,6 +754,30 @@ fn render(
                 "≤ 1.10".into(),
                 format!("{cpu:.2}"),
                 verdict(cpu <= 1.1),
+            ]);
+        }
+    }
+    for (n, rate, cpu, syscalls) in dialects.ratios() {
+        rows.push(vec![
+            format!("hello over ProtoBuf:1 at {n} in flight: events/s ÷ MsgPack:1"),
+            "≥ 0.90".into(),
+            format!("{rate:.2}"),
+            verdict(rate >= 0.9),
+        ]);
+        if let Some(cpu) = cpu {
+            rows.push(vec![
+                format!("hello over ProtoBuf:1 at {n} in flight: CPU/event ÷ MsgPack:1"),
+                "≤ 1.10".into(),
+                format!("{cpu:.2}"),
+                verdict(cpu <= 1.1),
+            ]);
+        }
+        if let Some(syscalls) = syscalls {
+            rows.push(vec![
+                format!("hello over ProtoBuf:1 at {n} in flight: syscalls/event ÷ MsgPack:1"),
+                "≤ 1.10".into(),
+                format!("{syscalls:.2}"),
+                verdict(syscalls <= 1.1),
             ]);
         }
     }

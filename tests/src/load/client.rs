@@ -20,7 +20,15 @@ use super::{
     procfs,
     wire::{Conn, field, handle_event_param, kong_str, request_head},
 };
-use crate::kong::{Answer, get, map, step_method};
+use crate::{
+    kong::{Answer, get, map, step_method},
+    protobuf::wrap_result,
+};
+use pluginhost::protobuf::{
+    messages::{Call as PbCall, CmdHandleEvent, CmdStartInstance, Return, RpcCall, RpcReturn},
+    methods::find,
+};
+use prost::Message;
 
 /// Kong's default `lua_socket_pool_size`.
 pub const KONG_POOL_SIZE: usize = 256;
@@ -36,6 +44,14 @@ pub enum Exchange {
     /// One event: `HandleEvent`, a `Step` answering each PDK call, until `"ret"`.
     Event {
         /// The instance the events run on (from `plugin.StartInstance`).
+        instance: u64,
+        /// The phase.
+        phase: String,
+    },
+    /// One event over ProtoBuf:1: `cmd_handle_event`, Kong's answer frame to each PDK call,
+    /// on the one connection, until the empty frame and the `RpcReturn`.
+    ProtoBufEvent {
+        /// The instance the events run on (from `cmd_start_instance`).
         instance: u64,
         /// The phase.
         phase: String,
@@ -107,6 +123,8 @@ pub struct Figures {
     pub client_cpu_per_event: Option<Duration>,
     /// Connections opened.
     pub connections: usize,
+    /// The server's I/O system calls and bytes in the window (`/proc/PID/io`).
+    pub server_io: Option<procfs::Io>,
 }
 
 impl Figures {
@@ -154,6 +172,36 @@ pub fn start_instance(socket: &Path, plugin: &str, config: &serde_json::Value) -
         get(&status, "Id")
             .and_then(Value::as_u64)
             .ok_or_else(|| io::Error::other(format!("StartInstance returned no Id: {status}")))
+    })
+}
+
+/// Starts an instance of `plugin` with `config` over ProtoBuf:1 and returns its id.
+pub fn start_instance_protobuf(
+    socket: &Path,
+    plugin: &str,
+    config: &serde_json::Value,
+) -> io::Result<u64> {
+    runtime()?.block_on(async {
+        let mut conn = Conn::open(socket).await?;
+        let call = RpcCall {
+            sequence: 2,
+            call: Some(PbCall::CmdStartInstance(CmdStartInstance {
+                name: plugin.into(),
+                config: config.to_string().into_bytes(),
+            })),
+        };
+        conn.send_frame(&call.encode_to_vec(), &mut Vec::new())
+            .await?;
+        let ret = conn
+            .read_frame(|frame| RpcReturn::decode(frame))
+            .await?
+            .map_err(io::Error::other)?;
+        match ret.r#return {
+            Some(Return::InstanceStatus(status)) => Ok(status.instance_id as u64),
+            other => Err(io::Error::other(format!(
+                "cmd_start_instance returned {other:?}"
+            ))),
+        }
     })
 }
 
@@ -289,6 +337,52 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// One access event as Kong's ProtoBuf:1 client runs it, on one pooled connection.
+    async fn protobuf_event(&self, instance: u64, phase: &str) -> io::Result<()> {
+        let mut conn = self.acquire().await?;
+        let sequence = self.msgid.get() + 2;
+        self.msgid.set(self.msgid.get() + 1);
+        let call = RpcCall {
+            sequence: sequence as i64,
+            call: Some(PbCall::CmdHandleEvent(CmdHandleEvent {
+                instance_id: instance as i32,
+                event_name: phase.into(),
+            })),
+        };
+        let mut scratch = Vec::with_capacity(64);
+        conn.send_frame(&call.encode_to_vec(), &mut scratch).await?;
+        loop {
+            let method = conn
+                .read_frame(|name| std::str::from_utf8(name).map(str::to_owned))
+                .await?
+                .map_err(|_| io::Error::other("a method name that is not UTF-8"))?;
+            if method.is_empty() {
+                break;
+            }
+            // The arguments: read, as Kong decodes them.
+            conn.read_frame(|_| ()).await?;
+            if self.measuring.get() {
+                self.rpcs.set(self.rpcs.get() + 1);
+            }
+            let answer = self.answers.protobuf(&method)?;
+            conn.send_frame(answer, &mut scratch).await?;
+        }
+        let returned = conn
+            .read_frame(|frame| RpcReturn::decode(frame).map(|r| r.sequence))
+            .await?
+            .map_err(io::Error::other)?;
+        if returned != sequence as i64 {
+            return Err(io::Error::other(format!(
+                "RpcReturn.sequence {returned}, sent {sequence}"
+            )));
+        }
+        self.release(conn);
+        self.count_rpc();
+        Ok(())
+    }
+}
+
 /// What a step result asks for next.
 enum Next {
     Ret,
@@ -322,6 +416,8 @@ struct EncodedAnswer {
     step_method: &'static str,
     /// The encoded `Data`; empty when Kong leaves `Data` out (a `nil` result).
     data: Vec<u8>,
+    /// The same answer as the method's ProtoBuf:1 output message.
+    protobuf: Option<Vec<u8>>,
 }
 
 /// The answers the load generator gives, by method.
@@ -342,12 +438,26 @@ impl Answers {
             EncodedAnswer {
                 step_method: step_method(method, &answer),
                 data,
+                protobuf: find(method).map(|m| wrap_result(m.output, &answer)),
             }
         };
         Answers {
             by_method: ANSWERED.iter().map(|&m| (m, encode(m))).collect(),
             other: encode(""),
         }
+    }
+
+    /// The ProtoBuf:1 answer frame for `method`.
+    fn protobuf(&self, method: &str) -> io::Result<&[u8]> {
+        if let Some((_, a)) = self.by_method.iter().find(|(m, _)| *m == method) {
+            return a
+                .protobuf
+                .as_deref()
+                .ok_or_else(|| io::Error::other(format!("method \"{method}\" not found")));
+        }
+        find(method)
+            .map(|_| &[][..])
+            .ok_or_else(|| io::Error::other(format!("method \"{method}\" not found")))
     }
 
     fn for_method(&self, method: &str) -> &EncodedAnswer {
@@ -397,6 +507,9 @@ async fn drive(load: &Load) -> io::Result<Figures> {
                 match &exchange {
                     Exchange::Echo { frame } => shared.echo(frame).await?,
                     Exchange::Event { instance, phase } => shared.event(*instance, phase).await?,
+                    Exchange::ProtoBufEvent { instance, phase } => {
+                        shared.protobuf_event(*instance, phase).await?
+                    }
                 }
                 if shared.measuring.get() {
                     shared.latencies.borrow_mut().push(started.elapsed());
@@ -410,6 +523,7 @@ async fn drive(load: &Load) -> io::Result<Figures> {
         .run_until(async {
             tokio::time::sleep(load.warmup).await;
             let server_before = load.server_pid.and_then(procfs::cpu_time);
+            let io_before = load.server_pid.and_then(procfs::io);
             let client_before = procfs::cpu_time(me);
             let started = Instant::now();
             shared.measuring.set(true);
@@ -421,6 +535,11 @@ async fn drive(load: &Load) -> io::Result<Figures> {
                 .and_then(procfs::cpu_time)
                 .zip(server_before)
                 .map(|(after, before)| after.saturating_sub(before));
+            let io = load
+                .server_pid
+                .and_then(procfs::io)
+                .zip(io_before)
+                .map(|(after, before)| after.since(before));
             let client = procfs::cpu_time(me)
                 .zip(client_before)
                 .map(|(after, before)| after.saturating_sub(before));
@@ -430,10 +549,10 @@ async fn drive(load: &Load) -> io::Result<Figures> {
                     .await
                     .map_err(|e| io::Error::other(format!("a load task failed: {e}")))??;
             }
-            Ok::<_, io::Error>((seconds, server, client))
+            Ok::<_, io::Error>((seconds, server, client, io))
         })
         .await?;
-    let (seconds, server_cpu, client_cpu) = window;
+    let (seconds, server_cpu, client_cpu, server_io) = window;
     let mut latencies = shared.latencies.take();
     latencies.sort_unstable();
     let events = latencies.len() as u64;
@@ -448,6 +567,7 @@ async fn drive(load: &Load) -> io::Result<Figures> {
         server_cpu_per_event: server_cpu.and_then(per_event),
         client_cpu_per_event: client_cpu.and_then(per_event),
         connections: shared.opened.get(),
+        server_io,
     })
 }
 

@@ -23,6 +23,7 @@ pub mod bench;
 pub mod blocking;
 pub mod children;
 pub mod client;
+pub mod dialects;
 pub mod echo;
 pub mod embedded;
 pub mod memory;

@@ -101,6 +101,31 @@ impl Conn {
         Ok(())
     }
 
+    /// Writes one ProtoBuf:1 frame: the u32-LE length, then `payload`, in one write.
+    pub async fn send_frame(&mut self, payload: &[u8], scratch: &mut Vec<u8>) -> io::Result<()> {
+        scratch.clear();
+        scratch.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        scratch.extend_from_slice(payload);
+        self.stream.write_all(scratch).await
+    }
+
+    /// Reads one ProtoBuf:1 frame and hands its payload to `read`.
+    pub async fn read_frame<T>(&mut self, read: impl FnOnce(&[u8]) -> T) -> io::Result<T> {
+        loop {
+            if let Some(prefix) = self.buf.first_chunk::<4>() {
+                let end = 4 + u32::from_le_bytes(*prefix) as usize;
+                if self.buf.len() >= end {
+                    let value = read(&self.buf[4..end]);
+                    self.buf.drain(..end);
+                    return Ok(value);
+                }
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
     /// Reads until the buffer starts with a complete object; returns its length.
     async fn complete_object(&mut self) -> io::Result<usize> {
         loop {
