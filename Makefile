@@ -7,15 +7,8 @@ RUN_PLUGINS := $(RUN_PREFIX)/plugins
 PLUGINHOST  := $(TARGET_DIR)/pluginhost
 SOCKET      := $(RUN_PREFIX)/go_pluginserver.sock
 SAMPLES     := hello log key-auth rate-limit request-transformer response-headers
-# The names the samples are served under (two differ from their crates: Kong has plugins
-# named key-auth and request-transformer).
-NAMES       := hello log rust-key-auth rate-limit rust-request-transformer response-headers
-comma       := ,
-empty       :=
-space       := $(empty) $(empty)
-NAME_LIST   := $(subst $(space),$(comma),$(NAMES))
 
-.PHONY: all build embedded fixtures plugins redis-server run test lint doc bench bench-build bench-baseline bench-smoke soak fuzz clean
+.PHONY: all build embedded fixtures plugins redis-server run test lint doc bench bench-build bench-baseline bench-smoke soak fuzz perf clean
 
 all: build
 
@@ -47,30 +40,12 @@ plugins: build
 ## run: build everything and serve the sample plugins on run/go_pluginserver.sock
 run: plugins
 	@echo
-	@echo "pluginhost serves $(SAMPLES) on $(SOCKET)"
-	@echo
-	@echo "kong.conf, Kong 2.3 to 3.8 (one server for every plugin):"
-	@echo "  plugins = bundled,$(NAME_LIST)"
-	@echo "  pluginserver_names = pluginhost"
-	@echo "  pluginserver_pluginhost_socket = $(SOCKET)"
-	@echo "  pluginserver_pluginhost_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"
-	@echo "  pluginserver_pluginhost_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-all-plugins"
-	@echo "  (on Kong 3.4 to 3.8, add -kong-version <your Kong version> to the query command for field descriptions)"
-	@echo
-	@echo "kong.conf, Kong 3.9 and later (one entry per plugin, one shared socket, the first one starts it):"
-	@echo "  plugins = bundled,$(NAME_LIST)"
-	@echo "  pluginserver_names = $(NAME_LIST)"
-	@first=1; for n in $(NAMES); do \
-	  v=$$(echo $$n | tr - _); \
-	  echo "  pluginserver_$${v}_socket = $(SOCKET)"; \
-	  if [ $$first = 1 ]; then echo "  pluginserver_$${v}_start_cmd = $(PLUGINHOST) -kong-prefix $(RUN_PREFIX) -plugins-directory $(RUN_PLUGINS)"; first=0; fi; \
-	  echo "  pluginserver_$${v}_query_cmd = $(PLUGINHOST) -plugins-directory $(RUN_PLUGINS) -dump-plugin-info-json $$n -kong-version 3.9"; \
+	@echo "pluginhost serves $(SAMPLES) on $(SOCKET); the kong.conf lines for each Kong"
+	@echo "generation come from 'pluginhost kong-conf':"
+	@for v in 3.9 3.8 2.2; do \
+	  echo; $(PLUGINHOST) kong-conf -kong-version $$v -kong-prefix $(RUN_PREFIX) \
+	    -plugins-directory $(RUN_PLUGINS) 2>/dev/null | sed 's/^/  /'; \
 	done
-	@echo
-	@echo "kong.conf, Kong 2.0 to 2.2 (Kong starts the server itself, socket in Kong's prefix):"
-	@echo "  plugins = bundled,$(NAME_LIST)"
-	@echo "  go_plugins_dir = $(RUN_PLUGINS)"
-	@echo "  go_pluginserver_exe = $(PLUGINHOST)"
 	@echo
 	@echo "(drop the start_cmd lines while this 'make run' server is running; Ctrl-C stops it)"
 	@echo
@@ -84,6 +59,15 @@ redis-server:
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+
+## perf: Debian's linux-perf, with which make bench counts the server's system calls per event;
+## installed with apt when missing
+perf:
+	@command -v perf >/dev/null 2>&1 || { \
+	  echo "installing Debian's linux-perf (to count system calls in make bench)"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends linux-perf >/dev/null; }
 
 ## test: every test of the workspace (unit, integration against the real binary, doc)
 test: embedded build fixtures redis-server
@@ -122,13 +106,13 @@ ifneq ($(BASELINE_REV),)
 	git worktree remove --force $(BASELINE_SRC)
 endif
 
-bench: bench-build bench-baseline redis-server
+bench: bench-build bench-baseline redis-server perf
 	$(RELEASE_DIR)/loadgen bench $(BENCH_ARGS) --out $(CURDIR)/bench/results \
 	  $(if $(BASELINE_REV),--baseline $(BASELINE_BIN))
 
 ## bench-smoke: the whole benchmark, tiny, into a scratch directory: CI runs it to prove
 ## `make bench` builds and runs what it measures (its figures mean nothing)
-bench-smoke: bench-build redis-server
+bench-smoke: bench-build redis-server perf
 	$(RELEASE_DIR)/loadgen bench $(BENCH_ARGS) --out $(CURDIR)/target/bench-smoke \
 	  --in-flight 4 --rounds 1 --seconds 0.2 --abandoned 200 --dump-plugins 3
 

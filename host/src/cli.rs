@@ -173,6 +173,39 @@ pub enum Command {
     /// test, this host's Cargo.lock and a README with the kong.conf lines. It builds, tests
     /// and passes check-plugin as written.
     New(NewArgs),
+    /// Print the kong.conf lines that serve a plugins directory (or embedded executables) to
+    /// a Kong release: the entries, sockets, start and query commands it needs.
+    KongConf(KongConfArgs),
+}
+
+/// The arguments of `pluginhost kong-conf`.
+#[derive(Debug, Args)]
+pub struct KongConfArgs {
+    /// The Kong release the lines are for (2.0 - 2.2: legacy keys; 2.3 - 3.8: one entry;
+    /// 3.9 and later: one entry per plugin).
+    #[arg(long, value_name = "VERSION")]
+    pub kong_version: KongVersion,
+
+    /// The plugins directory pluginhost serves.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub plugins_directory: PathBuf,
+
+    /// Kong's prefix directory, where the sockets are made.
+    #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
+    pub kong_prefix: PathBuf,
+
+    /// The dialect the servers speak (see `pluginhost -h`).
+    #[arg(long, value_name = "PROTOCOL", default_value = "MsgPack:1")]
+    pub protocol: crate::dialect::Dialect,
+
+    /// The pluginhost executable the lines start; default: this one.
+    #[arg(long, value_name = "PATH")]
+    pub pluginhost: Option<PathBuf>,
+
+    /// Embedded executables (one plugin per process) to configure instead of a plugins
+    /// directory, each its own entry named after its file.
+    #[arg(long, value_name = "EXE", num_args = 1..)]
+    pub embedded: Vec<PathBuf>,
 }
 
 /// The arguments of `pluginhost new`.

@@ -1,26 +1,31 @@
 //! # pluginhost — Kong's plugin server for Rust plugins
 //!
 //! Loads `cdylib` plugins built with `plugin-abi` and serves them to Kong over one Unix socket
-//! with Kong's MsgPack:1 protocol, as a drop-in for go-pluginserver.
+//! with Kong's MsgPack:1 protocol, as a drop-in for go-pluginserver, or with its ProtoBuf:1
+//! dialect ([`dialect`]).
 //!
 //! Where things live:
 //!
 //! * [`cli`] — flags, Go style (`-kong-prefix`) or GNU style (`--kong-prefix`);
 //! * [`dump`] — what Kong's query commands print; [`version`] — `-version`; [`check`] —
 //!   `check-plugin`, the KrakenD-style offline checks; [`new`] — `pluginhost new`, a plugin
-//!   crate to start from;
+//!   crate to start from; [`kong_conf`] — `pluginhost kong-conf`, the kong.conf lines;
 //! * [`serve`] — the server's life: load, bind, serve, stop, for pluginhost and for
 //!   [`embedded`], a plugin crate's executable serving that one plugin; [`lifecycle`] — signals and parent
 //!   death; [`socket`] — the listening socket; [`logging`] — stderr, never blocking; [`cap`]
 //!   — the size cap of log lines and error replies; [`metrics`] — what is counted for
 //!   Prometheus, and the `/metrics` endpoint;
-//! * [`rpc`] — the wire protocol alone: [`rpc::frame`] (framing, with its limits),
+//! * [`dialect`] — MsgPack:1 or ProtoBuf:1, one per process; [`protobuf`] — ProtoBuf:1's wire
+//!   alone: framing, messages, the methods of `service Kong`, a PDK call's arguments and
+//!   answer translated to and from them;
+//! * [`rpc`] — the MsgPack:1 wire alone: [`rpc::frame`] (framing, with its limits),
 //!   [`rpc::message`] (requests and responses), [`rpc::params`], [`rpc::incoming`] (the same
 //!   framing and decoding on a byte string, for the fuzz target);
 //! * [`serving`] — serving Kong, in one room: [`serving::server`] (starting, the pool's hooks),
 //!   [`serving::shared`] (what the threads share), [`serving::accept`] (accepting, `serverPid`),
 //!   [`serving::placement`] (a Kong worker process's connections on one serving thread),
-//!   [`serving::connection`] (the connection loop), [`serving::dispatch`] (the method table),
+//!   [`serving::connection`] (the connection loop), [`serving::protobuf`] (the same for
+//!   ProtoBuf:1, an event per connection), [`serving::dispatch`] (the method table),
 //!   [`serving::methods`] (one function per `plugin.*` method), [`serving::reply`] (where
 //!   every answer is encoded and written), [`serving::local`] (what each thread keeps);
 //!   [`budget`] — the bytes all connections may buffer;
@@ -59,6 +64,7 @@ pub mod fingerprint;
 pub mod host;
 pub mod ids;
 pub mod instances;
+pub mod kong_conf;
 pub mod lifecycle;
 pub mod loader;
 pub mod logging;

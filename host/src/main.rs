@@ -5,7 +5,7 @@ use std::{io::Write, process::ExitCode};
 use pluginhost::{
     check,
     cli::{Cli, Command},
-    dump, logging, new, serve, version,
+    dump, kong_conf, logging, new, serve, version,
 };
 
 fn main() -> ExitCode {
@@ -25,6 +25,15 @@ fn main() -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         });
+    }
+    if let Some(Command::KongConf(args)) = &cli.command {
+        return match kong_conf::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if let Some(Command::New(args)) = &cli.command {
         return match new::run(args) {

@@ -6,7 +6,7 @@ use std::thread;
 
 use kong_sim::{
     Value,
-    kong::{Answer, Client, Entity},
+    kong::{Answer, Entity},
     metrics,
     protobuf::ProtoBufKong,
     server::{Dialect, Prefix, Server},

@@ -96,7 +96,7 @@ pub fn from_struct(s: &Struct) -> Mp {
 pub fn number(n: f64) -> Mp {
     // 2^63 as a double: the first whole number beyond i64.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    if n.fract() == 0.0 && n >= -LIMIT && n < LIMIT {
+    if n.fract() == 0.0 && (-LIMIT..LIMIT).contains(&n) {
         Mp::from(n as i64)
     } else {
         Mp::F64(n)

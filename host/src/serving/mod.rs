@@ -8,7 +8,9 @@
 //! `HandleEvent` starts its handler inline, on the serving worker, or apart, on a worker of its
 //! own, as the phase's pace says ([`crate::pace`]); a `Step` resumes the event where it lives
 //! ([`crate::ids::home_of`]), here or on another worker, which then answers on the connection
-//! itself.
+//! itself. With `-protocol ProtoBuf:1` a connection's task is [`protobuf`] instead: one event
+//! per connection, its PDK calls written and Kong's answers read by that task, the event
+//! placed and resumed the same way.
 //!
 //! A serving worker that a handler holds loses its connections and its processes to the worker
 //! that replaces it ([`Server`]'s handover); the handler's phase runs apart from then on.

@@ -123,8 +123,10 @@ pub struct Figures {
     pub client_cpu_per_event: Option<Duration>,
     /// Connections opened.
     pub connections: usize,
-    /// The server's I/O system calls and bytes in the window (`/proc/PID/io`).
-    pub server_io: Option<procfs::Io>,
+    /// Bytes Kong wrote to the server in the window: what Kong's side encoded.
+    pub bytes_to_server: u64,
+    /// Bytes Kong read from the server in the window: what Kong's side decoded.
+    pub bytes_from_server: u64,
 }
 
 impl Figures {
@@ -227,6 +229,8 @@ struct Shared {
     stop: Cell<bool>,
     latencies: RefCell<Vec<Duration>>,
     rpcs: Cell<u64>,
+    bytes_out: Cell<u64>,
+    bytes_in: Cell<u64>,
     answers: Answers,
 }
 
@@ -242,6 +246,8 @@ impl Shared {
             stop: Cell::new(false),
             latencies: RefCell::default(),
             rpcs: Cell::new(0),
+            bytes_out: Cell::new(0),
+            bytes_in: Cell::new(0),
             answers: Answers::new(),
         }
     }
@@ -257,7 +263,12 @@ impl Shared {
         }
     }
 
-    fn release(&self, conn: Conn) {
+    fn release(&self, mut conn: Conn) {
+        let (sent, received) = conn.take_traffic();
+        if self.measuring.get() {
+            self.bytes_out.set(self.bytes_out.get() + sent);
+            self.bytes_in.set(self.bytes_in.get() + received);
+        }
         let mut idle = self.idle.borrow_mut();
         if idle.len() < self.pool_size {
             idle.push(conn);
@@ -523,7 +534,6 @@ async fn drive(load: &Load) -> io::Result<Figures> {
         .run_until(async {
             tokio::time::sleep(load.warmup).await;
             let server_before = load.server_pid.and_then(procfs::cpu_time);
-            let io_before = load.server_pid.and_then(procfs::io);
             let client_before = procfs::cpu_time(me);
             let started = Instant::now();
             shared.measuring.set(true);
@@ -535,11 +545,6 @@ async fn drive(load: &Load) -> io::Result<Figures> {
                 .and_then(procfs::cpu_time)
                 .zip(server_before)
                 .map(|(after, before)| after.saturating_sub(before));
-            let io = load
-                .server_pid
-                .and_then(procfs::io)
-                .zip(io_before)
-                .map(|(after, before)| after.since(before));
             let client = procfs::cpu_time(me)
                 .zip(client_before)
                 .map(|(after, before)| after.saturating_sub(before));
@@ -549,10 +554,10 @@ async fn drive(load: &Load) -> io::Result<Figures> {
                     .await
                     .map_err(|e| io::Error::other(format!("a load task failed: {e}")))??;
             }
-            Ok::<_, io::Error>((seconds, server, client, io))
+            Ok::<_, io::Error>((seconds, server, client))
         })
         .await?;
-    let (seconds, server_cpu, client_cpu, server_io) = window;
+    let (seconds, server_cpu, client_cpu) = window;
     let mut latencies = shared.latencies.take();
     latencies.sort_unstable();
     let events = latencies.len() as u64;
@@ -567,7 +572,8 @@ async fn drive(load: &Load) -> io::Result<Figures> {
         server_cpu_per_event: server_cpu.and_then(per_event),
         client_cpu_per_event: client_cpu.and_then(per_event),
         connections: shared.opened.get(),
-        server_io,
+        bytes_to_server: shared.bytes_out.get(),
+        bytes_from_server: shared.bytes_in.get(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! hello served over MsgPack:1 and over ProtoBuf:1 by the same pluginhost build, side by side:
-//! events/s, the server's CPU per event, and what the kernel counts of its I/O per event
-//! (read and write system calls, bytes read from and written to Kong). The bytes are what
-//! Kong's side writes and reads for each event, so they show the dialect's cost to Kong too.
+//! events/s, the server's CPU and system calls per event (the kernel's count, see
+//! [`super::syscalls`]), and the bytes Kong's side writes and reads per event, which is what
+//! Kong encodes and decodes: the dialect's cost to Kong.
 
 use std::{path::Path, time::Duration};
 
@@ -12,6 +12,7 @@ use super::{
     children::ServerProcess,
     client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
     report::{k, table, us},
+    syscalls,
 };
 
 /// Events in flight measured.
@@ -28,12 +29,12 @@ pub struct Row {
     pub events_per_s: f64,
     /// The server's CPU time per event.
     pub cpu_per_event: Option<Duration>,
-    /// The server's read and write system calls per event.
+    /// The server's system calls per event.
     pub syscalls_per_event: Option<f64>,
-    /// Bytes the server read (Kong wrote) per event.
-    pub bytes_in_per_event: Option<f64>,
-    /// Bytes the server wrote (Kong read) per event.
-    pub bytes_out_per_event: Option<f64>,
+    /// Bytes Kong wrote per event.
+    pub bytes_to_server: f64,
+    /// Bytes Kong read per event.
+    pub bytes_from_server: f64,
 }
 
 /// Both dialects.
@@ -41,6 +42,8 @@ pub struct Row {
 pub struct Dialects {
     /// MsgPack:1 rows, then ProtoBuf:1 rows, each in [`IN_FLIGHT`] order.
     pub rows: Vec<Row>,
+    /// Why system calls were not counted, if they were not.
+    pub no_syscalls: Option<String>,
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -52,30 +55,40 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 impl Row {
-    fn of(dialect: &'static str, rounds: &[Figures]) -> Row {
+    fn of(dialect: &'static str, rounds: &[(Figures, Option<u64>)]) -> Row {
         let per_event = |f: &Figures, n: u64| n as f64 / f.events.max(1) as f64;
-        let io = |pick: fn(&super::procfs::Io) -> u64| {
-            median(
-                rounds
-                    .iter()
-                    .filter_map(|f| f.server_io.as_ref().map(|io| per_event(f, pick(io))))
-                    .collect(),
-            )
-        };
         Row {
             dialect,
-            in_flight: rounds.first().map_or(0, |f| f.in_flight),
-            events_per_s: median(rounds.iter().map(Figures::events_per_s).collect()).unwrap_or(0.0),
+            in_flight: rounds.first().map_or(0, |(f, _)| f.in_flight),
+            events_per_s: median(rounds.iter().map(|(f, _)| f.events_per_s()).collect())
+                .unwrap_or(0.0),
             cpu_per_event: median(
                 rounds
                     .iter()
-                    .filter_map(|f| f.server_cpu_per_event.map(|d| d.as_secs_f64()))
+                    .filter_map(|(f, _)| f.server_cpu_per_event.map(|d| d.as_secs_f64()))
                     .collect(),
             )
             .map(Duration::from_secs_f64),
-            syscalls_per_event: io(|io| io.syscr + io.syscw),
-            bytes_in_per_event: io(|io| io.rchar),
-            bytes_out_per_event: io(|io| io.wchar),
+            syscalls_per_event: median(
+                rounds
+                    .iter()
+                    .filter_map(|(f, n)| n.map(|n| per_event(f, n)))
+                    .collect(),
+            ),
+            bytes_to_server: median(
+                rounds
+                    .iter()
+                    .map(|(f, _)| per_event(f, f.bytes_to_server))
+                    .collect(),
+            )
+            .unwrap_or(0.0),
+            bytes_from_server: median(
+                rounds
+                    .iter()
+                    .map(|(f, _)| per_event(f, f.bytes_from_server))
+                    .collect(),
+            )
+            .unwrap_or(0.0),
         }
     }
 }
@@ -101,16 +114,24 @@ pub fn measure(
     )?;
     let on_msgpack = client::start_instance(&msgpack.socket, "hello", &json!({}))?;
     let on_protobuf = client::start_instance_protobuf(&protobuf.socket, "hello", &json!({}))?;
+    // Warmed up first, then measured from the first event, so that the count of system
+    // calls covers the window (and a little of its end) and nothing before it.
     let load = |server: &ServerProcess, exchange: Exchange, in_flight: usize| {
-        client::run(&Load {
-            socket: server.socket.clone(),
-            in_flight,
-            pool_size: KONG_POOL_SIZE,
-            warmup: Duration::from_millis(300),
-            measure,
-            server_pid: Some(server.pid()),
-            exchange,
-        })
+        let run = |warmup, measure| {
+            client::run(&Load {
+                socket: server.socket.clone(),
+                in_flight,
+                pool_size: KONG_POOL_SIZE,
+                warmup,
+                measure,
+                server_pid: Some(server.pid()),
+                exchange: exchange.clone(),
+            })
+        };
+        run(Duration::from_millis(300), Duration::from_millis(50))?;
+        let counter = syscalls::Counter::start(server.pid());
+        let figures = run(Duration::ZERO, measure)?;
+        Ok::<_, std::io::Error>((figures, counter.and_then(syscalls::Counter::stop)))
     };
     let mut rows = [Vec::new(), Vec::new()];
     for n in IN_FLIGHT {
@@ -137,9 +158,16 @@ pub fn measure(
         rows[1].push(Row::of("ProtoBuf:1", &of[1]));
     }
     let [m, p] = rows;
-    Ok(Dialects {
-        rows: m.into_iter().chain(p).collect(),
-    })
+    let rows: Vec<Row> = m.into_iter().chain(p).collect();
+    let no_syscalls = if rows.iter().all(|r| r.syscalls_per_event.is_none()) {
+        Some(
+            syscalls::unavailable()
+                .unwrap_or_else(|| "perf could not count this process's system calls here".into()),
+        )
+    } else {
+        None
+    };
+    Ok(Dialects { rows, no_syscalls })
 }
 
 impl Dialects {
@@ -157,23 +185,27 @@ impl Dialects {
                     k(r.events_per_s),
                     r.cpu_per_event.map_or("–".into(), us),
                     opt(r.syscalls_per_event, 1),
-                    opt(r.bytes_in_per_event, 0),
-                    opt(r.bytes_out_per_event, 0),
+                    format!("{:.0}", r.bytes_to_server),
+                    format!("{:.0}", r.bytes_from_server),
                 ]
             })
             .collect();
-        table(
+        let mut out = table(
             &[
                 "hello over",
                 "in flight",
                 "events/s",
                 "CPU µs/event",
-                "read+write syscalls/event",
-                "bytes from Kong/event",
-                "bytes to Kong/event",
+                "syscalls/event",
+                "bytes Kong writes/event",
+                "bytes Kong reads/event",
             ],
             &rows,
-        )
+        );
+        if let Some(why) = &self.no_syscalls {
+            out.push_str(&format!("\nSystem calls not counted: {why}.\n"));
+        }
+        out
     }
 
     /// ProtoBuf:1 ÷ MsgPack:1 at each number in flight: (in flight, events/s, CPU/event,

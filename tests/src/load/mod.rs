@@ -34,4 +34,5 @@ pub mod procfs;
 pub mod ratelimit;
 pub mod report;
 pub mod spread;
+pub mod syscalls;
 pub mod wire;

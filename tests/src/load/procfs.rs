@@ -70,47 +70,6 @@ pub fn context_switches(pid: u32) -> Option<u64> {
     Some(total)
 }
 
-/// What `/proc/PID/io` counts for a whole process (every thread, living or gone).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Io {
-    /// Read-like system calls (`syscr`: read, recv, ...).
-    pub syscr: u64,
-    /// Write-like system calls (`syscw`: write, send, ...).
-    pub syscw: u64,
-    /// Bytes those calls read (`rchar`).
-    pub rchar: u64,
-    /// Bytes those calls wrote (`wchar`).
-    pub wchar: u64,
-}
-
-impl Io {
-    /// What was counted between `before` and `self`.
-    pub fn since(self, before: Io) -> Io {
-        Io {
-            syscr: self.syscr.saturating_sub(before.syscr),
-            syscw: self.syscw.saturating_sub(before.syscw),
-            rchar: self.rchar.saturating_sub(before.rchar),
-            wchar: self.wchar.saturating_sub(before.wchar),
-        }
-    }
-}
-
-/// The kernel's I/O counters of `pid`.
-pub fn io(pid: u32) -> Option<Io> {
-    let text = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    Some(Io {
-        syscr: field("syscr:")?,
-        syscw: field("syscw:")?,
-        rchar: field("rchar:")?,
-        wchar: field("wchar:")?,
-    })
-}
-
 /// Resident set size of `pid`, in KiB (`VmRSS`).
 pub fn rss_kib(pid: u32) -> Option<u64> {
     status_number(pid, "VmRSS:")

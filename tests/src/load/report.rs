@@ -94,6 +94,8 @@ mod tests {
             server_cpu_per_event: Some(Duration::from_micros(10)),
             client_cpu_per_event: None,
             connections: 4,
+            bytes_to_server: 0,
+            bytes_from_server: 0,
         };
         let point = Point::median_of(&[f(100, 9), f(300, 1), f(200, 5)]);
         assert_eq!(point.events_per_s, 200.0);

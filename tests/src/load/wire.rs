@@ -16,6 +16,8 @@ use crate::encode::kong_pack;
 pub struct Conn {
     stream: UnixStream,
     buf: Vec<u8>,
+    /// Bytes written and read since [`Conn::take_traffic`].
+    traffic: (u64, u64),
 }
 
 impl Conn {
@@ -24,6 +26,7 @@ impl Conn {
         Ok(Conn {
             stream: UnixStream::connect(path).await?,
             buf: Vec::with_capacity(4096),
+            traffic: (0, 0),
         })
     }
 
@@ -54,7 +57,7 @@ impl Conn {
         msgid: u64,
         read: impl FnOnce(&ValueRef<'_>) -> T,
     ) -> io::Result<Result<T, String>> {
-        self.stream.write_all(request).await?;
+        self.write(request).await?;
         let mut read = Some(read);
         loop {
             let used = self.complete_object().await?;
@@ -91,9 +94,9 @@ impl Conn {
 
     /// Writes `frame` and reads the same number of bytes back (the echo baseline).
     pub async fn echo(&mut self, frame: &[u8]) -> io::Result<()> {
-        self.stream.write_all(frame).await?;
+        self.write(frame).await?;
         while self.buf.len() < frame.len() {
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
+            if self.read_more().await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
@@ -101,12 +104,29 @@ impl Conn {
         Ok(())
     }
 
+    /// Bytes written and read since the last call.
+    pub fn take_traffic(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.traffic)
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.traffic.0 += bytes.len() as u64;
+        Ok(())
+    }
+
+    async fn read_more(&mut self) -> io::Result<usize> {
+        let n = self.stream.read_buf(&mut self.buf).await?;
+        self.traffic.1 += n as u64;
+        Ok(n)
+    }
+
     /// Writes one ProtoBuf:1 frame: the u32-LE length, then `payload`, in one write.
     pub async fn send_frame(&mut self, payload: &[u8], scratch: &mut Vec<u8>) -> io::Result<()> {
         scratch.clear();
         scratch.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         scratch.extend_from_slice(payload);
-        self.stream.write_all(scratch).await
+        self.write(scratch).await
     }
 
     /// Reads one ProtoBuf:1 frame and hands its payload to `read`.
@@ -120,7 +140,7 @@ impl Conn {
                     return Ok(value);
                 }
             }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
+            if self.read_more().await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
@@ -135,7 +155,7 @@ impl Conn {
                 Err(e) if is_short(&e) => {}
                 Err(e) => return Err(invalid(format!("undecodable response: {e}"))),
             }
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
+            if self.read_more().await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
