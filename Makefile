@@ -8,7 +8,7 @@ PLUGINHOST  := $(TARGET_DIR)/pluginhost
 SOCKET      := $(RUN_PREFIX)/go_pluginserver.sock
 SAMPLES     := hello log key-auth rate-limit request-transformer response-headers
 
-.PHONY: all build embedded fixtures plugins redis-server run test lint doc bench bench-build bench-baseline bench-smoke soak fuzz perf clean
+.PHONY: all build embedded fixtures plugins redis-server run test lint doc bench bench-build bench-baseline bench-smoke soak fuzz perf docs package clean
 
 all: build
 
@@ -139,6 +139,30 @@ lint:
 ## doc: the API docs of plugin-abi (the PDK reference) and pluginhost
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+## docs: the guide (mdBook, into docs/book/) and the API docs, then every link of the README,
+## the changelog and the guide checked (lychee, offline: files and anchors). The pinned mdbook
+## and lychee are installed with cargo into target/tools when missing.
+MDBOOK_VERSION := 0.5.4
+LYCHEE_VERSION := 0.24.2
+TOOLS  := $(CURDIR)/target/tools
+MDBOOK := $(TOOLS)/bin/mdbook
+LYCHEE := $(TOOLS)/bin/lychee
+docs: doc $(MDBOOK) $(LYCHEE)
+	$(MDBOOK) build docs
+	$(LYCHEE) --offline --no-progress --include-fragments \
+	  README.md CHANGELOG.md plugin-abi/README.md docs/src docs/book
+
+$(MDBOOK):
+	$(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --root $(TOOLS)
+
+$(LYCHEE):
+	$(CARGO) install lychee --version $(LYCHEE_VERSION) --locked --root $(TOOLS)
+
+## package: cargo package for plugin-abi and its macros: each packaged crate is built on its
+## own, from the files that would be published
+package:
+	$(CARGO) package -p plugin-abi-macros -p plugin-abi --allow-dirty
 
 clean:
 	$(CARGO) clean

@@ -44,11 +44,8 @@
 //! * [`cache`] — the private, content-addressed copies plugins are mapped from; [`reload`] —
 //!   watching the plugins directory while serving.
 //!
-//! Invariants: stdout carries only dump output; state is keyed by id, never by connection; no
-//! lock is held across a PDK round trip; a handler never changes thread; a plugin's code never
-//! runs before its file passed the preflight; while serving, a file in the plugins directory is
-//! never mapped, only its copy in the cache; the connections of one Kong worker process are
-//! served by one serving thread at a time; nothing wakes while no event lives.
+//! The invariants every change keeps, and the ones a redesign replaced (with why), are written
+//! once, in the guide's architecture chapter (`docs/src/architecture.md`).
 
 pub mod bridge;
 pub mod budget;

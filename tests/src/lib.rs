@@ -12,7 +12,8 @@
 //!   `kong start`;
 //! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
 //! * [`server`] — pluginhost run as a child process on a private prefix;
-//! * [`snippets`] — the code blocks of the README and of doc comments, to run as written;
+//! * [`snippets`] — the code blocks of the README, the guide and doc comments, to run as
+//!   written;
 //! * [`paths`] — where the built binary and plugins are; [`redis`] — a real redis-server for
 //!   the tests that need one;
 //! * [`metrics`] — a scraper of pluginhost's `/metrics`, parsed as Prometheus parses it;

@@ -1,4 +1,4 @@
-//! The code a plugin author copies: the fenced blocks of a Markdown section (the README's
+//! The code a plugin author copies: the fenced blocks of a Markdown page (the guide's
 //! walk-through) and the examples of Rust doc comments, read the way a reader (and rustdoc)
 //! reads them, so that tests can run them as written.
 
@@ -9,27 +9,6 @@ pub struct Block {
     pub info: String,
     /// The lines between the fences, each ending with a newline.
     pub code: String,
-}
-
-/// The section of `markdown` under the heading `heading` (a whole line such as
-/// `## Writing a plugin`), up to the next heading of the same or a higher level.
-pub fn section<'m>(markdown: &'m str, heading: &str) -> Option<&'m str> {
-    let level = heading.bytes().take_while(|&b| b == b'#').count();
-    let start = markdown.find(&format!("\n{heading}\n"))? + 1;
-    let body = &markdown[start + heading.len() + 1..];
-    let mut offset = 0;
-    let mut fenced = false;
-    for line in body.split_inclusive('\n') {
-        if line.starts_with("```") {
-            fenced = !fenced;
-        }
-        let hashes = line.bytes().take_while(|&b| b == b'#').count();
-        if !fenced && hashes > 0 && hashes <= level && line[hashes..].starts_with(' ') {
-            return Some(&body[..offset]);
-        }
-        offset += line.len();
-    }
-    Some(body)
 }
 
 /// The fenced blocks of `markdown`, in order.
@@ -55,7 +34,7 @@ pub fn blocks(markdown: &str) -> Vec<Block> {
     blocks
 }
 
-/// The README's walk-through as one bash script: `sh` blocks as they are, and each `rust`
+/// The guide's walk-through as one bash script: `sh` blocks as they are, and each `rust`
 /// block whose first line names its file (`// src/lib.rs`) written to that file.
 pub fn walkthrough_script(section: &str) -> String {
     let mut script = String::new();
@@ -162,16 +141,6 @@ fn hidden_shown(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sections_end_at_the_next_heading_of_their_level() {
-        let md = "# t\n## A\ntext\n### a1\n```sh\n## not a heading\n```\nmore\n## B\nb\n";
-        let a = section(md, "## A").unwrap();
-        assert!(a.starts_with("text\n### a1\n"), "{a}");
-        assert!(a.ends_with("more\n"), "{a}");
-        assert_eq!(section(md, "## B"), Some("b\n"));
-        assert_eq!(section(md, "## C"), None);
-    }
 
     #[test]
     fn the_walkthrough_runs_shell_and_writes_named_files() {

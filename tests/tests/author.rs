@@ -1,7 +1,7 @@
-//! A plugin author's first hour, outside this repository: the README's walk-through run as
-//! written, a crate made by `pluginhost new`, and every doc example of plugin-abi compiled in
-//! a crate whose only dependency is plugin-abi. Each builds with the real cargo, then serves
-//! what it built.
+//! A plugin author's first hour, outside this repository: the guide's walk-through run as
+//! written, a crate made by `pluginhost new`, and every doc example of plugin-abi and every
+//! Rust block of the README and the guide compiled in a crate whose only dependency is
+//! plugin-abi. Each builds with the real cargo, then serves what it built.
 
 use std::{
     path::{Path, PathBuf},
@@ -87,28 +87,38 @@ fn serve_access(so: &Path, name: &str, config: serde_json::Value) -> Vec<kong_si
 }
 
 #[test]
-fn the_readme_walkthrough_works_as_written() {
-    let readme = std::fs::read_to_string(checkout().join("README.md")).expect("README.md");
-    let section = snippets::section(&readme, "## Writing a plugin").expect("the walk-through");
-    let script = snippets::walkthrough_script(section);
+fn the_guide_walkthrough_works_as_written() {
+    let page = std::fs::read_to_string(checkout().join("docs/src/walkthrough.md"))
+        .expect("the guide's walk-through");
+    let script = snippets::walkthrough_script(&page);
     assert!(
         script.contains("cargo new") && script.contains("src/tests.rs"),
         "the walk-through lost its steps:\n{script}"
     );
     let dir = outside();
     let output = cargo_free_bash(&script, dir.path());
-    let stdout = succeeded(&output, "the README's walk-through");
+    let stdout = succeeded(&output, "the guide's walk-through");
+    // Its last step prints the kong.conf lines for the plugins directory it filled.
+    assert!(
+        stdout.contains("plugins = bundled,my-plugin")
+            && stdout.contains("pluginserver_pluginhost_query_cmd = "),
+        "{stdout}"
+    );
     assert!(stdout.contains("test result: ok. 2 passed"), "{stdout}");
     // A debug pluginhost (`make run`) notes the plugin's release profile; nothing refuses it.
     assert!(stdout.contains("[OK] 1 tested plugin(s)"), "{stdout}");
     assert!(!stdout.contains("[KO]"), "{stdout}");
-    let dump: serde_json::Value = serde_json::from_str(
-        stdout
-            .lines()
-            .rfind(|l| l.starts_with("[{"))
-            .expect("the dump's JSON line"),
-    )
-    .expect("the dump is JSON");
+    // -dump-all-plugins ends without a newline, as go-pluginserver's: the next step's output
+    // follows on its line.
+    let dump_line = stdout
+        .lines()
+        .rfind(|l| l.starts_with("[{"))
+        .expect("the dump's JSON line");
+    let dump: serde_json::Value = serde_json::Deserializer::from_str(dump_line)
+        .into_iter()
+        .next()
+        .expect("a JSON document")
+        .expect("the dump is JSON");
     assert_eq!(dump[0]["Name"], "my-plugin");
     assert_eq!(dump[0]["Phases"], json!(["access"]));
 
@@ -299,4 +309,99 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     }
     files.sort();
     files
+}
+
+/// The Markdown files a reader copies code from: the README, plugin-abi's, and the guide.
+fn markdown_files() -> Vec<PathBuf> {
+    let root = checkout();
+    let mut files = vec![root.join("README.md"), root.join("plugin-abi/README.md")];
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs/src"))
+        .expect("the guide")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    files.extend(pages);
+    files
+}
+
+#[test]
+fn every_rust_block_of_the_readme_and_the_guide_compiles_with_plugin_abi_alone() {
+    let dir = outside();
+    let krate = dir.path().join("guide-examples");
+    std::fs::create_dir_all(krate.join("examples")).unwrap();
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    let plugin_abi = checkout().join("plugin-abi");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"guide-examples\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+             publish = false\n\n[dependencies]\n\
+             plugin-abi = {{ path = {:?}, features = [\"testkit\"] }}\n\n[workspace]\n",
+            plugin_abi.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(krate.join("src/lib.rs"), "").unwrap();
+    std::fs::copy(checkout().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let mut compiled = 0;
+    for file in markdown_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .replace('-', "_");
+        for (i, block) in snippets::blocks(&text).into_iter().enumerate() {
+            let words: Vec<&str> = block.info.split(',').map(str::trim).collect();
+            if words.first() != Some(&"rust") {
+                continue;
+            }
+            let first = block.code.lines().next().unwrap_or_default();
+            if words.contains(&"ignore") {
+                // Not meant to compile here, and it says why.
+                assert!(
+                    first.starts_with("// Not compiled here: "),
+                    "{}: an ignored block must give its reason first:\n{}",
+                    file.display(),
+                    block.code
+                );
+                continue;
+            }
+            if first.starts_with("// src/") {
+                // A file of the walk-through, which its own test builds.
+                assert!(
+                    file.ends_with("docs/src/walkthrough.md"),
+                    "{}",
+                    file.display()
+                );
+                continue;
+            }
+            let program = if block.code.contains("fn main") {
+                block.code.clone()
+            } else {
+                format!("{}\nfn main() {{}}\n", block.code)
+            };
+            std::fs::write(krate.join(format!("examples/{name}_{i}.rs")), program).unwrap();
+            compiled += 1;
+        }
+    }
+    assert!(compiled >= 2, "only {compiled} blocks compiled");
+    let output = cargo()
+        .args([
+            "check",
+            "--examples",
+            "--quiet",
+            "--message-format",
+            "short",
+        ])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", scratch_target())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "Rust blocks that do not compile with plugin-abi alone:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

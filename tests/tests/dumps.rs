@@ -253,10 +253,10 @@ const RELEASES: [(u32, u32, u32); 11] = [
     (3, 10, 0),
 ];
 
-/// The query commands the README gives for Kong release `kong`, and `-dump` where Kong reads
+/// The query commands `pluginhost kong-conf` writes for Kong release `kong`, and `-dump` where Kong reads
 /// it: what Kong runs, once per plugin where it asks for one, with and without `-kong-version`
 /// where Kong lets the operator write the command.
-fn readme_queries(kong: KongVersion) -> Vec<Vec<String>> {
+fn query_commands(kong: KongVersion) -> Vec<Vec<String>> {
     let version = kong.to_string();
     let per_plugin = |flag: &str, extra: &[&str]| -> Vec<Vec<String>> {
         SAMPLE_NAMES
@@ -288,7 +288,7 @@ fn readme_queries(kong: KongVersion) -> Vec<Vec<String>> {
         }
         Query::FirstPlugin => {
             let mut all = per_plugin("-dump-plugin-info-json", &[]);
-            // The README's lines say `-kong-version 3.9`, for 3.9 and every later release.
+            // With `-kong-version 3.9`, as for 3.9 and every later release.
             all.extend(per_plugin(
                 "-dump-plugin-info-json",
                 &["-kong-version", "3.9"],
@@ -299,12 +299,12 @@ fn readme_queries(kong: KongVersion) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn every_supported_kong_loads_every_sample_from_the_readme_query_commands() {
+fn every_supported_kong_loads_every_sample_from_the_query_commands() {
     let prefix = all_samples();
     for (major, minor, patch) in RELEASES {
         let kong = KongVersion::new(major, minor, patch);
         let mut registered = Vec::new();
-        for args in readme_queries(kong) {
+        for args in query_commands(kong) {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let output = prefix.run(&args);
             assert!(
