@@ -28,18 +28,27 @@ const METHODS: [&str; 15] = [
     "StepMemoryStats",
 ];
 
-#[test]
-fn the_corpus_replays_and_covers_every_method() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/requests");
-    let mut methods = std::collections::HashSet::new();
-    let mut inputs = 0;
+/// The inputs of the corpus `name`: the size of the reads each one picks (its first byte, as
+/// the fuzz targets read it), and the stream.
+fn corpus(name: &str) -> Vec<(usize, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(name);
+    let mut inputs = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("the corpus is in the repository") {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
-        let Some((&chunk, stream)) = data.split_first() else {
-            continue;
-        };
-        inputs += 1;
-        let chunk = usize::from(chunk) * 17 + 1;
+        if let Some((&chunk, stream)) = data.split_first() {
+            inputs.push((usize::from(chunk) * 17 + 1, stream.to_vec()));
+        }
+    }
+    inputs
+}
+
+#[test]
+fn the_corpus_replays_and_covers_every_method() {
+    let mut methods = std::collections::HashSet::new();
+    let inputs = corpus("requests");
+    for (chunk, stream) in &inputs {
         for limits in [
             Limits {
                 max_bytes: 64 * 1024 * 1024,
@@ -50,7 +59,7 @@ fn the_corpus_replays_and_covers_every_method() {
                 max_values: 256,
             },
         ] {
-            let (requests, _) = read_requests(stream, chunk, limits);
+            let (requests, _) = read_requests(stream, *chunk, limits);
             for request in requests {
                 if let Incoming::Request(request) = request {
                     methods.insert(request.method.trim_start_matches("plugin.").to_owned());
@@ -58,7 +67,7 @@ fn the_corpus_replays_and_covers_every_method() {
             }
         }
     }
-    assert!(inputs >= METHODS.len(), "{inputs} inputs");
+    assert!(inputs.len() >= METHODS.len(), "{} inputs", inputs.len());
     for method in METHODS {
         assert!(methods.contains(method), "no seed calls {method}");
     }
@@ -67,18 +76,11 @@ fn the_corpus_replays_and_covers_every_method() {
 #[test]
 fn the_protobuf_corpus_replays_and_covers_every_command() {
     use pluginhost::protobuf::{incoming::read_calls, messages::Call};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/protobuf");
     let mut commands = std::collections::HashSet::new();
-    let mut inputs = 0;
-    for entry in std::fs::read_dir(&dir).expect("the corpus is in the repository") {
-        let data = std::fs::read(entry.unwrap().path()).unwrap();
-        let Some((&chunk, stream)) = data.split_first() else {
-            continue;
-        };
-        inputs += 1;
-        let chunk = usize::from(chunk) * 17 + 1;
+    let inputs = corpus("protobuf");
+    for (chunk, stream) in &inputs {
         for limit in [64 * 1024 * 1024, 4096] {
-            let (calls, _) = read_calls(stream, chunk, limit);
+            let (calls, _) = read_calls(stream, *chunk, limit);
             for call in calls.into_iter().flatten() {
                 let command = match call.call {
                     Some(Call::CmdGetPluginNames(_)) => "names",
@@ -93,6 +95,6 @@ fn the_protobuf_corpus_replays_and_covers_every_command() {
             }
         }
     }
-    assert!(inputs >= 6, "{inputs} inputs");
+    assert!(inputs.len() >= 6, "{} inputs", inputs.len());
     assert_eq!(commands.len(), 6, "seeds call only {commands:?}");
 }

@@ -310,3 +310,22 @@ impl Drop for Server {
         }
     }
 }
+
+/// Waits (up to 10 s) for `path` to hold something, as a plugin writes it from its handler, and
+/// returns it; fails the test otherwise.
+pub fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.is_empty()
+        {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the plugin never wrote {}",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}

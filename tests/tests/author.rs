@@ -234,26 +234,57 @@ fn a_crate_from_pluginhost_new_builds_tests_checks_and_serves() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty: nothing was written"));
 }
 
-#[test]
-fn every_doc_example_compiles_with_plugin_abi_as_the_only_dependency() {
-    let dir = outside();
-    let krate = dir.path().join("doc-examples");
+/// A scratch crate, outside the repository, whose only dependency is plugin-abi (with the test
+/// kit): each example written into it is compiled by [`examples_crate_checks`].
+fn examples_crate(dir: &Path, name: &str) -> PathBuf {
+    let krate = dir.join(name);
     std::fs::create_dir_all(krate.join("src")).unwrap();
     std::fs::create_dir_all(krate.join("examples")).unwrap();
-    let plugin_abi = checkout().join("plugin-abi");
     std::fs::write(
         krate.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"doc-examples\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
              publish = false\n\n[dependencies]\n\
              plugin-abi = {{ path = {:?}, features = [\"testkit\"] }}\n\n[workspace]\n",
-            plugin_abi.display().to_string()
+            checkout().join("plugin-abi").display().to_string()
         ),
     )
     .unwrap();
     std::fs::write(krate.join("src/lib.rs"), "").unwrap();
     std::fs::copy(checkout().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    krate
+}
 
+/// `cargo check --examples` of `krate`; fails the test with the errors, saying they are `what`.
+fn examples_crate_checks(krate: &Path, what: &str) {
+    let output = cargo()
+        .args([
+            "check",
+            "--examples",
+            "--quiet",
+            "--message-format",
+            "short",
+        ])
+        .current_dir(krate)
+        .env("CARGO_TARGET_DIR", scratch_target())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{what} that do not compile with plugin-abi alone:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|l| l.contains("error"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn every_doc_example_compiles_with_plugin_abi_as_the_only_dependency() {
+    let dir = outside();
+    let krate = examples_crate(dir.path(), "doc-examples");
+    let plugin_abi = checkout().join("plugin-abi");
     let mut count = 0;
     for source in rust_files(&plugin_abi.join("src")) {
         let text = std::fs::read_to_string(&source).unwrap();
@@ -274,27 +305,7 @@ fn every_doc_example_compiles_with_plugin_abi_as_the_only_dependency() {
         }
     }
     assert!(count > 200, "only {count} doc examples found");
-    let output = cargo()
-        .args([
-            "check",
-            "--examples",
-            "--quiet",
-            "--message-format",
-            "short",
-        ])
-        .current_dir(&krate)
-        .env("CARGO_TARGET_DIR", scratch_target())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "doc examples that do not compile with plugin-abi alone:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .filter(|l| l.contains("error"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    examples_crate_checks(&krate, "doc examples");
 }
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
@@ -328,22 +339,7 @@ fn markdown_files() -> Vec<PathBuf> {
 #[test]
 fn every_rust_block_of_the_readme_and_the_guide_compiles_with_plugin_abi_alone() {
     let dir = outside();
-    let krate = dir.path().join("guide-examples");
-    std::fs::create_dir_all(krate.join("examples")).unwrap();
-    std::fs::create_dir_all(krate.join("src")).unwrap();
-    let plugin_abi = checkout().join("plugin-abi");
-    std::fs::write(
-        krate.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"guide-examples\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
-             publish = false\n\n[dependencies]\n\
-             plugin-abi = {{ path = {:?}, features = [\"testkit\"] }}\n\n[workspace]\n",
-            plugin_abi.display().to_string()
-        ),
-    )
-    .unwrap();
-    std::fs::write(krate.join("src/lib.rs"), "").unwrap();
-    std::fs::copy(checkout().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let krate = examples_crate(dir.path(), "guide-examples");
     let mut compiled = 0;
     for file in markdown_files() {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -387,21 +383,5 @@ fn every_rust_block_of_the_readme_and_the_guide_compiles_with_plugin_abi_alone()
         }
     }
     assert!(compiled >= 2, "only {compiled} blocks compiled");
-    let output = cargo()
-        .args([
-            "check",
-            "--examples",
-            "--quiet",
-            "--message-format",
-            "short",
-        ])
-        .current_dir(&krate)
-        .env("CARGO_TARGET_DIR", scratch_target())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "Rust blocks that do not compile with plugin-abi alone:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    examples_crate_checks(&krate, "Rust blocks of the README and the guide");
 }

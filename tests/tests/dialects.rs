@@ -1,15 +1,16 @@
 //! The conformance tests that hold in both dialects, MsgPack:1 and ProtoBuf:1, each run in
 //! both: the same plugins, the same answers from Kong, the same outcomes, except where the
-//! PDK's nil table says the dialects differ.
+//! PDK's nil table says the dialects differ. (hello as go-hello and `log`'s serialize in
+//! concurrent events run in both dialects in `samples.rs`.)
 
-use std::{collections::BTreeMap, thread, time::Duration};
+use std::{collections::BTreeMap, thread};
 
 use kong_sim::protobuf::ProtoBufKong;
 use kong_sim::{
     Value,
-    kong::{Answer, Call, Client, Entity, map},
+    kong::{Answer, Client, Entity, map},
     paths,
-    server::{Dialect, Prefix, Server},
+    server::{Dialect, Prefix, Server, wait_for_file},
 };
 use plugin_abi::schema::KongVersion;
 use pluginhost::protobuf::messages::{Call as RpcCommand, CmdHandleEvent, RpcCall};
@@ -22,24 +23,6 @@ fn serve(dialect: Dialect, extra: &[&str]) -> (Prefix, Server) {
     prefix.add_plugin("panicky", "libpanicky.so");
     let server = prefix.serve_in(dialect, extra);
     (prefix, server)
-}
-
-/// Waits for a file the plugin writes from its handler.
-fn wait_for_file(path: &std::path::Path) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && !text.is_empty()
-        {
-            return text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the plugin never wrote {}",
-            path.display()
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The nil tables of the PDK's docs: for each dialect, method → what Kong's nil gives.
@@ -104,40 +87,6 @@ fn every_typed_call_gives_what_the_nil_table_of_its_dialect_says() {
                     .all(|c| c.method != "kong.response.error")
             );
             assert_eq!(outcome.calls.len(), 73);
-        }
-    }
-}
-
-#[test]
-fn hello_is_go_hello_in_both_dialects() {
-    for dialect in Dialect::BOTH {
-        let (_prefix, server) = serve(dialect, &[]);
-        let kong = server.client(dialect);
-        let entity = Entity::new(&*kong, "hello", json!({"message": "Kong!"}));
-        for _ in 0..3 {
-            let outcome = entity
-                .run("access", |call| match call.method.as_str() {
-                    "kong.request.get_header" => Answer::Value(Value::from("localhost:8000")),
-                    _ => Answer::Nil,
-                })
-                .unwrap();
-            assert_eq!(
-                outcome.calls,
-                vec![
-                    Call {
-                        method: "kong.request.get_header".into(),
-                        args: vec![Value::from("host")],
-                    },
-                    Call {
-                        method: "kong.response.set_header".into(),
-                        args: vec![
-                            Value::from("x-hello-from-rust"),
-                            Value::from("Rust says Kong! to localhost:8000"),
-                        ],
-                    },
-                ],
-                "{dialect:?}"
-            );
         }
     }
 }

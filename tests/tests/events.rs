@@ -6,7 +6,7 @@ use std::{thread, time::Duration};
 use kong_sim::{
     Value,
     kong::{Answer, Conn, Entity, get, map},
-    server::{Prefix, Server},
+    server::{Prefix, Server, wait_for_file},
 };
 use serde_json::json;
 
@@ -31,24 +31,6 @@ fn step(event_id: &Value, data: Option<Value>) -> Value {
         entries.push((Value::from("Data"), data));
     }
     Value::Map(entries)
-}
-
-/// Waits for a file the plugin writes from its handler thread.
-fn wait_for_file(path: &std::path::Path) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && !text.is_empty()
-        {
-            return text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the plugin never wrote {}",
-            path.display()
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn header_of(step: &Value) -> Option<String> {

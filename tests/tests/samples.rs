@@ -16,38 +16,44 @@ fn hello_prefix() -> Prefix {
 }
 
 #[test]
-fn hello_answers_an_access_event_with_its_header() {
+fn hello_answers_an_access_event_with_its_header_in_both_dialects() {
     let prefix = hello_prefix();
-    let server = prefix.serve(&[]);
-    let kong = server.kong();
-    let entity = Entity::new(
-        &kong,
-        "hello",
-        json!({"message": "Kong!", "__seq__": 7, "route_id": null}),
-    );
-    let outcome = entity
-        .run("access", |call| match call.method.as_str() {
-            "kong.request.get_header" => Answer::Value(Value::from("localhost:8000")),
-            _ => Answer::Nil,
-        })
-        .unwrap();
-    assert!(!outcome.exited);
-    assert_eq!(
-        outcome.calls,
-        vec![
-            Call {
-                method: "kong.request.get_header".into(),
-                args: vec![Value::from("host")],
-            },
-            Call {
-                method: "kong.response.set_header".into(),
-                args: vec![
-                    Value::from("x-hello-from-rust"),
-                    Value::from("Rust says Kong! to localhost:8000"),
+    for dialect in Dialect::BOTH {
+        let server = prefix.serve_in(dialect, &[]);
+        let kong = server.client(dialect);
+        let entity = Entity::new(
+            &*kong,
+            "hello",
+            json!({"message": "Kong!", "__seq__": 7, "route_id": null}),
+        );
+        // As go-hello does, event after event.
+        for _ in 0..3 {
+            let outcome = entity
+                .run("access", |call| match call.method.as_str() {
+                    "kong.request.get_header" => Answer::Value(Value::from("localhost:8000")),
+                    _ => Answer::Nil,
+                })
+                .unwrap();
+            assert!(!outcome.exited);
+            assert_eq!(
+                outcome.calls,
+                vec![
+                    Call {
+                        method: "kong.request.get_header".into(),
+                        args: vec![Value::from("host")],
+                    },
+                    Call {
+                        method: "kong.response.set_header".into(),
+                        args: vec![
+                            Value::from("x-hello-from-rust"),
+                            Value::from("Rust says Kong! to localhost:8000"),
+                        ],
+                    },
                 ],
-            },
-        ]
-    );
+                "{dialect:?}"
+            );
+        }
+    }
 }
 
 #[test]
