@@ -140,8 +140,9 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
-## docs: the guide (mdBook, into docs/book/) and the API docs, then every link of the README,
-## the changelog and the guide checked (lychee, offline: files and anchors). The pinned mdbook
+## docs: the guide (mdBook, into docs/book/; it includes the changelog and the generated bench
+## report) and the API docs, then every link of the README, the changelog and the guide checked
+## (lychee, offline: files and anchors; mdBook's own 404 page is left out). The pinned mdbook
 ## and lychee are installed with cargo into target/tools when missing.
 MDBOOK_VERSION := 0.5.4
 LYCHEE_VERSION := 0.24.2
@@ -150,7 +151,7 @@ MDBOOK := $(TOOLS)/bin/mdbook
 LYCHEE := $(TOOLS)/bin/lychee
 docs: doc $(MDBOOK) $(LYCHEE)
 	$(MDBOOK) build docs
-	$(LYCHEE) --offline --no-progress --include-fragments \
+	$(LYCHEE) --offline --no-progress --include-fragments --exclude-path docs/book/404.html \
 	  README.md CHANGELOG.md plugin-abi/README.md docs/src docs/book
 
 $(MDBOOK):

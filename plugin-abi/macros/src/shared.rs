@@ -5,7 +5,8 @@
 
 use std::{env, fs, path::PathBuf};
 
-include!("../../build/common.rs");
+// A link to plugin-abi's build/common.rs, so that the packaged crate carries its own copy.
+include!("build_common.rs");
 
 /// `name@version,...` of the boundary crates, or `None` when no lock is found or it lists none.
 pub fn crates() -> Option<String> {
