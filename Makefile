@@ -7,6 +7,9 @@ RUN_PLUGINS := $(RUN_PREFIX)/plugins
 PLUGINHOST  := $(TARGET_DIR)/pluginhost
 SOCKET      := $(RUN_PREFIX)/go_pluginserver.sock
 SAMPLES     := hello log key-auth rate-limit request-transformer response-headers
+comma       := ,
+empty       :=
+space       := $(empty) $(empty)
 
 .PHONY: all build embedded fixtures plugins redis-server run test lint doc bench bench-build bench-baseline bench-smoke soak fuzz perf docs package clean
 
