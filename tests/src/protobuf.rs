@@ -59,6 +59,11 @@ impl Conn {
         self.stream.write_all(&framed).map_err(closed)
     }
 
+    /// Writes raw bytes: part of a frame, or several.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream.write_all(bytes).map_err(closed)
+    }
+
     /// Reads one frame, as Kong does: `receive(4)`, then `receive(len)`.
     pub fn read(&mut self) -> Result<Vec<u8>, String> {
         let mut len = [0u8; 4];

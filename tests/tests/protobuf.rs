@@ -177,3 +177,72 @@ fn its_methods_are_counted_by_name() {
     );
     assert_eq!(calls, 5.0);
 }
+
+#[test]
+fn a_new_version_loaded_while_serving_serves_new_instances() {
+    let (prefix, server) = serve(&[]);
+    let kong = ProtoBufKong::new(server.socket(), KONG);
+    let greeting = |entity: &Entity| {
+        let outcome = entity
+            .run("access", |call| match call.method.as_str() {
+                "kong.request.get_header" => Answer::Value(Value::from("example.com")),
+                _ => Answer::Nil,
+            })
+            .unwrap();
+        outcome.calls[1].args[1].as_str().unwrap().to_owned()
+    };
+    let old = Entity::new(&kong, "hello", json!({"message": "hi"}));
+    assert_eq!(greeting(&old), "Rust says hi to example.com");
+    // Deployed as the guide says: a temporary name, then a rename over the old file.
+    let temp = prefix.plugins().join(".libhello.so.tmp");
+    std::fs::copy(kong_sim::paths::plugin("hello_v2"), &temp).unwrap();
+    std::fs::rename(&temp, prefix.plugins().join("libhello.so")).unwrap();
+    server.wait_for_log("generation=2");
+    let new = Entity::new(&kong, "hello", json!({"message": "hi"}));
+    assert_eq!(greeting(&new), "VERSION 2 GREETS example.com");
+    // The instance started before keeps the code it started with.
+    assert_eq!(greeting(&old), "Rust says hi to example.com");
+}
+
+#[test]
+fn all_connections_share_one_budget_of_buffered_bytes() {
+    let (_prefix, server) = serve(&[
+        "-max-request-bytes",
+        "1048576",
+        "-max-buffered-bytes",
+        "1048576",
+    ]);
+    let kong = ProtoBufKong::new(server.socket(), KONG);
+    // Two calls of about 700 KiB each (a config padded with spaces), each allowed alone, both
+    // sent but their last 100 KiB.
+    let mut config = br#"{"message":"hi"}"#.to_vec();
+    config.resize(700 * 1024, b' ');
+    let framed = |sequence| {
+        let payload = call(
+            sequence,
+            Call::CmdStartInstance(CmdStartInstance {
+                name: "hello".into(),
+                config: config.clone(),
+            }),
+        );
+        let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&payload);
+        frame
+    };
+    let (a, b) = (framed(2), framed(3));
+    let cut = a.len() - 100 * 1024;
+    let mut first = kong.acquire();
+    first.send_raw(&a[..cut]).unwrap();
+    let mut second = ProtoBufKong::new(server.socket(), KONG).acquire();
+    // The server may close it before it has all of it.
+    let _ = second.send_raw(&b[..cut]);
+    assert!(
+        second.is_closed(),
+        "the connection past the budget stays open"
+    );
+    server.wait_for_log("past the budget of 1048576 bytes");
+    first.send_raw(&a[cut..]).unwrap();
+    let ret = RpcReturn::decode(first.read().unwrap().as_slice()).unwrap();
+    assert_eq!(ret.sequence, 2);
+    assert!(matches!(ret.r#return, Some(Return::InstanceStatus(_))));
+}
