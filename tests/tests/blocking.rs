@@ -222,10 +222,31 @@ fn one_thread_serves_everything_in_turn() {
 
 #[test]
 fn workers_started_for_blocked_handlers_exit_once_idle() {
-    let (prefix, server) = serve(&["-thread-idle-seconds", "0.3"]);
+    // Two serving workers, so that what stays is known: those two.
+    let (prefix, server) = serve(&["-thread-idle-seconds", "0.3", "-threads", "2"]);
     let kong = server.kong();
-    let threads = || kong_sim::load::procfs::threads(server.pid()).expect("the server's threads");
+    // Worker threads, by name (`pluginhost-<index>`): the server's other threads (the watcher
+    // of the plugins directory, the watchdog, the log writer) may still be starting when the
+    // socket first accepts.
+    let pid = server.pid();
+    let threads = move || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the server's threads")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| {
+                name.trim()
+                    .strip_prefix("pluginhost-")
+                    .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .count() as u64
+    };
+    // A thread names itself once it runs: wait for the serving workers' names.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while threads() < 2 && std::time::Instant::now() < deadline {
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
     let before = threads();
+    assert_eq!(before, 2, "two serving workers");
     let gate = prefix.path().join("gate");
     let blocked = Entity::new(&kong, "blocker", json!({"mode": "gate", "path": gate}));
     let during = thread::scope(|s| {
