@@ -18,7 +18,8 @@
 //!   the tests that need one;
 //! * [`metrics`] — a scraper of pluginhost's `/metrics`, parsed as Prometheus parses it;
 //! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests;
-//! * [`load`] — the load generator behind `make bench`.
+//! * [`load`] — the load generator behind `make bench`; [`wait`] — polling for what a server
+//!   does in its own time.
 
 pub mod encode;
 pub mod fixtures;
@@ -31,5 +32,6 @@ pub mod redis;
 pub mod schema_loader;
 pub mod server;
 pub mod snippets;
+pub mod wait;
 
 pub use rmpv::Value;

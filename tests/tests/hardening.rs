@@ -13,8 +13,9 @@ use std::{
 
 use kong_sim::{
     kong::{Conn, get, map},
-    paths,
+    metrics, paths,
     server::{Prefix, Server},
+    wait,
 };
 use rmpv::Value;
 use rustix::process::Signal;
@@ -32,6 +33,10 @@ fn serve_hello(extra: &[&str]) -> (Prefix, Server) {
     prefix.add_plugin("hello", "hello.so");
     let server = prefix.serve(extra);
     (prefix, server)
+}
+
+fn buffered(address: &str) -> f64 {
+    metrics::scrape(address).value("pluginhost_buffered_bytes", &[])
 }
 
 fn still_serves(server: &Server) {
@@ -81,7 +86,10 @@ fn all_connections_share_one_budget_of_buffered_bytes() {
         "1048576",
         "-max-buffered-bytes",
         "1048576",
+        metrics::LISTEN_ANY[0],
+        metrics::LISTEN_ANY[1],
     ]);
+    let address = metrics::address(&server);
     // Two requests of 700 KiB each, each allowed alone, both sent but their last 100 KiB.
     let partial = |msgid: u8| {
         let mut request = get_status_head(msgid);
@@ -90,7 +98,13 @@ fn all_connections_share_one_budget_of_buffered_bytes() {
         request
     };
     let mut first = Conn::open(server.socket()).unwrap();
-    first.send_raw(&partial(1)).unwrap();
+    let sent = partial(1);
+    first.send_raw(&sent).unwrap();
+    // Part of what was sent may still be in the kernel: the second starts once the server
+    // holds all of it, or it could be the first one that crosses the budget.
+    wait::until("the first request's bytes to be buffered", || {
+        buffered(&address) == sent.len() as f64
+    });
     let mut second = Conn::open(server.socket()).unwrap();
     // The server may close it before it has all of it.
     let _ = second.send_raw(&partial(2));

@@ -3,11 +3,7 @@
 //! carry them, GetStatus adds the same counters, and a scraper that never reads holds up
 //! nobody.
 
-use std::{
-    io::{Read, Write},
-    thread,
-    time::{Duration, Instant},
-};
+use std::io::{Read, Write};
 
 use kong_sim::{
     Value,
@@ -15,16 +11,9 @@ use kong_sim::{
     metrics::{self, LISTEN_ANY, Metrics},
     paths,
     server::{Prefix, Server},
+    wait,
 };
 use serde_json::json;
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn hello_event(kong: &Kong, instance: u64) -> usize {
     kong.handle_event(instance, "access", |call| match call.method.as_str() {
@@ -81,7 +70,7 @@ fn counters_equal_what_happened() {
     kong.call("plugin.HandleEvent", param).unwrap();
     // One refused reload: a file that is no plugin appears in the directory.
     prefix.add_file("broken.so", b"this is not an ELF file");
-    wait_until(
+    wait::until(
         "the abandoned event to be reaped and the file refused",
         || {
             let m = metrics::scrape(&address);
@@ -219,7 +208,7 @@ fn a_new_generation_and_openmetrics() {
     let temp = prefix.plugins().join(".hello.so.tmp");
     std::fs::copy(paths::plugin("hello_v2"), &temp).unwrap();
     std::fs::rename(&temp, prefix.plugins().join("hello.so")).unwrap();
-    wait_until("generation 2", || {
+    wait::until("generation 2", || {
         metrics::scrape(&address).value("pluginhost_plugin_generation", &[("plugin", "hello")])
             == 2.0
     });
@@ -413,7 +402,7 @@ fn scrapers_past_the_bound_are_closed_and_idle_ones_time_out() {
     let idle: Vec<_> = (0..32)
         .map(|_| std::net::TcpStream::connect(&address).unwrap())
         .collect();
-    wait_until("a scraper past the bound to be closed", || {
+    wait::until("a scraper past the bound to be closed", || {
         metrics::get(&address, None).is_err()
     });
     let kong = server.kong();
@@ -422,7 +411,7 @@ fn scrapers_past_the_bound_are_closed_and_idle_ones_time_out() {
         hello_event(&kong, hello);
     }
     // Each idle one is closed once it has not sent its headers in time, and scrapes resume.
-    wait_until("the idle connections to be closed", || {
+    wait::until("the idle connections to be closed", || {
         metrics::get(&address, None).is_ok()
     });
     for mut s in idle {

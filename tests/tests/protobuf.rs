@@ -10,6 +10,7 @@ use kong_sim::{
     metrics,
     protobuf::ProtoBufKong,
     server::{Dialect, Prefix, Server},
+    wait,
 };
 use plugin_abi::schema::KongVersion;
 use pluginhost::protobuf::messages::{
@@ -211,7 +212,10 @@ fn all_connections_share_one_budget_of_buffered_bytes() {
         "1048576",
         "-max-buffered-bytes",
         "1048576",
+        metrics::LISTEN_ANY[0],
+        metrics::LISTEN_ANY[1],
     ]);
+    let address = metrics::address(&server);
     let kong = ProtoBufKong::new(server.socket(), KONG);
     // Two calls of about 700 KiB each (a config padded with spaces), each allowed alone, both
     // sent but their last 100 KiB.
@@ -233,6 +237,11 @@ fn all_connections_share_one_budget_of_buffered_bytes() {
     let cut = a.len() - 100 * 1024;
     let mut first = kong.acquire();
     first.send_raw(&a[..cut]).unwrap();
+    // Part of it may still be in the kernel: the second starts once the server holds all of
+    // it, or it could be the first one that crosses the budget.
+    wait::until("the first call's bytes to be buffered", || {
+        metrics::scrape(&address).value("pluginhost_buffered_bytes", &[]) == cut as f64
+    });
     let mut second = ProtoBufKong::new(server.socket(), KONG).acquire();
     // The server may close it before it has all of it.
     let _ = second.send_raw(&b[..cut]);

@@ -1,10 +1,6 @@
 //! Hot reload: plugin files added, replaced and removed while pluginhost serves.
 
-use std::{
-    path::Path,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{path::Path, thread, time::Duration};
 
 use kong_sim::{
     Value,
@@ -12,6 +8,7 @@ use kong_sim::{
     kong::{Answer, Conn, Kong, get, map, step_method},
     paths,
     server::{Prefix, Server},
+    wait,
 };
 use serde_json::json;
 
@@ -31,14 +28,6 @@ fn deploy(prefix: &Prefix, file_name: &str, bytes: &[u8]) {
     let temp = prefix.plugins().join(format!(".{file_name}.tmp"));
     std::fs::write(&temp, bytes).unwrap();
     std::fs::rename(&temp, prefix.plugins().join(file_name)).unwrap();
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn status_of(kong: &Kong, plugin: &str) -> Option<Value> {
@@ -73,7 +62,7 @@ fn a_plugin_added_while_serving_is_served_and_dumped() {
             .is_err()
     );
     deploy(&prefix, "log.so", &bytes_of("log"));
-    wait_until("log to be served", || {
+    wait::until("log to be served", || {
         kong.call("plugin.GetPluginInfo", Value::from("log"))
             .is_ok()
     });
@@ -106,7 +95,7 @@ fn a_new_version_serves_new_instances_while_old_events_finish_on_old_code() {
     let event_id = get(&step, "EventId").cloned().unwrap();
 
     deploy(&prefix, "hello.so", &bytes_of("hello_v2"));
-    wait_until("generation 2", || generation(&kong, "hello") == Some(2));
+    wait::until("generation 2", || generation(&kong, "hello") == Some(2));
     let status = status_of(&kong, "hello").unwrap();
     assert_eq!(get(&status, "Sha256").unwrap().as_str().unwrap().len(), 64);
 
@@ -166,7 +155,7 @@ fn a_file_copied_in_place_is_never_loaded_half_written() {
         .unwrap();
     std::io::Write::write_all(&mut file, &bytes[half..]).unwrap();
     drop(file);
-    wait_until("the completed log.so to be served", || {
+    wait::until("the completed log.so to be served", || {
         kong.call("plugin.GetPluginInfo", Value::from("log"))
             .is_ok()
     });
@@ -200,7 +189,7 @@ fn a_deleted_plugin_refuses_new_instances_and_keeps_started_ones() {
         .start_instance("hello", &json!({"message": "hi"}))
         .unwrap();
     std::fs::remove_file(prefix.plugins().join("hello.so")).unwrap();
-    wait_until("hello to be removed", || {
+    wait::until("hello to be removed", || {
         kong.start_instance("hello", &json!({})).is_err()
     });
     let err = kong.start_instance("hello", &json!({})).unwrap_err();
@@ -212,7 +201,7 @@ fn a_deleted_plugin_refuses_new_instances_and_keeps_started_ones() {
     server.wait_for_log("plugin removed");
     // Putting it back serves it again, as the same generation.
     deploy(&prefix, "hello.so", &bytes_of("hello"));
-    wait_until("hello to be back", || generation(&kong, "hello") == Some(1));
+    wait::until("hello to be back", || generation(&kong, "hello") == Some(1));
 }
 
 #[test]
@@ -226,7 +215,7 @@ fn rapid_repeated_writes_settle_on_the_last_version() {
         deploy(&prefix, "hello.so", bytes);
         thread::sleep(Duration::from_millis(15));
     }
-    wait_until("the last version", || {
+    wait::until("the last version", || {
         kong.start_instance("hello", &json!({"message": "hi"}))
             .is_ok_and(|id| greeting(&kong, id) == V2)
     });
@@ -242,7 +231,7 @@ fn a_file_moved_in_from_another_directory_is_loaded() {
     std::fs::create_dir(&staging).unwrap();
     std::fs::write(staging.join("log.so"), bytes_of("log")).unwrap();
     std::fs::rename(staging.join("log.so"), prefix.plugins().join("log.so")).unwrap();
-    wait_until("log to be served", || {
+    wait::until("log to be served", || {
         kong.call("plugin.GetPluginInfo", Value::from("log"))
             .is_ok()
     });
@@ -253,7 +242,7 @@ fn past_max_generations_a_new_version_asks_for_a_restart() {
     let (prefix, server) = serve_hello(&["-max-generations", "2"]);
     let kong = server.kong();
     deploy(&prefix, "hello.so", &bytes_of("hello_v2"));
-    wait_until("generation 2", || generation(&kong, "hello") == Some(2));
+    wait::until("generation 2", || generation(&kong, "hello") == Some(2));
     let mut v3 = bytes_of("hello");
     v3.extend_from_slice(b"trailing bytes make another file");
     deploy(&prefix, "hello.so", &v3);
@@ -292,7 +281,7 @@ fn a_renamed_file_keeps_serving_its_plugin() {
         prefix.plugins().join("greeter.so"),
     )
     .unwrap();
-    wait_until("hello served from greeter.so", || {
+    wait::until("hello served from greeter.so", || {
         status_of(&kong, "hello")
             .and_then(|s| get(&s, "File")?.as_str().map(str::to_owned))
             .is_some_and(|f| f.ends_with("greeter.so"))
