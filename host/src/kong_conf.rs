@@ -5,8 +5,9 @@
 //! model): 2.0 - 2.2 start `go_pluginserver_exe` themselves and ask each plugin with
 //! `-dump-plugin-info`; 2.3 - 3.8 run one query command per `pluginserver_names` entry and
 //! register every plugin it lists; 3.9 and later register only the first plugin of each query
-//! command, so each plugin gets an entry of its own, all sharing one socket. Kong derives each
-//! entry's keys from its name with `-` turned into `_`.
+//! command, so each plugin gets an entry of its own, all sharing one socket. Kong lower-cases
+//! each entry's name and derives its keys from it with `-` turned into `_`. Kong runs the
+//! commands through `/bin/sh`, so every path in them is quoted where the shell needs it.
 
 use std::{
     fmt::Write as _,
@@ -24,9 +25,29 @@ const FIRST_PLUGIN_ONLY: KongVersion = KongVersion::new(3, 9, 0);
 /// The first Kong with `pluginserver_names`.
 const NAMED_SERVERS: KongVersion = KongVersion::new(2, 3, 0);
 
+/// The name Kong knows an entry by: `pluginserver_names` are lower-cased.
+pub fn entry_of(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// The key part Kong derives from an entry name.
 pub fn key_of(name: &str) -> String {
-    name.replace('-', "_")
+    entry_of(name).replace('-', "_")
+}
+
+/// `words` as one command line for `/bin/sh`, each quoted where it needs to be.
+fn command_line<'w>(words: impl IntoIterator<Item = &'w str>) -> anyhow::Result<String> {
+    shlex::try_join(words).context("a command line cannot hold a NUL byte")
+}
+
+/// A kong.conf value: Kong reads `#` as the start of a comment and a line as one setting.
+fn conf_value(value: String) -> anyhow::Result<String> {
+    if value.contains(['#', '\n']) {
+        bail!(
+            "kong.conf cannot hold {value:?}: Kong reads `#` as a comment and a newline as the end of a setting"
+        );
+    }
+    Ok(value)
 }
 
 /// Prints the lines on stdout.
@@ -49,16 +70,11 @@ pub fn lines(args: &KongConfArgs) -> anyhow::Result<String> {
 }
 
 /// The `-protocol` flag to pass on, if not the default.
-fn protocol_flag(dialect: Dialect) -> String {
+fn protocol_flag(dialect: Dialect) -> Vec<&'static str> {
     match dialect {
-        Dialect::MsgPack => String::new(),
-        Dialect::ProtoBuf => format!(" -protocol {}", dialect.name()),
+        Dialect::MsgPack => Vec::new(),
+        Dialect::ProtoBuf => vec!["-protocol", dialect.name()],
     }
-}
-
-/// `-kong-version` for the query commands: the schemas then carry what this Kong accepts.
-fn version_flag(kong: KongVersion) -> String {
-    format!(" -kong-version {kong}")
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -83,27 +99,48 @@ fn shared(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
         Some(exe) => exe.clone(),
         None => std::env::current_exe().context("cannot tell where pluginhost is")?,
     };
-    let (exe, dir_s, prefix) = (
+    let (exe, dir, prefix) = (
         exe.display().to_string(),
         dir.display().to_string(),
         absolute(&args.kong_prefix).display().to_string(),
     );
     let proto = protocol_flag(args.protocol);
-    let version = version_flag(kong);
+    let version = kong.to_string();
     let mut out = String::new();
     let plugins = names.join(",");
     if kong < NAMED_SERVERS {
+        // Kong builds the command lines itself from these two paths.
         let _ = writeln!(
             out,
             "# Kong {kong} (2.0 - 2.2): Kong starts the server itself, its socket in Kong's prefix"
         );
         let _ = writeln!(out, "plugins = bundled,{plugins}");
-        let _ = writeln!(out, "go_plugins_dir = {dir_s}");
-        let _ = writeln!(out, "go_pluginserver_exe = {exe}");
+        let _ = writeln!(out, "go_plugins_dir = {}", conf_value(dir)?);
+        let _ = writeln!(out, "go_pluginserver_exe = {}", conf_value(exe)?);
         return Ok(out);
     }
-    let socket = format!("{prefix}/go_pluginserver.sock");
-    let start = format!("{exe} -kong-prefix {prefix} -plugins-directory {dir_s}{proto}");
+    let socket = conf_value(format!("{prefix}/go_pluginserver.sock"))?;
+    let start = conf_value(command_line(
+        [
+            exe.as_str(),
+            "-kong-prefix",
+            &prefix,
+            "-plugins-directory",
+            &dir,
+        ]
+        .into_iter()
+        .chain(proto.iter().copied()),
+    )?)?;
+    // Asked with the Kong release, the dump carries only what that release accepts.
+    let query = |dump: &[&str]| -> anyhow::Result<String> {
+        conf_value(command_line(
+            [exe.as_str(), "-plugins-directory", &dir]
+                .into_iter()
+                .chain(dump.iter().copied())
+                .chain(["-kong-version", &version])
+                .chain(proto.iter().copied()),
+        )?)
+    };
     if kong < FIRST_PLUGIN_ONLY {
         let _ = writeln!(
             out,
@@ -115,8 +152,8 @@ fn shared(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
         let _ = writeln!(out, "pluginserver_pluginhost_start_cmd = {start}");
         let _ = writeln!(
             out,
-            "pluginserver_pluginhost_query_cmd = {exe} -plugins-directory {dir_s} \
-             -dump-all-plugins{version}{proto}"
+            "pluginserver_pluginhost_query_cmd = {}",
+            query(&["-dump-all-plugins"])?
         );
         return Ok(out);
     }
@@ -125,8 +162,9 @@ fn shared(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
         "# Kong {kong} (3.9 and later): one entry per plugin, all on one socket, the first \
          starts the server"
     );
+    let entries: Vec<String> = names.iter().map(|n| entry_of(n)).collect();
     let _ = writeln!(out, "plugins = bundled,{plugins}");
-    let _ = writeln!(out, "pluginserver_names = {plugins}");
+    let _ = writeln!(out, "pluginserver_names = {}", entries.join(","));
     for (i, name) in names.iter().enumerate() {
         let key = key_of(name);
         let _ = writeln!(out, "pluginserver_{key}_socket = {socket}");
@@ -135,8 +173,8 @@ fn shared(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
         }
         let _ = writeln!(
             out,
-            "pluginserver_{key}_query_cmd = {exe} -plugins-directory {dir_s} \
-             -dump-plugin-info-json {name}{version}{proto}"
+            "pluginserver_{key}_query_cmd = {}",
+            query(&["-dump-plugin-info-json", name])?
         );
     }
     Ok(out)
@@ -149,9 +187,9 @@ fn embedded(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
              go_pluginserver_exe (serve the plugins' .so files with pluginhost instead)"
         );
     }
-    let prefix = absolute(&args.kong_prefix);
+    let prefix = absolute(&args.kong_prefix).display().to_string();
     let proto = protocol_flag(args.protocol);
-    let version = version_flag(kong);
+    let version = kong.to_string();
     let mut entries = Vec::new();
     for exe in &args.embedded {
         let exe = absolute(exe);
@@ -160,10 +198,10 @@ fn embedded(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
             .map(|n| n.to_string_lossy().into_owned())
             .with_context(|| format!("{} is not a file", exe.display()))?;
         let plugin = plugin_of(&exe)?;
-        entries.push((file, exe, plugin));
+        entries.push((file, exe.display().to_string(), plugin));
     }
     let plugins: Vec<&str> = entries.iter().map(|(_, _, p)| p.as_str()).collect();
-    let servers: Vec<&str> = entries.iter().map(|(f, _, _)| f.as_str()).collect();
+    let servers: Vec<String> = entries.iter().map(|(f, _, _)| entry_of(f)).collect();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -173,21 +211,21 @@ fn embedded(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
     let _ = writeln!(out, "pluginserver_names = {}", servers.join(","));
     for (file, exe, _) in &entries {
         let key = key_of(file);
-        let exe = exe.display();
-        let _ = writeln!(
-            out,
-            "pluginserver_{key}_socket = {}/{file}.socket",
-            prefix.display()
-        );
-        let _ = writeln!(
-            out,
-            "pluginserver_{key}_start_cmd = {exe} -kong-prefix {}{proto}",
-            prefix.display()
-        );
-        let _ = writeln!(
-            out,
-            "pluginserver_{key}_query_cmd = {exe} -dump{version}{proto}"
-        );
+        // The executable serves on its own file name, whatever case Kong gives the entry.
+        let socket = conf_value(format!("{prefix}/{file}.socket"))?;
+        let start = command_line(
+            [exe.as_str(), "-kong-prefix", &prefix]
+                .into_iter()
+                .chain(proto.iter().copied()),
+        )?;
+        let query = command_line(
+            [exe.as_str(), "-dump", "-kong-version", &version]
+                .into_iter()
+                .chain(proto.iter().copied()),
+        )?;
+        let _ = writeln!(out, "pluginserver_{key}_socket = {socket}");
+        let _ = writeln!(out, "pluginserver_{key}_start_cmd = {}", conf_value(start)?);
+        let _ = writeln!(out, "pluginserver_{key}_query_cmd = {}", conf_value(query)?);
     }
     Ok(out)
 }
@@ -223,6 +261,20 @@ mod tests {
             key_of("rust-request-transformer"),
             "rust_request_transformer"
         );
-        assert_eq!(key_of("hello"), "hello");
+        assert_eq!(key_of("My-Plugin"), "my_plugin");
+        assert_eq!(entry_of("My-Plugin"), "my-plugin");
+    }
+
+    #[test]
+    fn command_lines_quote_what_the_shell_would_split() {
+        assert_eq!(
+            command_line(["/opt/kong plugins/pluginhost", "-dump"]).unwrap(),
+            "'/opt/kong plugins/pluginhost' -dump"
+        );
+        assert_eq!(
+            command_line(["/usr/local/bin/pluginhost", "-dump"]).unwrap(),
+            "/usr/local/bin/pluginhost -dump"
+        );
+        assert!(conf_value("/srv/kong#1".into()).is_err());
     }
 }

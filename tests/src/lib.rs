@@ -9,7 +9,8 @@
 //! * [`protobuf`] — Kong's ProtoBuf:1 client (`pb_rpc.lua`), per Kong generation, behind the
 //!   same [`kong::Client`] as the MsgPack one, so that one test runs in both dialects;
 //! * [`schema_loader`] — what each Kong release makes of a dump, and what it refuses at
-//!   `kong start`;
+//!   `kong start`; [`kong_conf`] — how it reads the plugin server settings of kong.conf
+//!   and runs their commands;
 //! * [`encode`] — MessagePack written the way Kong's lua-MessagePack writes it;
 //! * [`server`] — pluginhost run as a child process on a private prefix;
 //! * [`snippets`] — the code blocks of the README, the guide and doc comments, to run as
@@ -24,6 +25,7 @@
 pub mod encode;
 pub mod fixtures;
 pub mod kong;
+pub mod kong_conf;
 pub mod load;
 pub mod metrics;
 pub mod paths;

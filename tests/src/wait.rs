@@ -9,7 +9,7 @@ use std::{
 /// How long any outcome may take on a loaded CI machine.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// Polls `done` until it holds; panics naming `what` after [`PATIENCE`].
+/// Polls `done` until it holds; panics naming `what` after 15 s.
 pub fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !done() {

@@ -1,11 +1,13 @@
 //! `pluginhost kong-conf`: for every Kong generation, its lines parse as kong.conf, every query
 //! command they name prints what that generation registers (the schema loader model), with the
-//! key names Kong derives (`-` → `_`), and the start commands serve on the sockets named.
+//! entries Kong derives (lower-cased, `-` → `_` in keys), and the start commands, run as Kong
+//! runs them, serve on the sockets named.
 
-use std::{collections::BTreeMap, path::Path, process::Command};
+use std::process::Command;
 
 use kong_sim::{
     kong::{Answer, Entity},
+    kong_conf::{KongConf, run_query, start_command},
     paths,
     protobuf::ProtoBufKong,
     schema_loader::{kong_loads, kong_protocol},
@@ -23,7 +25,7 @@ fn samples() -> Prefix {
 }
 
 /// Runs `pluginhost kong-conf` and parses its lines as Kong reads kong.conf.
-fn kong_conf(args: &[&str]) -> BTreeMap<String, String> {
+fn kong_conf(args: &[&str]) -> KongConf {
     let out = Command::new(paths::pluginhost())
         .arg("kong-conf")
         .args(args)
@@ -34,47 +36,15 @@ fn kong_conf(args: &[&str]) -> BTreeMap<String, String> {
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut conf = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let (key, value) = line
-            .split_once(" = ")
-            .unwrap_or_else(|| panic!("not a kong.conf line: {line}"));
-        assert!(
-            conf.insert(key.to_owned(), value.to_owned()).is_none(),
-            "{key} twice"
-        );
-    }
-    conf
-}
-
-/// Runs a command line as Kong does (`io.popen`), words split on spaces.
-fn run_line(line: &str) -> std::process::Output {
-    let mut words = line.split(' ');
-    Command::new(words.next().unwrap())
-        .args(words)
-        .output()
-        .unwrap()
-}
-
-fn listed(conf: &BTreeMap<String, String>, key: &str) -> Vec<String> {
-    conf[key].split(',').map(str::to_owned).collect()
+    KongConf::parse(&String::from_utf8(out.stdout).unwrap()).unwrap()
 }
 
 /// What Kong `kong` registers from the entries of `conf`, and in which dialect each speaks.
-fn registered(kong: KongVersion, conf: &BTreeMap<String, String>) -> Vec<(String, String)> {
+fn registered(kong: KongVersion, conf: &KongConf) -> Vec<(String, String)> {
     let mut plugins = Vec::new();
-    for name in listed(conf, "pluginserver_names") {
-        let key = name.replace('-', "_");
-        assert!(
-            conf.contains_key(&format!("pluginserver_{key}_socket")),
-            "{key}"
-        );
-        let query = &conf[&format!("pluginserver_{key}_query_cmd")];
-        let out = run_line(query);
+    for server in conf.servers(kong).unwrap() {
+        let query = server.query_cmd.as_deref().expect("a query command");
+        let out = run_query(query);
         assert!(out.status.success(), "{query}");
         let protocol = kong_protocol(kong, &out.stdout).unwrap();
         for plugin in kong_loads(kong, &out.stdout).unwrap_or_else(|e| panic!("{query}: {e}")) {
@@ -108,16 +78,16 @@ fn every_generation_registers_every_plugin_from_the_lines() {
                 protocol,
             ]);
             assert_eq!(
-                listed(&conf, "plugins"),
+                conf.list("plugins"),
                 ["bundled", expected[0], expected[1]],
                 "Kong {kong}"
             );
             if kong < KongVersion::new(2, 3, 0) {
                 // Kong starts go_pluginserver_exe and asks each plugin with -dump-plugin-info.
-                let exe = &conf["go_pluginserver_exe"];
+                let exe = conf.get("go_pluginserver_exe").unwrap();
                 for plugin in expected {
                     let out = Command::new(exe)
-                        .args(["-plugins-directory", &conf["go_plugins_dir"]])
+                        .args(["-plugins-directory", conf.get("go_plugins_dir").unwrap()])
                         .args(["-dump-plugin-info", plugin])
                         .output()
                         .unwrap();
@@ -131,7 +101,8 @@ fn every_generation_registers_every_plugin_from_the_lines() {
                 .map(|p| (p.to_string(), protocol.to_owned()))
                 .collect();
             assert_eq!(plugins, want, "Kong {kong} {protocol}");
-            let starts = conf.keys().filter(|k| k.ends_with("_start_cmd")).count();
+            let servers = conf.servers(kong).unwrap();
+            let starts = servers.iter().filter(|s| s.start_cmd.is_some()).count();
             assert_eq!(starts, 1, "Kong {kong}: one server is started");
         }
     }
@@ -149,16 +120,12 @@ fn every_generation_registers_every_plugin_from_the_lines() {
     assert!(!refused.status.success() && refused.stdout.is_empty());
 }
 
-/// Starts the server an entry's start command names, and waits for its socket.
-fn start(conf: &BTreeMap<String, String>, key: &str) -> Server {
-    let line = &conf[&format!("pluginserver_{key}_start_cmd")];
-    let mut words = line.split(' ');
-    let mut command = Command::new(words.next().unwrap());
-    command.args(words);
-    Server::spawn(
-        command,
-        conf[&format!("pluginserver_{key}_socket")].clone().into(),
-    )
+/// Starts the server of entry `name` as Kong does, and waits for its socket.
+fn start(kong: KongVersion, conf: &KongConf, name: &str) -> Server {
+    let servers = conf.servers(kong).unwrap();
+    let server = servers.iter().find(|s| s.name == name).expect("the entry");
+    let line = server.start_cmd.as_deref().expect("a start command");
+    Server::spawn(start_command(line), server.socket.clone())
 }
 
 #[test]
@@ -176,14 +143,12 @@ fn the_start_commands_serve_where_the_lines_say() {
         "-protocol",
         "ProtoBuf:1",
     ]);
-    let server = start(&conf, "hello");
-    for name in ["hello", "rust_request_transformer"] {
-        assert_eq!(
-            Path::new(&conf[&format!("pluginserver_{name}_socket")]),
-            server.socket()
-        );
+    let kong_version = KongVersion::new(3, 9, 1);
+    let server = start(kong_version, &conf, "hello");
+    for entry in conf.servers(kong_version).unwrap() {
+        assert_eq!(entry.socket, server.socket(), "{}", entry.name);
     }
-    let kong = ProtoBufKong::new(server.socket(), KongVersion::new(3, 9, 1));
+    let kong = ProtoBufKong::new(server.socket(), kong_version);
     Entity::new(&kong, "hello", json!({}))
         .run("access", |_| Answer::Nil)
         .unwrap();
@@ -192,12 +157,14 @@ fn the_start_commands_serve_where_the_lines_say() {
 #[test]
 fn embedded_executables_get_an_entry_each() {
     let prefix = tempfile::tempdir().unwrap();
-    let bin = prefix.path().join("bin");
+    // A space the shell would split on, and a name Kong lower-cases.
+    let bin = prefix.path().join("plugin bin");
     std::fs::create_dir_all(&bin).unwrap();
     let mut exes = Vec::new();
-    for name in ["hello", "panicky"] {
-        let exe = bin.join(format!("my-{name}"));
-        std::fs::copy(paths::embedded(name), &exe).unwrap();
+    for file in ["My-Hello", "my-panicky"] {
+        let exe = bin.join(file);
+        let name = file.to_lowercase().replace("my-", "");
+        std::fs::copy(paths::embedded(&name), &exe).unwrap();
         exes.push(exe.display().to_string());
     }
     let kong_prefix = prefix.path().display().to_string();
@@ -212,11 +179,8 @@ fn embedded_executables_get_an_entry_each() {
         ];
         args.extend(exes.iter().map(String::as_str));
         let conf = kong_conf(&args);
-        assert_eq!(
-            listed(&conf, "pluginserver_names"),
-            ["my-hello", "my-panicky"]
-        );
-        assert_eq!(listed(&conf, "plugins"), ["bundled", "hello", "panicky"]);
+        assert_eq!(conf.list("pluginserver_names"), ["my-hello", "my-panicky"]);
+        assert_eq!(conf.list("plugins"), ["bundled", "hello", "panicky"]);
         assert_eq!(
             registered(kong, &conf),
             [
@@ -224,7 +188,8 @@ fn embedded_executables_get_an_entry_each() {
                 ("panicky".to_owned(), "MsgPack:1".to_owned())
             ]
         );
-        let server = start(&conf, "my_hello");
+        let server = start(kong, &conf, "my-hello");
+        assert_eq!(server.socket(), prefix.path().join("My-Hello.socket"));
         Entity::new(&server.kong(), "hello", json!({}))
             .run("access", |_| Answer::Nil)
             .unwrap();
