@@ -1,9 +1,16 @@
-//! Kong's MsgPack-RPC client, as `kong/runloop/plugin_servers/rpc/mp_rpc.lua` behaves.
+//! Kong's MsgPack-RPC client, as `kong/runloop/plugin_servers/rpc/mp_rpc.lua` behaves, per
+//! Kong generation.
 //!
-//! Every call takes an idle connection from the pool (or opens one), writes one request, reads
-//! objects until the response, skipping notifications (`serverPid`), checks the response's
-//! msgid, and puts the connection back. So one event's RPCs travel over whichever connection is
-//! free, as in Kong.
+//! Every call takes an idle connection from the pool (or opens one; a pooled connection the
+//! server closed while it was idle is gone from the pool, as nginx's keepalive handler drops
+//! it), writes one request, reads objects until the response, checks the response's msgid,
+//! and puts the connection back. So one event's RPCs travel over whichever connection is free,
+//! as in Kong. A `serverPid` notification read on the way that names another pid than the last
+//! one makes Kong forget every instance id it holds for the server.
+//!
+//! A failed `HandleEvent` means a lost instance when its error says `No plugin instance`
+//! (exactly so before Kong 2.5, in any case from 2.5); Kong then starts a new instance and
+//! tries again: once in Kong 2.0 - 2.2, again and again from 2.3.
 
 use std::{
     io::{Read, Write},
@@ -16,6 +23,7 @@ use std::{
     time::Duration,
 };
 
+use plugin_abi::schema::KongVersion;
 use rmpv::Value;
 
 use crate::encode::kong_pack;
@@ -107,6 +115,16 @@ impl Conn {
             }
             other => panic!("the error of a response must be nil or a string, got {other}"),
         }
+    }
+
+    /// Whether the server closed this idle connection: it reads as ended without waiting.
+    fn closed_by_peer(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        matches!(
+            rustix::net::recv(&self.stream, &mut byte, flags),
+            Ok((0, _))
+        )
     }
 
     /// Whether the server has closed this connection (waits up to `READ_TIMEOUT`), answering
@@ -224,6 +242,18 @@ pub trait Client: Sync {
 
     /// Whether Kong takes `error` to mean the server lost the instance, and starts another.
     fn lost_instance(&self, error: &str) -> bool;
+
+    /// How many times an event is tried with a new instance after a lost one (bounded here:
+    /// Kong from 2.3 on retries without end).
+    fn retries(&self) -> usize {
+        2
+    }
+
+    /// How many times the client forgot every instance id it held (MsgPack:1's `serverPid`
+    /// rule); an id started before the last time is not used again.
+    fn forgotten(&self) -> u64 {
+        0
+    }
 }
 
 impl Client for Kong {
@@ -245,28 +275,52 @@ impl Client for Kong {
     }
 
     fn lost_instance(&self, error: &str) -> bool {
-        // Kong >= 2.5 matches case-insensitively.
-        error.to_lowercase().contains("no plugin instance")
+        if self.kong >= KongVersion::new(2, 5, 0) {
+            error.to_lowercase().contains("no plugin instance")
+        } else {
+            error.contains("No plugin instance")
+        }
+    }
+
+    fn retries(&self) -> usize {
+        if self.kong < KongVersion::new(2, 3, 0) {
+            1
+        } else {
+            2
+        }
+    }
+
+    fn forgotten(&self) -> u64 {
+        self.forgotten.load(Ordering::Relaxed)
     }
 }
 
 /// One Kong worker's RPC object for a plugin server socket.
 pub struct Kong {
     socket: PathBuf,
+    kong: KongVersion,
     idle: Mutex<Vec<Conn>>,
     msgid: AtomicU64,
     /// Every pid seen in a `serverPid` notification.
     pub server_pids: Mutex<Vec<u64>>,
+    forgotten: AtomicU64,
 }
 
 impl Kong {
-    /// A client of the server listening on `socket`.
+    /// A client of the server listening on `socket`, as the newest Kong behaves.
     pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Kong::of(socket, KongVersion::new(3, 9, 0))
+    }
+
+    /// A client of the server listening on `socket`, as Kong release `kong` behaves.
+    pub fn of(socket: impl Into<PathBuf>, kong: KongVersion) -> Self {
         Kong {
             socket: socket.into(),
+            kong,
             idle: Mutex::default(),
             msgid: AtomicU64::new(0),
             server_pids: Mutex::default(),
+            forgotten: AtomicU64::new(0),
         }
     }
 
@@ -275,18 +329,28 @@ impl Kong {
         Conn::open(&self.socket).expect("cannot connect to pluginhost")
     }
 
-    /// Takes an idle pooled connection, or opens one.
+    /// Takes an idle pooled connection the server has not closed, or opens one.
     pub fn acquire(&self) -> Conn {
-        let pooled = self.idle.lock().unwrap().pop();
-        pooled.unwrap_or_else(|| self.open())
+        let mut idle = self.idle.lock().unwrap();
+        while let Some(conn) = idle.pop() {
+            if !conn.closed_by_peer() {
+                return conn;
+            }
+        }
+        drop(idle);
+        self.open()
     }
 
-    /// Returns a connection to the pool.
+    /// Returns a connection to the pool, after taking note of the `serverPid`s read on it.
     pub fn release(&self, mut conn: Conn) {
-        self.server_pids
-            .lock()
-            .unwrap()
-            .append(&mut conn.server_pids);
+        let mut seen = self.server_pids.lock().unwrap();
+        for pid in conn.server_pids.drain(..) {
+            if seen.last().is_some_and(|&last| last != pid) {
+                self.forgotten.fetch_add(1, Ordering::Relaxed);
+            }
+            seen.push(pid);
+        }
+        drop(seen);
         self.idle.lock().unwrap().push(conn);
     }
 
@@ -382,14 +446,17 @@ pub fn parse_call(data: &Value) -> Call {
 }
 
 /// A plugin entity as Kong's `get_instance_id` keeps it: starts an instance on first use, and
-/// on `no plugin instance` forgets the id and starts a new one.
+/// starts a new one when the client forgot its id or the server lost it.
 pub struct Entity<'k> {
     kong: &'k dyn Client,
     name: String,
     config: serde_json::Value,
-    id: Mutex<Option<u64>>,
+    /// Its instance's id, and [`Client::forgotten`] when it was started.
+    id: Mutex<Option<(u64, u64)>>,
     /// How many instances were started for it.
     pub starts: AtomicU64,
+    /// How many events were tried again because the server had lost the instance.
+    pub retried: AtomicU64,
 }
 
 impl<'k> Entity<'k> {
@@ -401,41 +468,48 @@ impl<'k> Entity<'k> {
             config,
             id: Mutex::new(None),
             starts: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
         }
     }
 
     /// The id of its instance, once started.
     pub fn id(&self) -> Option<u64> {
-        *self.id.lock().unwrap()
+        self.id.lock().unwrap().map(|(id, _)| id)
     }
 
     fn instance(&self) -> Result<u64, String> {
         let mut id = self.id.lock().unwrap();
-        if let Some(id) = *id {
-            return Ok(id);
+        match *id {
+            Some((id, since)) if since == self.kong.forgotten() => return Ok(id),
+            _ => {}
         }
         let new = self.kong.start_instance(&self.name, &self.config)?;
         self.starts.fetch_add(1, Ordering::Relaxed);
-        *id = Some(new);
+        *id = Some((new, self.kong.forgotten()));
         Ok(new)
     }
 
-    /// Runs `phase`, retrying with a new instance when the server lost ours (the client's
-    /// rule: see [`Client::lost_instance`]).
+    /// Runs `phase`, trying again with a new instance when the server lost ours (the client's
+    /// rules: see [`Client::lost_instance`] and [`Client::retries`]).
     pub fn run(
         &self,
         phase: &str,
         mut pdk: impl FnMut(&Call) -> Answer,
     ) -> Result<Outcome, String> {
-        for _ in 0..3 {
+        let mut tries = 0;
+        loop {
             let id = self.instance()?;
             match self.kong.handle_event(id, phase, &mut pdk) {
                 Err(e) if self.kong.lost_instance(&e) => {
                     *self.id.lock().unwrap() = None;
+                    if tries == self.kong.retries() {
+                        return Err(e);
+                    }
+                    tries += 1;
+                    self.retried.fetch_add(1, Ordering::Relaxed);
                 }
                 other => return other,
             }
         }
-        Err("no plugin instance, three times in a row".into())
     }
 }

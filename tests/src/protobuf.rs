@@ -32,7 +32,7 @@ use pluginhost::protobuf::{
         RpcCall, RpcReturn, Service, SharedDicts, Struct, Target, Text, UriCapturesResult,
         Value as PbValue, WorkerVm,
     },
-    methods::{Input, Output, find},
+    methods::{Input, Method, Output, find},
     structpb::{from_struct, from_value, to_struct, to_value},
 };
 use prost::Message;
@@ -164,6 +164,15 @@ impl ProtoBufKong {
         Ok(ret)
     }
 
+    /// The message this Kong release answers `method` with: `kong.service.set_upstream`
+    /// answered `Empty` up to Kong 3.6 and `Bool` from 3.7.
+    fn output(&self, method: &Method) -> Output {
+        match method.name {
+            "kong.service.set_upstream" if self.kong < KongVersion::new(3, 7, 0) => Output::Empty,
+            _ => method.output,
+        }
+    }
+
     /// What Kong answers the client for an event that ended with `result`: 500 for an error
     /// from Kong 3.8 on, the plugin's own answer otherwise (200 here).
     pub fn status_of(&self, result: &Result<Outcome, String>) -> u16 {
@@ -228,7 +237,7 @@ impl Client for ProtoBufKong {
                     exited: true,
                 });
             }
-            conn.send(&wrap_result(method.output, &answer))?;
+            conn.send(&wrap_result(self.output(method), &answer))?;
         }
         let ret = RpcReturn::decode(conn.read()?.as_slice()).expect("an RpcReturn");
         assert_eq!(
@@ -472,4 +481,23 @@ pub fn wrap_result(output: Output, answer: &Answer) -> Vec<u8> {
 /// A structpb value, for tests that build Kong's answers by hand.
 pub fn pb_value(value: &Value) -> PbValue {
     to_value(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_upstream_is_answered_as_each_release_answers_it() {
+        let method = find("kong.service.set_upstream").unwrap();
+        let answer = |kong| {
+            let client = ProtoBufKong::new("/nonexistent", kong);
+            wrap_result(client.output(method), &Answer::Value(Value::Boolean(true)))
+        };
+        assert!(answer(KongVersion::new(3, 6, 1)).is_empty());
+        assert_eq!(
+            answer(KongVersion::new(3, 7, 0)),
+            Bool { v: true }.encode_to_vec()
+        );
+    }
 }

@@ -1,11 +1,14 @@
 //! Every `plugin.*` method and every error text of spec §4.1, over the wire.
 
+use std::sync::atomic::Ordering;
+
 use kong_sim::{
     Value,
     encode::kong_pack,
-    kong::{Conn, get, map},
+    kong::{Answer, Conn, Entity, Kong, get, map},
     server::{Prefix, Server},
 };
+use plugin_abi::schema::KongVersion;
 use serde_json::json;
 
 fn serve_samples() -> (Prefix, Server) {
@@ -230,6 +233,38 @@ fn instance_ids_differ_across_restarts() {
         "a restarted server must not reuse instance ids"
     );
     assert!(second < 1 << 53, "ids must fit a Lua number");
+}
+
+/// What each Kong generation does after the server restarted: the `serverPid` of the new
+/// process makes it forget every id it held, and the one event that used a stale id before
+/// learning of it gets `No plugin instance` and is tried again with a new instance.
+#[test]
+fn every_generation_recovers_from_a_restart() {
+    let prefix = Prefix::new();
+    prefix.add_plugin("hello", "libhello.so");
+    for version in ["2.2.0", "2.4.0", "3.9.0"] {
+        let kong_version: KongVersion = version.parse().unwrap();
+        let server = prefix.serve(&[]);
+        let kong = Kong::of(server.socket(), kong_version);
+        let first = Entity::new(&kong, "hello", json!({}));
+        let second = Entity::new(&kong, "hello", json!({"message": "hi"}));
+        for entity in [&first, &second] {
+            entity.run("access", |_| Answer::Nil).unwrap();
+        }
+        drop(server);
+        let _server = prefix.serve(&[]);
+        for entity in [&first, &second] {
+            entity.run("access", |_| Answer::Nil).unwrap();
+            assert_eq!(entity.starts.load(Ordering::Relaxed), 2, "Kong {version}");
+        }
+        assert_eq!(first.retried.load(Ordering::Relaxed), 1, "Kong {version}");
+        assert_eq!(
+            second.retried.load(Ordering::Relaxed),
+            0,
+            "Kong {version}: the serverPid came first"
+        );
+        assert_eq!(kong.server_pids.lock().unwrap().len(), 2, "Kong {version}");
+    }
 }
 
 #[test]
