@@ -15,7 +15,7 @@ use std::{os::unix::net::UnixStream, rc::Rc, sync::Arc};
 use super::{
     conn::Conn,
     dispatch::dispatch,
-    local::{Local, here},
+    local::{self, Local},
     reply::{self, Answering, Dispatched},
     shared::Shared,
     stream::Stream,
@@ -31,13 +31,7 @@ use crate::{
 
 /// Sends `conn` to the worker that owns it now, which serves it from then on.
 pub fn adopt(shared: &Shared, conn: Arc<Conn>) -> bool {
-    let to = conn.owner();
-    shared.pool.send(
-        to,
-        Box::new(move || {
-            tokio::task::spawn_local(serve(here(), conn));
-        }),
-    )
+    local::adopt(shared, conn, serve)
 }
 
 /// Serves `conn` while this worker owns it and the client keeps it open.

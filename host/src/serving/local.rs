@@ -3,12 +3,13 @@
 
 use std::{
     cell::{Cell, OnceCell},
+    future::Future,
     rc::Rc,
     sync::Arc,
     time::Duration,
 };
 
-use super::shared::Shared;
+use super::{conn::Conn, shared::Shared};
 use crate::{
     events::Events,
     host::Host,
@@ -75,6 +76,22 @@ pub fn here() -> Rc<Local> {
                 .expect("jobs run on worker threads, which are set up first"),
         )
     })
+}
+
+/// Sends `conn` to the worker that owns it now, where `serve` (its dialect's connection
+/// task) serves it from then on; `false` when that worker has stopped.
+pub fn adopt<F, S>(shared: &Shared, conn: Arc<Conn>, serve: S) -> bool
+where
+    S: FnOnce(Rc<Local>, Arc<Conn>) -> F + Send + 'static,
+    F: Future<Output = ()> + 'static,
+{
+    let to = conn.owner();
+    shared.pool.send(
+        to,
+        Box::new(move || {
+            tokio::task::spawn_local(serve(here(), conn));
+        }),
+    )
 }
 
 /// Ends this worker's events that Kong abandoned, at a fraction of the timeout; sleeps while

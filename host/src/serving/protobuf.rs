@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 use super::{
     conn::Conn,
-    local::{Local, here},
+    local::{self, Local, here},
     methods::{events::elsewhere, instances::no_such_plugin},
     shared::Shared,
     stream::Stream,
@@ -53,13 +53,7 @@ use crate::{
 
 /// Sends `conn` to the worker that owns it now, which serves it from then on.
 pub fn adopt(shared: &Shared, conn: Arc<Conn>) -> bool {
-    let to = conn.owner();
-    shared.pool.send(
-        to,
-        Box::new(move || {
-            tokio::task::spawn_local(serve(here(), conn));
-        }),
-    )
+    local::adopt(shared, conn, serve)
 }
 
 /// What became of the connection after a call.
