@@ -62,6 +62,11 @@ pub fn scrape(address: &str) -> Metrics {
     Metrics::parse(&response.body)
 }
 
+/// What the server at `address` holds in buffered request bytes now (`pluginhost_buffered_bytes`).
+pub fn buffered_bytes(address: &str) -> f64 {
+    scrape(address).value("pluginhost_buffered_bytes", &[])
+}
+
 /// A parsed scrape.
 pub struct Metrics(pub Scrape);
 

@@ -35,10 +35,6 @@ fn serve_hello(extra: &[&str]) -> (Prefix, Server) {
     (prefix, server)
 }
 
-fn buffered(address: &str) -> f64 {
-    metrics::scrape(address).value("pluginhost_buffered_bytes", &[])
-}
-
 fn still_serves(server: &Server) {
     let status = server.kong().call("plugin.GetStatus", Value::Nil).unwrap();
     assert!(get(&status, "Pid").is_some(), "{status}");
@@ -103,7 +99,7 @@ fn all_connections_share_one_budget_of_buffered_bytes() {
     // Part of what was sent may still be in the kernel: the second starts once the server
     // holds all of it, or it could be the first one that crosses the budget.
     wait::until("the first request's bytes to be buffered", || {
-        buffered(&address) == sent.len() as f64
+        metrics::buffered_bytes(&address) == sent.len() as f64
     });
     let mut second = Conn::open(server.socket()).unwrap();
     // The server may close it before it has all of it.

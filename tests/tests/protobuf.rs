@@ -240,7 +240,7 @@ fn all_connections_share_one_budget_of_buffered_bytes() {
     // Part of it may still be in the kernel: the second starts once the server holds all of
     // it, or it could be the first one that crosses the budget.
     wait::until("the first call's bytes to be buffered", || {
-        metrics::scrape(&address).value("pluginhost_buffered_bytes", &[]) == cut as f64
+        metrics::buffered_bytes(&address) == cut as f64
     });
     let mut second = ProtoBufKong::new(server.socket(), KONG).acquire();
     // The server may close it before it has all of it.
