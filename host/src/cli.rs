@@ -117,10 +117,12 @@ pub struct ServeFlags {
     pub threads: Option<u16>,
 
     /// The most worker threads there may be: more start while handlers hold theirs (blocking,
-    /// computing). At the bound, new events wait for a busy thread (logged). 1 serves
-    /// everything on one thread, where a handler that blocks holds up every other event.
-    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=512))]
-    pub max_threads: u16,
+    /// computing), each plugin and instance within its share of them; an event whose share
+    /// is spent is refused at once (logged). Default: 4096, or fewer where memory, open files
+    /// or the kernel allow fewer. 1 serves everything on one thread, where a handler that
+    /// blocks holds up every other event.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=8192))]
+    pub max_threads: Option<u16>,
 
     /// Seconds a worker thread started for handlers that block or compute stays idle before it
     /// exits (started again when needed).
@@ -332,7 +334,19 @@ impl ServeFlags {
     pub fn threads(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = self.threads.map_or(cores, usize::from);
-        threads.min(usize::from(self.max_threads))
+        match self.max_threads {
+            Some(max) => threads.min(usize::from(max)),
+            None => threads,
+        }
+    }
+
+    /// `-max-threads`, or what the machine allows (see [`crate::workers::sizing`]), never
+    /// fewer than the serving threads and one more.
+    pub fn max_threads(&self) -> usize {
+        self.max_threads.map_or_else(
+            || crate::workers::sizing::default_max_threads(self.threads() + 1),
+            usize::from,
+        )
     }
 
     /// `-thread-idle-seconds` as a duration.
@@ -340,10 +354,12 @@ impl ServeFlags {
         Duration::from_secs_f64(self.thread_idle_seconds)
     }
 
-    /// `-max-events`, or what `vm.max_map_count` allows.
+    /// `-max-events`, or what `vm.max_map_count` allows beside the worker threads' stacks.
     pub fn max_events(&self) -> usize {
-        self.max_events
-            .map_or_else(crate::stacks::stacks_the_kernel_allows, |n| n as usize)
+        self.max_events.map_or_else(
+            || crate::stacks::stacks_the_kernel_allows(self.max_threads()),
+            |n| n as usize,
+        )
     }
 
     /// Who may connect to the socket (`-socket-group`).

@@ -42,7 +42,7 @@ use crate::{
     rpc::message::{Reply, StepData},
     sched::OwnClock,
     stacks::{NoStack, Stacks},
-    workers::WorkerHandle,
+    workers::{Share, WorkerHandle},
 };
 
 type Handler = Coroutine<Answer, PdkCall, Result<(), String>, DefaultStack>;
@@ -61,6 +61,8 @@ struct Event {
     started: Instant,
     /// How long its handler has run so far, all stretches together.
     ran: Duration,
+    /// The thread of its plugin's and instance's share it holds, when it runs apart.
+    share: Option<Share>,
 }
 
 impl Event {
@@ -122,7 +124,12 @@ impl Events {
         Events {
             map: RefCell::default(),
             ids: EventIds::for_worker(worker.index),
-            clock: OwnClock::this_thread(),
+            // A thread started for events apart measures each stretch: see `always_precise`.
+            clock: if worker.born_serving {
+                OwnClock::this_thread()
+            } else {
+                OwnClock::always_precise()
+            },
             timeout,
             stacks,
             worker,
@@ -133,8 +140,14 @@ impl Events {
     }
 
     /// Starts the `phase` handler of the running instance, and returns its first step. The
-    /// event was counted on this worker by whoever sent it here.
-    pub fn start(&self, running: Running, phase: Phase) -> Result<Reply, String> {
+    /// event was counted on this worker by whoever sent it here; when it runs apart, it holds
+    /// `share` until its handler returns.
+    pub fn start(
+        &self,
+        running: Running,
+        phase: Phase,
+        share: Option<Share>,
+    ) -> Result<Reply, String> {
         let id = self.ids.next();
         let mut stack = self.stacks.take();
         if matches!(stack, Err(NoStack::Ceiling(_))) && self.make_room() {
@@ -170,6 +183,7 @@ impl Events {
             suspended_at: now,
             started: now,
             ran: Duration::ZERO,
+            share,
         };
         // The first resume's input is never read: the handler has made no call yet.
         self.advance(id, event, Ok(Vec::new()))
@@ -291,6 +305,7 @@ impl Events {
         if let Some(handler) = event.handler.take() {
             self.stacks.give_back(handler.into_stack());
             self.worker.remove_event();
+            event.share = None;
             if let Some(metrics) = event.metrics() {
                 metrics.ended(outcome, event.suspended_at - event.started);
             }

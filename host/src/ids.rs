@@ -14,7 +14,7 @@ use std::{
 };
 
 /// Bits of an event id that name the worker thread the event lives on.
-pub const HOME_BITS: u32 = 9;
+pub const HOME_BITS: u32 = 13;
 
 /// The most worker threads there can be: an event id keeps its worker's index in its low
 /// [`HOME_BITS`] bits.
@@ -103,6 +103,6 @@ mod tests {
         assert_eq!((home_of(a), home_of(b)), (7, 7));
         assert!(a < (1 << 53));
         assert_eq!(home_of(1 << HOME_BITS), 0);
-        assert_eq!(MAX_WORKERS, 512);
+        assert_eq!(MAX_WORKERS, 8192);
     }
 }

@@ -128,7 +128,7 @@ async fn serve(
             max_generations,
             handler_stack: flags.handler_stack_kib as usize * 1024,
             threads: flags.threads(),
-            max_threads: flags.max_threads,
+            max_threads: u16::try_from(flags.max_threads()).unwrap_or(u16::MAX),
             thread_idle: flags.thread_idle(),
             limits: flags.limits(),
             max_buffered: flags.max_buffered(),
@@ -175,6 +175,7 @@ async fn serve(
         tracing::info!("the parent process exited while plugins loaded: not serving");
         return Ok(());
     }
+    let open_files = crate::workers::sizing::raise_open_files();
     let (listener, bound) = socket::bind(socket_path, flags.socket_access()?)?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = Server::start(Arc::clone(&host), listener.into(), stop_rx.clone())
@@ -187,6 +188,7 @@ async fn serve(
         plugins = loaded,
         threads = server.shared.pool.count(),
         max_threads = host.settings.max_threads,
+        open_files,
         "listening"
     );
 

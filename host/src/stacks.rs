@@ -38,18 +38,20 @@ const OTHER_MAPPINGS: usize = 8192;
 /// The kernel's default `vm.max_map_count`, when it cannot be read.
 const DEFAULT_MAX_MAP_COUNT: usize = 65530;
 
-/// How many handler stacks the kernel lets this process map, by `vm.max_map_count`.
-pub fn stacks_the_kernel_allows() -> usize {
+/// How many handler stacks the kernel lets this process map, by `vm.max_map_count`, beside
+/// the stacks of `threads` worker threads.
+pub fn stacks_the_kernel_allows(threads: usize) -> usize {
     let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(DEFAULT_MAX_MAP_COUNT);
-    stacks_within(max_map_count)
+    stacks_within(max_map_count, threads)
 }
 
-/// Stacks that fit in `max_map_count` mappings beside the process's others.
-fn stacks_within(max_map_count: usize) -> usize {
-    (max_map_count.saturating_sub(OTHER_MAPPINGS) / 2).max(64)
+/// Stacks that fit in `max_map_count` mappings beside the process's others and the stacks
+/// (each with its guard page) of `threads` worker threads.
+fn stacks_within(max_map_count: usize, threads: usize) -> usize {
+    (max_map_count.saturating_sub(OTHER_MAPPINGS + 2 * threads) / 2).max(64)
 }
 
 /// The stacks mapped by all workers, held to a ceiling.
@@ -201,8 +203,8 @@ mod tests {
         drop(a);
         assert_eq!(mapped.count(), 1, "a's kept stack was unmapped with it");
         // Two mappings a stack, and room for the rest of the process.
-        let allowed = stacks_within(65530);
-        assert!(2 * allowed + OTHER_MAPPINGS <= 65530);
-        assert!(stacks_the_kernel_allows() >= 64);
+        let allowed = stacks_within(65530, 4096);
+        assert!(2 * allowed + OTHER_MAPPINGS + 2 * 4096 <= 65530);
+        assert!(stacks_the_kernel_allows(4096) >= 64);
     }
 }

@@ -51,6 +51,14 @@ impl Conn {
         })
     }
 
+    /// Fails a read after `limit` instead of [`READ_TIMEOUT`]: a test that counts answers
+    /// given within a few seconds.
+    pub fn set_read_timeout(&self, limit: Duration) {
+        self.stream
+            .set_read_timeout(Some(limit))
+            .expect("a positive read timeout");
+    }
+
     /// Writes raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)

@@ -158,6 +158,12 @@ pub(super) struct PhaseLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct RefusedLabels {
+    pub(super) plugin: String,
+    pub(super) reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct EndLabels {
     pub(super) plugin: String,
     pub(super) phase: &'static str,

@@ -29,7 +29,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use labels::{EndLabels, MethodLabels, PdkLabels, PhaseLabels, ReasonLabels};
+use labels::{EndLabels, MethodLabels, PdkLabels, PhaseLabels, ReasonLabels, RefusedLabels};
 
 /// Bucket bounds in seconds, from a microsecond (a handler stretch of hello) to a minute (the
 /// default event timeout).
@@ -68,6 +68,7 @@ pub struct Metrics {
     rpcs: Vec<Counter>,
     rpc_errors: Vec<Counter>,
     refusals: Family<ReasonLabels, Counter>,
+    events_refused: Family<RefusedLabels, Counter>,
     connections: Gauge,
     connections_accepted: Counter,
     plugins: plugin::Plugins,
@@ -146,6 +147,14 @@ impl Metrics {
             "Plugin files refused, at start or on reload, by reason",
             refusals.clone(),
         );
+        let events_refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "events_refused",
+            "Events refused a worker thread of their own, by plugin and reason: instance_share \
+             or plugin_share (the instance's or the plugin's handlers hold all the threads its \
+             share allows), max_threads (every worker thread runs)",
+            events_refused.clone(),
+        );
         let connections = Gauge::default();
         registry.register(
             "connections",
@@ -170,6 +179,7 @@ impl Metrics {
             handler_seconds,
             pdk_calls,
             refusals,
+            events_refused,
             connections,
             connections_accepted,
             plugins,
@@ -232,6 +242,16 @@ impl Metrics {
         self.refusals
             .get_or_create(&ReasonLabels {
                 reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts one event of `plugin` refused a thread of its own, for `reason`.
+    pub fn event_refused(&self, plugin: &str, reason: &'static str) {
+        self.events_refused
+            .get_or_create(&RefusedLabels {
+                plugin: plugin.to_owned(),
+                reason,
             })
             .inc();
     }

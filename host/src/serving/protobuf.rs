@@ -49,6 +49,7 @@ use crate::{
         structpb::to_value,
     },
     rpc::message::{Reply, StepData, from_json},
+    workers::Apart,
 };
 
 /// Sends `conn` to the worker that owns it now, which serves it from then on.
@@ -433,15 +434,15 @@ async fn end_event(link: &mut Link, sequence: i64) -> After {
 /// Starts the event here, or on the worker its phase's pace picks.
 async fn start(local: &Rc<Local>, running: Running, phase: Phase) -> Result<Reply, String> {
     let plugin = Arc::clone(&running.instance().plugin);
-    match elsewhere(local, &plugin, phase) {
+    match elsewhere(local, &plugin, running.instance().id, phase)? {
         None => {
             local.worker.add_event();
-            local.events.start(running, phase)
+            local.events.start(running, phase, None)
         }
-        Some(worker) => {
+        Some(Apart { worker, share }) => {
             let (tx, rx) = oneshot::channel();
             let sent = worker.send(Box::new(move || {
-                let _ = tx.send(here().events.start(running, phase));
+                let _ = tx.send(here().events.start(running, phase, share));
             }));
             if !sent {
                 worker.remove_event();

@@ -5,7 +5,9 @@
 //! A worker either *serves* connections or not. `-threads` workers serve from the start (one
 //! per core by default); the others are started as needed, up to `-max-threads`, to run events
 //! *apart* (see [`crate::pace`]), each on a thread of its own, and retire once idle for
-//! `-thread-idle-seconds`. What serving means (connections, the protocol) is not the pool's
+//! `-thread-idle-seconds`. Each plugin, and each instance of it, may hold only its share of
+//! the threads apart ([`shares`]): a service that hangs holds up its own plugin's events, and
+//! an event whose share is spent is refused at once rather than queued behind a held thread. What serving means (connections, the protocol) is not the pool's
 //! business: it tells [`Hooks`] when a thread starts and when a serving worker must be
 //! replaced.
 //!
@@ -18,13 +20,16 @@
 mod alarm;
 mod handle;
 mod pool;
+pub mod shares;
+pub mod sizing;
 pub mod watchdog;
 mod worker;
 
 use std::sync::Arc;
 
 pub use handle::{Job, WorkerHandle};
-pub use pool::{BOUND_LOG_EVERY, Hooks, PROBATION_THREADS_PER_SERVING, Pool, PoolSettings};
+pub use pool::{Apart, BOUND_LOG_EVERY, Hooks, PROBATION_THREADS_PER_SERVING, Pool, PoolSettings};
+pub use shares::{Refused, Share, Shares, Spent};
 
 /// Starts `pool`'s serving workers, and the watchdog when there may be more than one thread.
 pub fn start(pool: &Arc<Pool>) -> std::io::Result<()> {

@@ -12,6 +12,7 @@ use std::{
 use super::{
     alarm::Alarm,
     handle::{Job, WorkerHandle},
+    shares::{Refused, Share, Shares},
     worker,
 };
 use crate::ids::MAX_WORKERS;
@@ -19,9 +20,9 @@ use crate::ids::MAX_WORKERS;
 /// How often the bound is logged at most.
 pub const BOUND_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Threads a phase on probation may have started, per serving worker, beyond the serving ones.
-/// A burst of new events (a Kong node starting under traffic) would otherwise start a thread
-/// each, up to `-max-threads`, for handlers that may well be quick.
+/// Events of phases on probation that may run apart at once, per serving worker; the others
+/// run inline. A burst of new events (a Kong node starting under traffic) would otherwise
+/// start a thread each, up to `-max-threads`, for handlers that may well be quick.
 pub const PROBATION_THREADS_PER_SERVING: usize = 4;
 
 /// How the pool is sized.
@@ -56,6 +57,17 @@ pub struct Pool {
     stopping: AtomicBool,
     bound_logged: Mutex<Option<Instant>>,
     started: OnceLock<()>,
+    shares: Arc<Shares>,
+}
+
+/// A worker picked for an event apart, the event counted on it, and the thread of its
+/// plugin's and instance's share that it holds (none where no share applies: see
+/// [`Pool::pick_apart`]).
+pub struct Apart {
+    /// The worker the event starts on.
+    pub worker: Arc<WorkerHandle>,
+    /// Given back when the event ends.
+    pub share: Option<Share>,
 }
 
 impl Pool {
@@ -76,6 +88,7 @@ impl Pool {
             stopping: AtomicBool::new(false),
             bound_logged: Mutex::default(),
             started: OnceLock::new(),
+            shares: Shares::new(max_threads.saturating_sub(settings.threads.clamp(1, max_threads))),
         })
     }
 
@@ -145,38 +158,56 @@ impl Pool {
         self.handle(index).is_some_and(|h| h.send(job))
     }
 
-    /// A worker that does not serve, for an event that runs apart, with the event counted on
-    /// it: an idle one, else a new one. A phase on probation may not start threads beyond
+    /// A worker that does not serve, for an event of `plugin`'s `instance` that runs apart,
+    /// with the event counted on it: an idle one, else a new one, once the event has taken a
+    /// thread of its plugin's and instance's share ([`super::shares`]). A spent share, or
+    /// every thread running (`-max-threads`), refuses the event: it never waits behind a
+    /// handler that holds its thread. A phase on probation may not start threads beyond
     /// [`PROBATION_THREADS_PER_SERVING`] per serving worker: `None` then, and its event runs
-    /// inline. Otherwise, at `-max-threads`, the one with the fewest events (logged); `None`
-    /// when there is no worker but the serving ones.
-    pub fn pick_apart(self: &Arc<Self>, probation: bool) -> Option<Arc<WorkerHandle>> {
-        let handles = self.handles();
+    /// inline; `None` too when there are no threads but the serving ones (`-max-threads` ≤
+    /// `-threads`).
+    pub fn pick_apart(
+        self: &Arc<Self>,
+        probation: bool,
+        plugin: &str,
+        instance: u64,
+    ) -> Result<Option<Apart>, Refused> {
+        if self.shares.room() == 0 {
+            return Ok(None);
+        }
         let serving = self.serving();
-        let others = handles
+        // Counted by the events on probation apart now, not by the threads: another plugin's
+        // handlers holding hundreds of threads must not send a new phase inline.
+        if probation && self.shares.on_probation() >= serving.len() * PROBATION_THREADS_PER_SERVING
+        {
+            return Ok(None);
+        }
+        let share = Some(self.shares.take(plugin, instance, probation)?);
+        let handles = self.handles();
+        let mut others = handles
             .iter()
             .filter(|h| !serving.contains(&h.index) && !h.retired());
-        if let Some(idle) = others.clone().find(|h| h.reserve_if_idle()) {
-            return Some(Arc::clone(idle));
+        if let Some(idle) = others.find(|h| h.reserve_if_idle()) {
+            let worker = Arc::clone(idle);
+            return Ok(Some(Apart { worker, share }));
         }
-        let cap = if probation {
-            serving.len() * (1 + PROBATION_THREADS_PER_SERVING)
-        } else {
-            usize::MAX
-        };
-        if live(&handles) < cap.min(self.settings.max_threads)
+        if live(&handles) < self.settings.max_threads
             && let Ok(new) = self.spawn(false)
         {
             new.add_event();
-            return Some(new);
+            return Ok(Some(Apart { worker: new, share }));
         }
         if probation {
-            return None;
+            return Ok(None);
         }
-        let least = others.min_by_key(|h| h.events())?;
-        self.log_bound("an event waits for a worker that is running other handlers");
-        least.add_event();
-        Some(Arc::clone(least))
+        drop(share);
+        self.log_bound("an event apart is refused");
+        Err(self.shares.refuse_threads(plugin, instance))
+    }
+
+    /// The shares of the threads apart.
+    pub fn shares(&self) -> &Arc<Shares> {
+        &self.shares
     }
 
     /// The worker with the most events living on it.
@@ -234,7 +265,7 @@ impl Pool {
             let max = self.settings.max_threads;
             tracing::warn!(
                 threads = max,
-                "all {max} worker threads are busy running handlers (-max-threads): {what}"
+                "all {max} worker threads run handlers (-max-threads): {what}"
             );
         }
     }
@@ -299,11 +330,13 @@ impl Pool {
 
 impl crate::metrics::live::Source for Pool {
     fn gauges(&self) -> Vec<crate::metrics::live::Gauge> {
-        vec![crate::metrics::live::Gauge::single(
+        let mut gauges = vec![crate::metrics::live::Gauge::single(
             "worker_threads",
             "Worker threads running",
             self.count(),
-        )]
+        )];
+        gauges.extend(self.shares.gauges());
+        gauges
     }
 }
 

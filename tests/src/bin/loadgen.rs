@@ -37,6 +37,9 @@ enum Command {
         /// The built blocker test plugin (libblocker.so).
         #[arg(long)]
         blocker: PathBuf,
+        /// The built sleeper test plugin (libsleeper.so).
+        #[arg(long)]
+        sleeper: PathBuf,
         /// The built rate-limit plugin (librate_limit.so); its redis policy needs redis-server.
         #[arg(long)]
         rate_limit: PathBuf,
@@ -133,6 +136,7 @@ fn main() -> anyhow::Result<()> {
             hello,
             transformer,
             blocker,
+            sleeper,
             rate_limit,
             out,
             in_flight,
@@ -148,6 +152,7 @@ fn main() -> anyhow::Result<()> {
                 hello,
                 transformer,
                 blocker,
+                sleeper,
                 rate_limit,
                 out: out.clone(),
                 in_flight,

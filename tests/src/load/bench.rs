@@ -28,6 +28,7 @@ use super::{
     ratelimit::{self, RateLimit},
     report::{Point, k, table, us},
     spread::{self, Spread},
+    storm,
 };
 
 /// What to measure and where.
@@ -41,6 +42,8 @@ pub struct Bench {
     pub transformer: PathBuf,
     /// The built `blocker` test plugin.
     pub blocker: PathBuf,
+    /// The built `sleeper` test plugin (another plugin whose service answers).
+    pub sleeper: PathBuf,
     /// The built `rate-limit` plugin.
     pub rate_limit: PathBuf,
     /// Where the report and plot go.
@@ -110,6 +113,13 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     std::fs::copy(&bench.blocker, plugins.join("blocker.so"))
         .with_context(|| format!("cannot copy {}", bench.blocker.display()))?;
     let me = std::env::current_exe()?;
+    // The storm's plugins, in a directory of their own: the other figures serve what they
+    // always served.
+    let storm_plugins = dir.join("storm-plugins");
+    std::fs::create_dir_all(&storm_plugins)?;
+    std::fs::copy(&bench.blocker, storm_plugins.join("blocker.so"))?;
+    std::fs::copy(&bench.sleeper, storm_plugins.join("sleeper.so"))
+        .with_context(|| format!("cannot copy {}", bench.sleeper.display()))?;
     let steal_before = steal_ticks();
     let started = Instant::now();
 
@@ -201,6 +211,16 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     let blocking = blocking::measure(&host, bench.rounds.min(3), bench.measure)?;
     eprintln!("loadgen: blocking and computing handlers measured");
     drop(host);
+    let mut builds = vec![("this build", bench.pluginhost.as_path())];
+    if let Some(baseline) = &bench.baseline {
+        builds.push(("baseline build", baseline.as_path()));
+    }
+    let storms = storm::measure(
+        &builds,
+        dir,
+        &storm_plugins,
+        bench.measure < Duration::from_secs(1),
+    )?;
     let metrics = metrics_cost::measure(
         &bench.pluginhost,
         dir,
@@ -257,6 +277,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &echo_points,
         &points,
         &blocking,
+        &storms,
         &rate_limit,
         &metrics,
         &memory,
@@ -464,6 +485,7 @@ fn render(
     echo: &[Point],
     points: &[Vec<(Point, Point, Point)>],
     blocking: &Blocking,
+    storms: &[storm::Build],
     rate_limit: &RateLimit,
     metrics: &MetricsCost,
     memory: &Memory,
@@ -545,6 +567,8 @@ fn render(
     out.push_str(&spread.table());
     out.push_str("\n## Handlers that block or compute (pluginhost, default threads)\n\n");
     out.push_str(&blocking.table());
+    out.push_str("\n## A service that hangs, and one that is slow\n\n");
+    out.push_str(&storm::render(storms));
     out.push_str(
         "\n## rate-limit: counting locally and in Redis (pluginhost, default threads)\n\n",
     );
@@ -660,6 +684,30 @@ fn render(
         format!("{p99:.2}"),
         verdict(p99 <= 1.5),
     ]);
+    if let Some(this) = storms.first() {
+        for (what, (before, during)) in [
+            ("another plugin", this.other),
+            ("another instance", this.sibling),
+        ] {
+            let r = during / before;
+            rows.push(vec![
+                format!("a storm of hung events: {what}'s events/s during ÷ before"),
+                "≥ 0.8".into(),
+                format!("{r:.2}"),
+                verdict(r >= 0.8),
+            ]);
+        }
+        let r = this.slow.events_per_s() / this.slow_ideal;
+        rows.push(vec![
+            format!(
+                "a slow service, {} in flight: events/s ÷ ideal, none failed",
+                this.slow.in_flight
+            ),
+            "≥ 0.85, 0".into(),
+            format!("{r:.2}, {}", this.slow.failed + this.slow.given_up),
+            verdict(r >= 0.85 && this.slow.failed + this.slow.given_up == 0),
+        ]);
+    }
     rows.push(vec![
         "200 µs computing handler, 16 in flight".into(),
         "≥ 7000 events/s".into(),

@@ -127,6 +127,11 @@ pub struct Figures {
     pub bytes_to_server: u64,
     /// Bytes Kong read from the server in the window: what Kong's side decoded.
     pub bytes_from_server: u64,
+    /// Events Kong gave up on in the window (no answer within its timeout; see
+    /// [`run_as_kong`]).
+    pub given_up: u64,
+    /// Events that failed in the window (an RPC answered with an error; see [`run_as_kong`]).
+    pub failed: u64,
 }
 
 impl Figures {
@@ -210,7 +215,15 @@ pub fn start_instance_protobuf(
 /// Runs `load` and returns its figures. Fails on the first broken connection or RPC error:
 /// a benchmark of a server that answers errors measures nothing.
 pub fn run(load: &Load) -> io::Result<Figures> {
-    runtime()?.block_on(drive(load))
+    runtime()?.block_on(drive(load, None))
+}
+
+/// Runs `load` as Kong does when a server may be slow or refuse: an event with no answer
+/// within `give_up` is given up (its connection closed, as Kong's timeout does), an event
+/// answered with an error is counted as failed, and the load goes on either way. Only a
+/// connection that cannot be made ends it.
+pub fn run_as_kong(load: &Load, give_up: Duration) -> io::Result<Figures> {
+    runtime()?.block_on(drive(load, Some(give_up)))
 }
 
 fn runtime() -> io::Result<tokio::runtime::Runtime> {
@@ -228,6 +241,8 @@ struct Shared {
     measuring: Cell<bool>,
     stop: Cell<bool>,
     latencies: RefCell<Vec<Duration>>,
+    given_up: Cell<u64>,
+    failed: Cell<u64>,
     rpcs: Cell<u64>,
     bytes_out: Cell<u64>,
     bytes_in: Cell<u64>,
@@ -245,6 +260,8 @@ impl Shared {
             measuring: Cell::new(false),
             stop: Cell::new(false),
             latencies: RefCell::default(),
+            given_up: Cell::new(0),
+            failed: Cell::new(0),
             rpcs: Cell::new(0),
             bytes_out: Cell::new(0),
             bytes_in: Cell::new(0),
@@ -502,7 +519,7 @@ pub fn answer(method: &str) -> Answer {
     }
 }
 
-async fn drive(load: &Load) -> io::Result<Figures> {
+async fn drive(load: &Load, give_up: Option<Duration>) -> io::Result<Figures> {
     let shared = Shared::new(&load.socket, load.pool_size);
     // Room for every latency of a run, so that growing the list never lands in the window.
     shared.latencies.borrow_mut().reserve(1 << 20);
@@ -515,12 +532,38 @@ async fn drive(load: &Load) -> io::Result<Figures> {
         workers.push(local.spawn_local(async move {
             while !shared.stop.get() {
                 let started = Instant::now();
-                match &exchange {
-                    Exchange::Echo { frame } => shared.echo(frame).await?,
-                    Exchange::Event { instance, phase } => shared.event(*instance, phase).await?,
-                    Exchange::ProtoBufEvent { instance, phase } => {
-                        shared.protobuf_event(*instance, phase).await?
+                let exchanged = async {
+                    match &exchange {
+                        Exchange::Echo { frame } => shared.echo(frame).await,
+                        Exchange::Event { instance, phase } => shared.event(*instance, phase).await,
+                        Exchange::ProtoBufEvent { instance, phase } => {
+                            shared.protobuf_event(*instance, phase).await
+                        }
                     }
+                };
+                let Some(limit) = give_up else {
+                    exchanged.await?;
+                    if shared.measuring.get() {
+                        shared.latencies.borrow_mut().push(started.elapsed());
+                    }
+                    continue;
+                };
+                let counter = match tokio::time::timeout(limit, exchanged).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) if e.kind() == io::ErrorKind::Other => Some(&shared.failed),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_elapsed) => Some(&shared.given_up),
+                };
+                if let Some(counter) = counter {
+                    if shared.measuring.get() {
+                        counter.set(counter.get() + 1);
+                    }
+                    // Kong's requests come at the clients' pace: the client of a failed event
+                    // comes back later, not at once.
+                    if std::ptr::eq(counter, &shared.failed) {
+                        tokio::time::sleep(limit).await;
+                    }
+                    continue;
                 }
                 if shared.measuring.get() {
                     shared.latencies.borrow_mut().push(started.elapsed());
@@ -574,6 +617,8 @@ async fn drive(load: &Load) -> io::Result<Figures> {
         connections: shared.opened.get(),
         bytes_to_server: shared.bytes_out.get(),
         bytes_from_server: shared.bytes_in.get(),
+        given_up: shared.given_up.get(),
+        failed: shared.failed.get(),
     })
 }
 

@@ -34,5 +34,6 @@ pub mod procfs;
 pub mod ratelimit;
 pub mod report;
 pub mod spread;
+pub mod storm;
 pub mod syscalls;
 pub mod wire;

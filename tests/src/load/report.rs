@@ -96,6 +96,8 @@ mod tests {
             connections: 4,
             bytes_to_server: 0,
             bytes_from_server: 0,
+            given_up: 0,
+            failed: 0,
         };
         let point = Point::median_of(&[f(100, 9), f(300, 1), f(200, 5)]);
         assert_eq!(point.events_per_s, 200.0);

@@ -5,7 +5,6 @@ use plugin_abi::{
     ffi::{BridgeError, BridgeErrorKind},
 };
 use rmpv::Value;
-use std::sync::Arc;
 
 use super::instances::no_instance;
 use crate::{
@@ -18,7 +17,7 @@ use crate::{
         local::{Local, here},
         reply::{Answering, Dispatched},
     },
-    workers::WorkerHandle,
+    workers::Apart,
 };
 
 /// `plugin.HandleEvent {InstanceId, EventName}` → `{EventId, Data}`. The event lives on this
@@ -48,44 +47,58 @@ fn start(local: &Local, param: &Value, answering: Answering<'_>) -> Result<Dispa
         .ok()
         .filter(|phase| plugin.info.phases.contains(phase))
         .ok_or_else(|| format!("undefined method {event} on plugin {}", plugin.name()))?;
-    if let Some(worker) = elsewhere(local, plugin, phase) {
-        return start_on(&worker, running, phase, answering);
+    let instance_id = running.instance().id;
+    if let Some(apart) = elsewhere(local, plugin, instance_id, phase)? {
+        return start_on(apart, running, phase, answering);
     }
     local.worker.add_event();
-    Ok(Dispatched::Now(local.events.start(running, phase)))
+    Ok(Dispatched::Now(local.events.start(running, phase, None)))
 }
 
-/// The worker an event of `plugin`'s `phase` starts on when it is not this one (the event is
-/// then counted there), as its phase's pace says (see [`crate::pace`]). Both dialects place
-/// events by it.
-pub fn elsewhere(local: &Local, plugin: &LoadedPlugin, phase: Phase) -> Option<Arc<WorkerHandle>> {
+/// The worker an event of `plugin`'s `instance` in `phase` starts on when it is not this one
+/// (the event is then counted there, holding a thread of its share), as its phase's pace
+/// says (see [`crate::pace`]); an error when its share is spent. Both dialects place events
+/// by it.
+pub fn elsewhere(
+    local: &Local,
+    plugin: &LoadedPlugin,
+    instance: u64,
+    phase: Phase,
+) -> Result<Option<Apart>, String> {
     let host = local.host();
     let pool = &local.server.pool;
     // At the stacks' ceiling the event starts where most events wait: that worker reaps its
     // longest-waiting ones to make room (see `Events::start`).
     if host.stacks.count() >= host.stacks.max() {
-        pool.fullest()
+        return Ok(pool
+            .fullest()
             .filter(|w| w.index != local.worker.index)
             .inspect(|w| w.add_event())
-    } else {
-        match plugin.pace.phase(phase).placement() {
-            Where::Inline => None,
-            Where::Apart => pool.pick_apart(false),
-            Where::Probation => pool.pick_apart(true),
-        }
+            .map(|worker| Apart {
+                worker,
+                share: None,
+            }));
     }
+    let probation = match plugin.pace.phase(phase).placement() {
+        Where::Inline => return Ok(None),
+        Where::Apart => false,
+        Where::Probation => true,
+    };
+    pool.pick_apart(probation, plugin.name(), instance)
+        .map_err(|refused| refused.to_string())
 }
 
-/// Starts the event on `worker`, which answers.
+/// Starts the event on the worker picked for it, which answers.
 fn start_on(
-    worker: &WorkerHandle,
+    apart: Apart,
     running: crate::instances::Running,
     phase: Phase,
     answering: Answering<'_>,
 ) -> Result<Dispatched, String> {
     let (reply, dispatched) = answering.reply();
+    let Apart { worker, share } = apart;
     let sent = worker.send(Box::new(move || {
-        reply.send(here().events.start(running, phase));
+        reply.send(here().events.start(running, phase, share));
     }));
     if sent {
         return Ok(dispatched);
