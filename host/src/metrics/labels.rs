@@ -157,6 +157,10 @@ pub(super) struct PhaseLabels {
     pub(super) phase: &'static str,
 }
 
+/// Why an event was refused a worker thread of its own, as labelled: in the order of
+/// [`crate::workers::Spent::ALL`].
+pub const EVENT_REFUSED_REASONS: [&str; 3] = ["instance_share", "plugin_share", "max_threads"];
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct RefusedLabels {
     pub(super) plugin: String,

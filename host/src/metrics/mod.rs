@@ -222,6 +222,13 @@ impl Metrics {
         for &phase in phases {
             plugin.phase(self, phase);
         }
+        // Every reason from zero, so that `increase()` sees the first refusal.
+        for reason in labels::EVENT_REFUSED_REASONS {
+            let _ = self.events_refused.get_or_create(&RefusedLabels {
+                plugin: name.to_owned(),
+                reason,
+            });
+        }
         plugin
     }
 

@@ -53,11 +53,7 @@ impl Spent {
 
     /// The metric label.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Spent::Instance => "instance_share",
-            Spent::Plugin => "plugin_share",
-            Spent::Threads => "max_threads",
-        }
+        crate::metrics::labels::EVENT_REFUSED_REASONS[self as usize]
     }
 }
 
