@@ -192,6 +192,22 @@ pub struct Outcome {
     pub exited: bool,
 }
 
+impl Outcome {
+    /// The value the event set last for response header `name`.
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        self.calls
+            .iter()
+            .rev()
+            .find(|c| c.method == "kong.response.set_header" && c.args[0].as_str() == Some(name))
+            .and_then(|c| c.args[1].as_str())
+    }
+}
+
+/// The answer `nil` to every PDK call.
+pub fn nil(_: &Call) -> Answer {
+    Answer::Nil
+}
+
 /// The `plugin.Step*` method Kong uses to answer a PDK call (`get_step_method`).
 pub fn step_method(pdk_method: &str, answer: &Answer) -> &'static str {
     if matches!(answer, Answer::Error(_)) {

@@ -5,27 +5,13 @@
 use std::{path::Path, thread};
 
 use kong_sim::{
-    kong::{Answer, Call, Entity, Kong, Outcome},
+    kong::{Answer, Call, Entity, Kong, Outcome, nil},
     server::{Prefix, Server},
 };
 use serde_json::json;
 
 fn serve(extra: &[&str]) -> (Prefix, Server) {
     Prefix::serving(&[("blocker", "blocker.so"), ("hello", "hello.so")], extra)
-}
-
-fn nil(_: &Call) -> Answer {
-    Answer::Nil
-}
-
-/// The value of response header `name` that the event set last.
-fn header<'o>(outcome: &'o Outcome, name: &str) -> Option<&'o str> {
-    outcome
-        .calls
-        .iter()
-        .rev()
-        .find(|c| c.method == "kong.response.set_header" && c.args[0].as_str() == Some(name))
-        .and_then(|c| c.args[1].as_str())
 }
 
 fn hello(kong: &Kong, n: usize) {
@@ -49,7 +35,7 @@ fn a_handler_waiting_for_another_event_meets_it() {
     });
     for outcome in &outcomes {
         assert_eq!(
-            header(outcome, "x-blocker"),
+            outcome.response_header("x-blocker"),
             Some("met"),
             "{:?}",
             outcome.calls
@@ -73,7 +59,7 @@ fn hello_is_served_while_handlers_are_blocked() {
                 s.spawn(|| {
                     (0..20)
                         .map(|_| computing.run("access", nil).expect("computes"))
-                        .filter(|o| header(o, "x-blocker") == Some("computed"))
+                        .filter(|o| o.response_header("x-blocker") == Some("computed"))
                         .count()
                 })
             })
@@ -83,7 +69,10 @@ fn hello_is_served_while_handlers_are_blocked() {
         hello(&kong, 200);
         std::fs::write(&gate, b"open").unwrap();
         for run in waiting {
-            assert_eq!(header(&run.join().unwrap(), "x-blocker"), Some("opened"));
+            assert_eq!(
+                run.join().unwrap().response_header("x-blocker"),
+                Some("opened")
+            );
         }
         for run in spinning {
             assert_eq!(run.join().unwrap(), 20);
@@ -115,7 +104,7 @@ fn a_handler_stays_on_its_thread_across_pdk_calls_however_connections_hop() {
                 s.spawn(|| {
                     (0..500)
                         .map(|_| threads.run("access", nil).expect("runs"))
-                        .filter(|o| header(o, "x-same-thread") == Some("yes"))
+                        .filter(|o| o.response_header("x-same-thread") == Some("yes"))
                         .count()
                 })
             })
@@ -163,7 +152,10 @@ fn a_lock_held_across_a_pdk_call_does_not_stop_the_server() {
         std::fs::write(&gate, b"open").unwrap();
         [holder.join().unwrap(), waiter.join().unwrap()]
     });
-    let locks: Vec<Option<&str>> = outcomes.iter().map(|o| header(o, "x-lock")).collect();
+    let locks: Vec<Option<&str>> = outcomes
+        .iter()
+        .map(|o| o.response_header("x-lock"))
+        .collect();
     assert!(
         locks.contains(&Some("held")),
         "the first event kept its lock: {locks:?}"
@@ -212,7 +204,7 @@ fn one_thread_serves_everything_in_turn() {
         let sleeping = s.spawn(|| {
             (0..20)
                 .map(|_| sleeper.run("access", nil).expect("sleeps"))
-                .filter(|o| header(o, "x-blocker") == Some("slept"))
+                .filter(|o| o.response_header("x-blocker") == Some("slept"))
                 .count()
         });
         hello(&kong, 20);
@@ -261,7 +253,10 @@ fn workers_started_for_blocked_handlers_exit_once_idle() {
         let during = threads();
         std::fs::write(&gate, b"open").unwrap();
         for run in waiting {
-            assert_eq!(header(&run.join().unwrap(), "x-blocker"), Some("opened"));
+            assert_eq!(
+                run.join().unwrap().response_header("x-blocker"),
+                Some("opened")
+            );
         }
         during
     });
@@ -275,7 +270,10 @@ fn workers_started_for_blocked_handlers_exit_once_idle() {
     hello(&kong, 5);
     let again = Entity::new(&kong, "blocker", json!({"mode": "sleep", "ms": 1}));
     assert_eq!(
-        header(&again.run("access", nil).unwrap(), "x-blocker"),
+        again
+            .run("access", nil)
+            .unwrap()
+            .response_header("x-blocker"),
         Some("slept")
     );
 }

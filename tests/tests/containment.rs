@@ -12,7 +12,7 @@ use std::{
 };
 
 use kong_sim::{
-    kong::{Answer, Call, Conn, Entity, Kong, Outcome, get, map},
+    kong::{Answer, Call, Conn, Entity, Kong, get, map, nil},
     load::{
         client::{self, Exchange, Load},
         procfs,
@@ -44,19 +44,6 @@ fn serve(extra: &[&str]) -> (Prefix, Server) {
     )
 }
 
-fn nil(_: &Call) -> Answer {
-    Answer::Nil
-}
-
-fn header<'o>(outcome: &'o Outcome, name: &str) -> Option<&'o str> {
-    outcome
-        .calls
-        .iter()
-        .rev()
-        .find(|c| c.method == "kong.response.set_header" && c.args[0].as_str() == Some(name))
-        .and_then(|c| c.args[1].as_str())
-}
-
 /// Runs `events` events of `entity` from `threads` threads; returns how many set `name`
 /// to a value starting with `value`.
 fn run_all(entity: &Entity<'_>, threads: usize, events: usize, name: &str, value: &str) -> usize {
@@ -67,7 +54,9 @@ fn run_all(entity: &Entity<'_>, threads: usize, events: usize, name: &str, value
                     (0..events)
                         .filter(|_| {
                             let outcome = entity.run("access", nil).expect("the event runs");
-                            header(&outcome, name).is_some_and(|v| v.starts_with(value))
+                            outcome
+                                .response_header(name)
+                                .is_some_and(|v| v.starts_with(value))
                         })
                         .count()
                 })
@@ -170,7 +159,10 @@ fn a_hung_service_holds_up_only_its_own_plugin_and_instance() {
             }
             Answer::Nil
         });
-        assert_eq!(header(&outcome.unwrap(), "x-blocker"), Some("opened"));
+        assert_eq!(
+            outcome.unwrap().response_header("x-blocker"),
+            Some("opened")
+        );
         std::fs::remove_file(&gate).unwrap();
         hung.id().expect("started")
     };

@@ -121,6 +121,23 @@ struct State {
     logged: Option<Instant>,
 }
 
+impl State {
+    /// The map's key of `plugin`: its name, allocated once.
+    fn key(&self, plugin: &str) -> Arc<str> {
+        match self.plugins.get_key_value(plugin) {
+            Some((key, _)) => Arc::clone(key),
+            None => Arc::from(plugin),
+        }
+    }
+
+    /// Threads `plugin` holds, and of them its `instance`.
+    fn held(&self, plugin: &str, instance: u64) -> (usize, usize) {
+        self.plugins.get(plugin).map_or((0, 0), |h| {
+            (h.total, h.instances.get(&instance).copied().unwrap_or(0))
+        })
+    }
+}
+
 /// The threads apart every plugin and instance holds (see the module's doc).
 #[derive(Debug)]
 pub struct Shares {
@@ -191,11 +208,9 @@ impl Shares {
         probation: bool,
     ) -> Result<Share, Refused> {
         let mut state = self.lock();
-        let others = state.total - state.plugins.get(plugin).map_or(0, |h| h.total);
+        let (plugin_held, instance_held) = state.held(plugin, instance);
+        let others = state.total - plugin_held;
         let plugin_limit = fraction_of(self.room.saturating_sub(others));
-        let (plugin_held, instance_held) = state.plugins.get(plugin).map_or((0, 0), |h| {
-            (h.total, h.instances.get(&instance).copied().unwrap_or(0))
-        });
         let instance_limit = fraction_of(plugin_limit.saturating_sub(plugin_held - instance_held));
         let spent = if state.total >= self.room {
             Some(Spent::Threads)
@@ -207,23 +222,11 @@ impl Shares {
             None
         };
         if let Some(spent) = spent {
-            let refused = Refused {
-                spent,
-                plugin: plugin.to_owned(),
-                instance,
-                instance_held,
-                plugin_held,
-                room: self.room,
-            };
-            self.refuse(&mut state, &refused);
-            return Err(refused);
+            return Err(self.refuse(&mut state, spent, plugin, instance));
         }
         state.total += 1;
         state.probation += usize::from(probation);
-        let key = match state.plugins.get_key_value(plugin) {
-            Some((key, _)) => Arc::clone(key),
-            None => Arc::from(plugin),
-        };
+        let key = state.key(plugin);
         let held = state.plugins.entry(Arc::clone(&key)).or_default();
         held.total += 1;
         *held.instances.entry(instance).or_default() += 1;
@@ -283,26 +286,21 @@ impl Shares {
     /// system refused one more.
     pub fn refuse_threads(&self, plugin: &str, instance: u64) -> Refused {
         let mut state = self.lock();
-        let (plugin_held, instance_held) = state.plugins.get(plugin).map_or((0, 0), |h| {
-            (h.total, h.instances.get(&instance).copied().unwrap_or(0))
-        });
+        self.refuse(&mut state, Spent::Threads, plugin, instance)
+    }
+
+    /// Counts (and, rate-limited, logs) the refusal of an event of `plugin`'s `instance`.
+    fn refuse(&self, state: &mut State, spent: Spent, plugin: &str, instance: u64) -> Refused {
+        let (plugin_held, instance_held) = state.held(plugin, instance);
         let refused = Refused {
-            spent: Spent::Threads,
+            spent,
             plugin: plugin.to_owned(),
             instance,
             instance_held,
             plugin_held,
             room: self.room,
         };
-        self.refuse(&mut state, &refused);
-        refused
-    }
-
-    fn refuse(&self, state: &mut State, refused: &Refused) {
-        let key: Arc<str> = match state.plugins.get_key_value(refused.plugin.as_str()) {
-            Some((key, _)) => Arc::clone(key),
-            None => Arc::from(refused.plugin.as_str()),
-        };
+        let key = state.key(plugin);
         let held = state.plugins.entry(key).or_default();
         held.refused_unlogged += 1;
         held.refused[refused.spent as usize] += 1;
@@ -310,6 +308,7 @@ impl Shares {
             metrics.event_refused(&refused.plugin, refused.spent.as_str());
         }
         self.log_holders(state);
+        refused
     }
 
     /// Names the plugins and instances that hold threads, and the events refused since the
