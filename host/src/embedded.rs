@@ -78,7 +78,7 @@ pub fn main<P: Exported>() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let _logging = logging::init(cli.serve.log_format);
+    let _logging = logging::init(cli.serve.log_format, cli.version || cli.dump);
     let plugin = match loader::builtin(P::root_module(), &exe) {
         Ok(plugin) => plugin,
         Err(e) => {

@@ -36,7 +36,8 @@
 //! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
 //!   handlers, each a coroutine suspended at its PDK calls; [`ids`] — ids never reused, and
 //!   the layout of an event id; [`stacks`] — handler stacks; [`bridge`] — the host's side of
-//!   a PDK call;
+//!   a PDK call; [`fail_closed`] — the answer to an event that cannot run, for a plugin that
+//!   fails closed;
 //! * [`loader`] — scanning, reading a file ([`loader::read`]), who may have written it
 //!   ([`loader::trust`]), preflight (before any plugin code runs) and loading; [`registry`] —
 //!   the plugins served, with their generations; [`fingerprint`] — the build checks and their
@@ -57,6 +58,7 @@ pub mod dialect;
 pub mod dump;
 pub mod embedded;
 pub mod events;
+pub mod fail_closed;
 pub mod fingerprint;
 pub mod host;
 pub mod ids;

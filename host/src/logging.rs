@@ -40,10 +40,13 @@ pub fn dropped_lines() -> usize {
     DROPPED.get().map_or(0, ErrorCounter::dropped_lines)
 }
 
-/// Installs the stderr logger. `PLUGINHOST_LOG` filters it (`debug`, `pluginhost=trace`...).
-pub fn init(format: Format) -> Logging {
+/// Installs the stderr logger. `PLUGINHOST_LOG` filters it (`debug`, `pluginhost=trace`...);
+/// without it a server logs from `info` on, and a command whose output is for its user (a
+/// dump, `kong-conf`, `new`: `quiet`) only warnings and errors, which are about that output.
+pub fn init(format: Format, quiet: bool) -> Logging {
+    let level = if quiet { "warn" } else { "info" };
     let filter =
-        EnvFilter::try_from_env("PLUGINHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+        EnvFilter::try_from_env("PLUGINHOST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let (queue, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(QUEUED_LINES)

@@ -10,16 +10,17 @@ use pluginhost::{
 
 fn main() -> ExitCode {
     let cli = Cli::from_env();
-    let _logging = logging::init(cli.serve.log_format);
+    let dumping = cli.dump_plugin_info.is_some()
+        || cli.dump_plugin_info_json.is_some()
+        || cli.dump_all_plugins
+        || cli.dump;
+    let printing = matches!(cli.command, Some(Command::KongConf(_) | Command::New(_)));
+    let _logging = logging::init(cli.serve.log_format, dumping || printing);
     if cli.version {
         // stdout may be a closed pipe; nothing useful to do about it.
         let _ = std::io::stdout().write_all(version::text().as_bytes());
         return ExitCode::SUCCESS;
     }
-    let dumping = cli.dump_plugin_info.is_some()
-        || cli.dump_plugin_info_json.is_some()
-        || cli.dump_all_plugins
-        || cli.dump;
     if let Some(Command::CheckPlugin(args)) = &cli.command {
         return check::run(args, cli.policy()).unwrap_or_else(|e| {
             tracing::error!("{e:#}");

@@ -73,6 +73,8 @@ pub struct PhasePace {
 const INLINE: u8 = 0;
 const PROBATION: u8 = 1;
 const APART: u8 = 2;
+/// Declared by the plugin (`calls_services`): apart whatever its handlers' time.
+const DECLARED: u8 = 3;
 
 impl Default for PhasePace {
     /// A phase not seen yet: on probation, with an average quick events bring down.
@@ -99,8 +101,20 @@ impl PhasePace {
         }
     }
 
+    /// A phase the plugin declared calls services: its events run apart from the first one,
+    /// and stay apart however quick some are (a cache hit is quick, a miss is not).
+    pub fn declared_apart() -> Self {
+        PhasePace {
+            state: AtomicU8::new(DECLARED),
+            ..PhasePace::default()
+        }
+    }
+
     /// Records the own time one event's handler ran.
     pub fn record(&self, ran: Duration) -> Option<Change> {
+        if self.state.load(Ordering::Relaxed) == DECLARED {
+            return None;
+        }
         let ns = nanos(ran);
         let step = |old: u64| Some(old - old / 8 + ns / 8);
         let old = self
@@ -138,6 +152,9 @@ impl PhasePace {
     /// Sends the phase apart now (a stretch held its serving worker); true if it was not
     /// proven slow already.
     pub fn go_apart(&self) -> bool {
+        if self.state.load(Ordering::Relaxed) == DECLARED {
+            return false;
+        }
         // A stuck stretch counts as well over the threshold, so the average agrees.
         self.average_ns
             .fetch_max(nanos(APART_ABOVE) * 2, Ordering::Relaxed);
@@ -153,6 +170,19 @@ pub struct PluginPace {
 }
 
 impl PluginPace {
+    /// The pace of a plugin whose `calls_services` phases run apart from the first event.
+    pub fn declaring(calls_services: &[Phase]) -> Self {
+        PluginPace {
+            phases: Phase::ALL.map(|phase| {
+                if calls_services.contains(&phase) {
+                    PhasePace::declared_apart()
+                } else {
+                    PhasePace::default()
+                }
+            }),
+        }
+    }
+
     /// The pace of `phase`.
     pub fn phase(&self, phase: Phase) -> &PhasePace {
         &self.phases[phase as usize]
@@ -245,6 +275,21 @@ mod tests {
             pace.record(Duration::from_micros(1));
         }
         assert_eq!(pace.placement(), Where::Apart);
+    }
+
+    #[test]
+    fn a_declared_phase_runs_apart_from_the_first_event_and_stays() {
+        let pace = PluginPace::declaring(&[Phase::Access]);
+        assert_eq!(pace.phase(Phase::Access).placement(), Where::Apart);
+        for _ in 0..100 {
+            assert_eq!(
+                pace.phase(Phase::Access).record(Duration::from_micros(1)),
+                None
+            );
+        }
+        assert_eq!(pace.phase(Phase::Access).placement(), Where::Apart);
+        assert!(!pace.phase(Phase::Access).go_apart());
+        assert_eq!(pace.phase(Phase::Log).placement(), Where::Probation);
     }
 
     #[test]

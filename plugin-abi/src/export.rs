@@ -17,7 +17,9 @@ macro_rules! __export_plugin {
         version: $version:literal,
         shared: $shared:expr,
         priority: $priority:expr,
-        phases: [$($phase:ident),+ $(,)?] $(,)?
+        phases: [$($phase:ident),+ $(,)?],
+        fail_closed: $fail_closed:expr,
+        calls_services: [$($apart:ident),* $(,)?] $(,)?
     ) => {
         const _: () = ::core::assert!(
             $crate::schema::is_plugin_version($version),
@@ -30,6 +32,16 @@ macro_rules! __export_plugin {
             "the plugin priority must be an integer Lua holds exactly (at most 2^53 - 1 either side of 0)"
         );
         const __PLUGINHOST_PHASES: &[$crate::Phase] = &[$($crate::__phase!($phase)),+];
+        const __PLUGINHOST_APART: &[$crate::Phase] = &[$($crate::__phase!($apart)),*];
+        const __PLUGINHOST_FAIL_CLOSED: ::core::option::Option<(u16, ::core::option::Option<&str>)> =
+            $fail_closed;
+        const _: () = ::core::assert!(
+            match __PLUGINHOST_FAIL_CLOSED {
+                ::core::option::Option::Some((status, _)) => status >= 400 && status <= 599,
+                ::core::option::Option::None => true,
+            },
+            "fail_closed is the HTTP status of an error response: 400 to 599"
+        );
 
         // Evaluated here, in the plugin crate: its own profile decides the panic strategy.
         const __PLUGINHOST_PANIC: &str = if cfg!(panic = "unwind") { "unwind" } else { "abort" };
@@ -58,13 +70,20 @@ macro_rules! __export_plugin {
                 $version,
                 __PLUGINHOST_PRIORITY,
                 __PLUGINHOST_PHASES,
+                __PLUGINHOST_FAIL_CLOSED,
+                __PLUGINHOST_APART,
             )
         }
 
         extern "C" fn __pluginhost_new_instance(
             config: $crate::__private::RStr<'_>,
         ) -> $crate::__private::NewInstanceResult {
-            $crate::__private::new_instance::<$plugin>($name, __PLUGINHOST_PHASES, config)
+            $crate::__private::new_instance::<$plugin>(
+                $name,
+                __PLUGINHOST_PHASES,
+                __PLUGINHOST_FAIL_CLOSED,
+                config,
+            )
         }
 
         fn __pluginhost_root_module() -> $crate::ffi::PluginModRef {
@@ -165,7 +184,7 @@ pub mod __private {
     };
 
     use crate::{
-        ABI_REVISION, Kong, Phase, Plugin, PluginInfo,
+        ABI_REVISION, FailClosed, Kong, Phase, Plugin, PluginInfo,
         ffi::{
             HostBridgeRef, PluginInstance, PluginInstance_TO, PluginInstanceBox, PluginMod,
             PluginModRef,
@@ -195,11 +214,16 @@ pub mod __private {
         .leak_into_prefix()
     }
 
+    /// A declared `fail_closed`: the status, and the message if one was given.
+    pub type FailClosedArgs = Option<(u16, Option<&'static str>)>;
+
     pub fn info<P: Plugin>(
         name: &str,
         version: &str,
         priority: i64,
         phases: &[Phase],
+        fail_closed: FailClosedArgs,
+        calls_services: &[Phase],
     ) -> InfoResult {
         guarded(name, "describing itself", || {
             let mut phases = phases.to_vec();
@@ -211,6 +235,8 @@ pub mod __private {
                 priority,
                 phases,
                 schema: kong_schema::<P::Config>(name)?,
+                fail_closed: fail_closed.map(|(status, message)| FailClosed::new(status, message)),
+                calls_services: calls_services.to_vec(),
             };
             serde_json::to_string(&info).map_err(|e| e.to_string())
         })
@@ -222,6 +248,7 @@ pub mod __private {
     pub fn new_instance<P: Plugin>(
         name: &'static str,
         phases: &'static [Phase],
+        fail_closed: FailClosedArgs,
         config: RStr<'_>,
     ) -> NewInstanceResult {
         guarded(name, "starting an instance", || {
@@ -231,6 +258,8 @@ pub mod __private {
                     plugin,
                     name,
                     phases,
+                    fail_closed: fail_closed
+                        .map(|(status, message)| FailClosed::new(status, message)),
                 },
                 TD_Opaque,
             ))
@@ -243,6 +272,7 @@ pub mod __private {
         plugin: P,
         name: &'static str,
         phases: &'static [Phase],
+        fail_closed: Option<FailClosed>,
     }
 
     impl<P: Plugin> PluginInstance for Guarded<P> {
@@ -256,8 +286,8 @@ pub mod __private {
             else {
                 return RResult::RErr(format!("undefined method {phase} on plugin {name}").into());
             };
-            guarded(name, phase.as_str(), || {
-                let kong = Kong::new(bridge);
+            let kong = Kong::new(bridge);
+            let result = guarded(name, phase.as_str(), || {
                 let plugin = &self.plugin;
                 let result = match phase {
                     Phase::Certificate => plugin.certificate(&kong),
@@ -268,10 +298,31 @@ pub mod __private {
                     Phase::Log => plugin.log(&kong),
                 };
                 result.map_err(|e| format!("{name} {phase} handler failed: {e}"))
-            })
-            .map_err(RString::from)
-            .into()
+            });
+            if let (Err(e), Some(closed)) = (&result, &self.fail_closed) {
+                fail_closed(&kong, closed, phase, e);
+            }
+            result.map_err(RString::from).into()
         }
+    }
+
+    /// Ends the request with the declared response after a handler failed, where the phase
+    /// can still answer and the handler has not ended the request itself. What Kong answers to
+    /// these calls changes nothing: the handler's error is returned either way, and logged by
+    /// the host.
+    fn fail_closed(kong: &Kong, closed: &FailClosed, phase: Phase, error: &str) {
+        if !closed.applies_to(phase) || kong.has_ended() {
+            return;
+        }
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let _ = kong.log().err(format!(
+                "{error}: the request ends with {} (fail_closed)",
+                closed.status
+            ));
+            let _ = kong
+                .response()
+                .exit_json(closed.status, &closed.body(), None);
+        }));
     }
 
     /// Runs `f`, turning a panic into an error that says where it happened.

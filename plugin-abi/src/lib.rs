@@ -53,6 +53,7 @@ mod plugin;
 pub mod schema;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+mod ttl_cache;
 pub mod value;
 
 pub use error::{PdkError, PdkResult};
@@ -60,11 +61,12 @@ pub use error::{PdkError, PdkResult};
 pub use export::__private;
 pub use ffi::ABI_REVISION;
 pub use pdk::Kong;
-pub use plugin::{HandlerResult, Phase, Plugin, PluginInfo, UnknownPhase};
+pub use plugin::{FailClosed, HandlerResult, Phase, Plugin, PluginInfo, UnknownPhase};
 pub use schemars::{self, JsonSchema};
 pub use serde::{self, Deserialize};
 /// Kong's configs, entities' `extra` fields and the test kit's configs are JSON values.
 pub use serde_json;
+pub use ttl_cache::TtlCache;
 
 /// Makes a struct or an enum a plugin config type: it derives `Deserialize` and `JsonSchema`
 /// through plugin-abi's own copies of serde and schemars, so the plugin depends on neither.
@@ -102,7 +104,16 @@ pub use plugin_abi_macros::config;
 ///   be one Kong already has (`key-auth`...);
 /// * `priority = N` — Kong runs plugins with higher priorities first, an integer;
 /// * `version = "x.y.z"` — optional, the crate's version by default; anything but three
-///   numbers is a compile error, since Kong 3.0 and later refuse it.
+///   numbers is a compile error, since Kong 3.0 and later refuse it;
+/// * `fail_closed = STATUS` — optional: when a `rewrite` or `access` handler fails (an error,
+///   a PDK call's error passed on with `?`, a panic) or cannot run, Kong ends the request with
+///   `STATUS` instead of going on without the plugin ([`FailClosed`]); with
+///   `fail_closed_message = "..."` for the body's `message`. Plugins that guard the door
+///   (authentication, authorization) want it; plugins whose failure must not stop traffic
+///   (logging, enrichment) leave it out;
+/// * `calls_services = [phase, ...]` — optional: these phases' handlers call services (HTTP,
+///   Redis, a database), so their events run on threads of their own from the first one,
+///   rather than starting on probation. A phase listed must have a handler.
 ///
 /// The phases Kong calls are the handlers the block defines: `certificate`, `rewrite`,
 /// `access`, `response`, `preread`, `log`. A block that defines none is a compile error.
@@ -125,6 +136,32 @@ pub use plugin_abi_macros::config;
 ///     }
 ///     fn log(&self, kong: &Kong) -> HandlerResult {
 ///         kong.log().notice("request done")?;
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// An authentication plugin that calls a service in `access`, and fails closed:
+///
+/// ```standalone_crate
+/// use plugin_abi::{HandlerResult, Kong, Plugin};
+///
+/// #[plugin_abi::config]
+/// pub struct Config {}
+///
+/// pub struct Guard;
+///
+/// #[plugin_abi::plugin(name = "guard", priority = 1000, fail_closed = 503, calls_services = [access])]
+/// impl Plugin for Guard {
+///     type Config = Config;
+///     fn new(_: Config) -> Result<Self, String> { Ok(Guard) }
+///     fn access(&self, kong: &Kong) -> HandlerResult {
+///         let Some(token) = kong.request().get_header("authorization")? else {
+///             return Ok(kong.response().exit(401, Some("no token"), None)?);
+///         };
+///         // A failure from here on, or a panic, ends the request with 503: the request is
+///         // never proxied unchecked.
+///         kong.service().request().set_header("x-token-seen", &token)?;
 ///         Ok(())
 ///     }
 /// }

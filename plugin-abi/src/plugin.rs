@@ -193,4 +193,72 @@ pub struct PluginInfo {
     pub phases: Vec<Phase>,
     /// The config schema in Kong's format.
     pub schema: serde_json::Value,
+    /// What Kong answers when a handler fails in a phase that can still answer (see
+    /// [`FailClosed`]); `None`: Kong goes on with the request without the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_closed: Option<FailClosed>,
+    /// The phases whose handlers call services: their events run on threads of their own
+    /// from the first one (`calls_services = [...]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls_services: Vec<Phase>,
+}
+
+/// The response that ends a request whose handler failed, for a plugin that guards the door.
+///
+/// Kong lets a request go on without an external plugin whose handler failed (over MsgPack:1 in
+/// every release, over ProtoBuf:1 before 3.8). A plugin declared with `fail_closed = STATUS`
+/// (and optionally `fail_closed_message = "..."`) instead ends the request with `STATUS` and
+/// `{"message": ...}` when, in the `rewrite` or `access` phase (the phases that can still
+/// answer), its handler returns an error (a PDK call's error passed on with `?` included) or
+/// panics, and when pluginhost cannot run the event at all. The failure is logged in Kong's
+/// error log first (`kong.log.err`).
+///
+/// ```
+/// let closed = plugin_abi::FailClosed::new(503, None);
+/// assert_eq!(closed.status, 503);
+/// assert_eq!(closed.message, "Service Unavailable");
+/// assert_eq!(closed.body(), plugin_abi::serde_json::json!({"message": "Service Unavailable"}));
+/// assert!(closed.applies_to(plugin_abi::Phase::Access));
+/// assert!(!closed.applies_to(plugin_abi::Phase::Log));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailClosed {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `message` of the JSON body.
+    pub message: String,
+}
+
+impl FailClosed {
+    /// `status` with `message`, or the status's reason phrase (Kong's wording for its own
+    /// errors where it has one).
+    pub fn new(status: u16, message: Option<&str>) -> Self {
+        let message = message.map_or_else(|| Self::reason(status).to_owned(), str::to_owned);
+        FailClosed { status, message }
+    }
+
+    /// The body Kong sends, as JSON.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "message": self.message })
+    }
+
+    /// Whether a handler failing in `phase` can still end the request: `rewrite` and
+    /// `access`. In the others the response is under way or sent.
+    pub fn applies_to(&self, phase: Phase) -> bool {
+        matches!(phase, Phase::Rewrite | Phase::Access)
+    }
+
+    fn reason(status: u16) -> &'static str {
+        match status {
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            429 => "API rate limit exceeded",
+            500 => "An unexpected error occurred",
+            502 => "An invalid response was received from the upstream server",
+            503 => "Service Unavailable",
+            504 => "The upstream server is timing out",
+            _ => "The request was refused",
+        }
+    }
 }

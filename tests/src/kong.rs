@@ -193,6 +193,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The status the event ended the request with (`kong.response.exit`'s first argument),
+    /// or 200 when it let the request go on.
+    pub fn status(&self) -> u16 {
+        let exit = self.calls.last().filter(|_| self.exited);
+        exit.and_then(|c| c.args.first()?.as_u64())
+            .map_or(200, |status| status as u16)
+    }
+
     /// The value the event set last for response header `name`.
     pub fn response_header(&self, name: &str) -> Option<&str> {
         self.calls
@@ -277,6 +285,14 @@ pub trait Client: Sync {
     /// rule); an id started before the last time is not used again.
     fn forgotten(&self) -> u64 {
         0
+    }
+
+    /// The HTTP status Kong answers its client with for an event that ended with `result`:
+    /// the status of the plugin's `kong.response.exit`, or, for a handler that returned, 200
+    /// (the request goes on to the service, which answers 200 here). Over MsgPack:1 an error
+    /// is logged and the request goes on without the plugin (spec §4.2), so 200 too.
+    fn status_of(&self, result: &Result<Outcome, String>) -> u16 {
+        result.as_ref().map_or(200, Outcome::status)
     }
 }
 

@@ -11,7 +11,7 @@
 //! Errors, by generation: Kong 3.0 and later take an error containing `closed` or
 //! `no plugin instance` as a lost instance and start a new one (see [`crate::kong::Entity`]);
 //! Kong 2.4 - 2.8 only log it, and the plugin stays broken. Kong 3.8 and later answer the
-//! request with HTTP 500 for any error ([`ProtoBufKong::status_of`]).
+//! request with HTTP 500 for any error (its [`Client::status_of`]).
 
 use std::{
     io::{Read, Write},
@@ -172,15 +172,6 @@ impl ProtoBufKong {
             _ => method.output,
         }
     }
-
-    /// What Kong answers the client for an event that ended with `result`: 500 for an error
-    /// from Kong 3.8 on, the plugin's own answer otherwise (200 here).
-    pub fn status_of(&self, result: &Result<Outcome, String>) -> u16 {
-        match result {
-            Err(_) if self.kong >= KongVersion::new(3, 8, 0) => 500,
-            _ => 200,
-        }
-    }
 }
 
 impl Client for ProtoBufKong {
@@ -261,6 +252,16 @@ impl Client for ProtoBufKong {
     fn lost_instance(&self, error: &str) -> bool {
         self.kong >= KongVersion::new(3, 0, 0)
             && (error.contains("closed") || error.contains("no plugin instance"))
+    }
+
+    /// Kong 3.8 and later answer 500 for an event that ended with an error; before, the
+    /// request goes on without the plugin, as over MsgPack:1.
+    fn status_of(&self, result: &Result<Outcome, String>) -> u16 {
+        match result {
+            Err(_) if self.kong >= KongVersion::new(3, 8, 0) => 500,
+            Err(_) => 200,
+            Ok(outcome) => outcome.status(),
+        }
     }
 }
 

@@ -151,7 +151,32 @@ fn a_crate_from_pluginhost_new_builds_tests_checks_and_serves() {
         .arg(&krate)
         .output()
         .unwrap();
-    succeeded(&output, "pluginhost new");
+    let said = succeeded(&output, "pluginhost new");
+    assert!(said.starts_with("wrote plugin my-greeter in "), "{said}");
+    assert!(
+        output.stderr.is_empty(),
+        "nothing but the answer: {output:?}"
+    );
+    let pin = std::fs::read_to_string(krate.join("rust-toolchain.toml")).unwrap();
+    let host = Command::new(paths::pluginhost())
+        .arg("-version")
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&host.stdout).into_owned();
+    let release = pin
+        .lines()
+        .find_map(|l| l.strip_prefix("channel = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("a pinned channel");
+    assert!(
+        host.contains(&format!("Rust Version: {release} (")),
+        "{pin}\n{host}"
+    );
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("[profile.dev]\nopt-level = 1"),
+        "the host's profiles: {manifest}"
+    );
     for file in [
         "Cargo.toml",
         "Cargo.lock",

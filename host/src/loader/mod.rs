@@ -274,6 +274,7 @@ fn from_module(
         .and_then(|m| m.modified())
         .map(unix_seconds)
         .unwrap_or(0);
+    let pace = crate::pace::PluginPace::declaring(&info.calls_services);
     Ok(LoadedPlugin {
         info,
         path: path.to_owned(),
@@ -286,7 +287,7 @@ fn from_module(
         last_start_instance: AtomicU64::new(0),
         last_close_instance: AtomicU64::new(0),
         warnings,
-        pace: Default::default(),
+        pace,
         metrics: OnceLock::new(),
     })
 }
@@ -416,6 +417,8 @@ mod tests {
             schema: serde_json::json!({"name": name, "fields": [
                 {"config": {"type": "record", "fields": []}}
             ]}),
+            fail_closed: None,
+            calls_services: Vec::new(),
         }
     }
 

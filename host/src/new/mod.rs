@@ -15,6 +15,9 @@ use crate::cli::NewArgs;
 /// The workspace lock pluginhost was built with (empty if it had none).
 const HOST_LOCK: &str = include_str!(concat!(env!("OUT_DIR"), "/host-Cargo.lock"));
 
+/// The toolchain pin, filled by [`toolchain_pin`].
+const TOOLCHAIN: &str = include_str!("template/rust-toolchain.toml.in");
+
 /// The files of a new plugin crate: path in the crate, template.
 const FILES: [(&str, &str); 6] = [
     ("Cargo.toml", include_str!("template/Cargo.toml.in")),
@@ -61,19 +64,41 @@ pub fn run(args: &NewArgs) -> anyhow::Result<()> {
             });
         write(&dir.join(file), &text)?;
     }
+    match toolchain_pin() {
+        Some(pin) => write(&dir.join("rust-toolchain.toml"), &pin)?,
+        None => tracing::warn!(
+            "this pluginhost was built with rustc {}, a pre-release: no rust-toolchain.toml \
+             was written",
+            crate::version::RUSTC_VERSION
+        ),
+    }
     if HOST_LOCK.is_empty() {
         tracing::warn!("this pluginhost was built without a Cargo.lock: the crate has none");
     } else {
         write(&dir.join("Cargo.lock"), HOST_LOCK)?;
     }
-    tracing::info!(
-        "wrote plugin {} in {}: `cargo test` runs its tests, `cargo build --release` builds \
-         target/release/lib{}.so; its README has the kong.conf lines",
-        args.name,
-        dir.display(),
-        args.name.replace('-', "_")
-    );
+    // The command's answer, for its user: on stdout, as a dump's is.
+    crate::dump::print(
+        format!(
+            "wrote plugin {name} in {dir}\n\
+             \x20 cargo test               runs its tests\n\
+             \x20 cargo build --release    builds target/release/lib{lib}.so\n\
+             \x20 {dir}/README.md has the kong.conf lines\n",
+            name = args.name,
+            dir = dir.display(),
+            lib = args.name.replace('-', "_"),
+        )
+        .as_bytes(),
+    )?;
     Ok(())
+}
+
+/// The toolchain file naming the release this host was built with; none for a nightly or
+/// beta, which rustup names by date, not by the version rustc reports.
+fn toolchain_pin() -> Option<String> {
+    let release = crate::version::RUSTC_VERSION;
+    let stable = !release.is_empty() && release.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    stable.then(|| TOOLCHAIN.replace("{{rustc}}", release))
 }
 
 /// A plugin name is the crate name too: lower-case letters, digits, `-` and `_`, starting with

@@ -434,24 +434,28 @@ async fn end_event(link: &mut Link, sequence: i64) -> After {
 /// Starts the event here, or on the worker its phase's pace picks.
 async fn start(local: &Rc<Local>, running: Running, phase: Phase) -> Result<Reply, String> {
     let plugin = Arc::clone(&running.instance().plugin);
-    match elsewhere(local, &plugin, running.instance().id, phase)? {
-        None => {
+    let started = match elsewhere(local, &plugin, running.instance().id, phase) {
+        Err(refused) => Err(refused),
+        Ok(None) => {
             local.worker.add_event();
             local.events.start(running, phase, None)
         }
-        Some(Apart { worker, share }) => {
+        Ok(Some(Apart { worker, share })) => {
             let (tx, rx) = oneshot::channel();
             let sent = worker.send(Box::new(move || {
                 let _ = tx.send(here().events.start(running, phase, share));
             }));
-            if !sent {
+            if sent {
+                rx.await
+                    .unwrap_or_else(|_| Err("pluginhost is stopping".into()))
+            } else {
                 worker.remove_event();
-                return Err("pluginhost is stopping".into());
+                Err("pluginhost is stopping".into())
             }
-            rx.await
-                .unwrap_or_else(|_| Err("pluginhost is stopping".into()))
         }
-    }
+    };
+    let closed = plugin.info.fail_closed.as_ref();
+    crate::fail_closed::answer(started, plugin.name(), phase, closed)
 }
 
 /// Hands Kong's answer to event `id`, here or on the worker it lives on.

@@ -64,7 +64,34 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         name,
         version,
         priority,
+        fail_closed,
+        fail_closed_message,
+        calls_services,
     } = args;
+    for phase in &calls_services {
+        if !phases.iter().any(|p| p == phase) {
+            return Err(syn::Error::new_spanned(
+                phase,
+                format!("`calls_services` names `{phase}`, which this block has no handler for"),
+            ));
+        }
+    }
+    let fail_closed = match (fail_closed, fail_closed_message) {
+        (Some(status), message) => {
+            let message = match message {
+                Some(m) => quote!(::core::option::Option::Some(#m)),
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(::core::option::Option::Some((#status, #message)))
+        }
+        (None, None) => quote!(::core::option::Option::None),
+        (None, Some(_)) => {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "`fail_closed_message` needs `fail_closed = STATUS`",
+            ));
+        }
+    };
     Ok(quote! {
         #block
 
@@ -75,6 +102,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             shared: #shared,
             priority: #priority,
             phases: [#(#phases),*],
+            fail_closed: #fail_closed,
+            calls_services: [#(#calls_services),*],
         }
     })
 }
@@ -84,6 +113,9 @@ struct Args {
     name: String,
     version: String,
     priority: Expr,
+    fail_closed: Option<Expr>,
+    fail_closed_message: Option<String>,
+    calls_services: Vec<syn::Ident>,
 }
 
 impl Args {
@@ -96,17 +128,22 @@ impl Args {
         )
         .map_err(|e| syn::Error::new(e.span(), usage))?;
         let (mut name, mut version, mut priority) = (None, None, None);
+        let (mut fail_closed, mut fail_closed_message, mut calls_services) = (None, None, None);
         for pair in pairs {
             let key = pair.path.get_ident().map(ToString::to_string);
             let slot = match key.as_deref() {
                 Some("name") => &mut name,
                 Some("version") => &mut version,
                 Some("priority") => &mut priority,
+                Some("fail_closed") => &mut fail_closed,
+                Some("fail_closed_message") => &mut fail_closed_message,
+                Some("calls_services") => &mut calls_services,
                 _ => {
                     return Err(syn::Error::new_spanned(
                         &pair.path,
                         format!(
-                            "unknown argument: the arguments are name, priority and version; {usage}"
+                            "unknown argument: the arguments are name, priority, version, \
+                             fail_closed, fail_closed_message and calls_services; {usage}"
                         ),
                     ));
                 }
@@ -150,12 +187,44 @@ impl Args {
             // Checked with the given one, by the code the export expands to.
             None => std::env::var("CARGO_PKG_VERSION").unwrap_or_default(),
         };
+        let fail_closed_message = fail_closed_message
+            .map(|pair| string(&pair.value, "fail_closed_message"))
+            .transpose()?;
+        let calls_services = match calls_services {
+            None => Vec::new(),
+            Some(pair) => phase_list(&pair.value)?,
+        };
         Ok(Args {
             name,
             version,
             priority,
+            fail_closed: fail_closed.map(|pair| pair.value),
+            fail_closed_message,
+            calls_services,
         })
     }
+}
+
+/// `[access, log]`: phase names, each one of [`PHASES`].
+fn phase_list(value: &Expr) -> syn::Result<Vec<syn::Ident>> {
+    let usage = "`calls_services` is a list of phases: calls_services = [access]";
+    let Expr::Array(array) = value else {
+        return Err(syn::Error::new_spanned(value, usage));
+    };
+    array
+        .elems
+        .iter()
+        .map(|elem| match elem {
+            Expr::Path(path) => match path.path.get_ident() {
+                Some(ident) if PHASES.contains(&ident.to_string().as_str()) => Ok(ident.clone()),
+                _ => Err(syn::Error::new_spanned(
+                    elem,
+                    format!("not a phase: the phases are {}", PHASES.join(", ")),
+                )),
+            },
+            _ => Err(syn::Error::new_spanned(elem, usage)),
+        })
+        .collect()
 }
 
 fn string(value: &Expr, key: &str) -> syn::Result<String> {

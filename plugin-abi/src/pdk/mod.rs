@@ -281,6 +281,11 @@ impl<'a> Kong<'a> {
             .map(drop)
     }
 
+    /// Whether a terminal call (`kong.response.exit`) has ended the event.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.get()
+    }
+
     /// Sends an already encoded MessagePack argument array and returns Kong's raw answer.
     /// After a terminal call (`kong.response.exit`) every call fails with
     /// [`PdkError::EventEnded`].

@@ -9,9 +9,11 @@ use rmpv::Value;
 use super::instances::no_instance;
 use crate::{
     events::Answer,
+    fail_closed,
     ids::home_of,
     loader::LoadedPlugin,
     pace::Where,
+    rpc::message::Reply,
     rpc::params::{field, text, uint},
     serving::{
         local::{Local, here},
@@ -47,12 +49,20 @@ fn start(local: &Local, param: &Value, answering: Answering<'_>) -> Result<Dispa
         .ok()
         .filter(|phase| plugin.info.phases.contains(phase))
         .ok_or_else(|| format!("undefined method {event} on plugin {}", plugin.name()))?;
+    let closed = plugin.info.fail_closed.clone();
+    let name = plugin.name().to_owned();
+    let answer = move |started| fail_closed::answer(started, &name, phase, closed.as_ref());
     let instance_id = running.instance().id;
-    if let Some(apart) = elsewhere(local, plugin, instance_id, phase)? {
-        return start_on(apart, running, phase, answering);
+    match elsewhere(local, plugin, instance_id, phase) {
+        Ok(Some(apart)) => start_on(apart, running, phase, answering, answer),
+        Ok(None) => {
+            local.worker.add_event();
+            Ok(Dispatched::Now(answer(
+                local.events.start(running, phase, None),
+            )))
+        }
+        Err(refused) => Ok(Dispatched::Now(answer(Err(refused)))),
     }
-    local.worker.add_event();
-    Ok(Dispatched::Now(local.events.start(running, phase, None)))
 }
 
 /// The worker an event of `plugin`'s `instance` in `phase` starts on when it is not this one
@@ -88,17 +98,18 @@ pub fn elsewhere(
         .map_err(|refused| refused.to_string())
 }
 
-/// Starts the event on the worker picked for it, which answers.
+/// Starts the event on the worker picked for it, which answers (through `answer`).
 fn start_on(
     apart: Apart,
     running: crate::instances::Running,
     phase: Phase,
     answering: Answering<'_>,
+    answer: impl FnOnce(Result<Reply, String>) -> Result<Reply, String> + Send + 'static,
 ) -> Result<Dispatched, String> {
     let (reply, dispatched) = answering.reply();
     let Apart { worker, share } = apart;
     let sent = worker.send(Box::new(move || {
-        reply.send(here().events.start(running, phase, share));
+        reply.send(answer(here().events.start(running, phase, share)));
     }));
     if sent {
         return Ok(dispatched);
