@@ -220,3 +220,30 @@ fn every_kong_conf_block_is_what_kong_conf_prints() {
     }
     assert!(checked >= 8, "only {checked} kong.conf blocks found");
 }
+
+/// `{{#include path}}` and `{{#include path:anchor}}` of mdBook: what the guide quotes from the
+/// code must exist, so that the page shows the code the tests build.
+#[test]
+fn every_include_of_the_guide_quotes_code_that_exists() {
+    let mut quoted = 0;
+    for page in guide_pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for include in text.split("{{#include ").skip(1) {
+            let target = include.split("}}").next().unwrap();
+            let (path, anchor) = match target.rsplit_once(':') {
+                Some((path, anchor)) => (path, Some(anchor)),
+                None => (target, None),
+            };
+            let file = page.parent().unwrap().join(path);
+            let code = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: includes {}: {e}", page.display(), file.display()));
+            if let Some(anchor) = anchor {
+                for marker in [format!("ANCHOR: {anchor}"), format!("ANCHOR_END: {anchor}")] {
+                    assert!(code.contains(&marker), "{}: no `{marker}`", file.display());
+                }
+            }
+            quoted += 1;
+        }
+    }
+    assert!(quoted >= 2, "only {quoted} includes found");
+}

@@ -223,19 +223,21 @@ fn all_samples() -> Prefix {
         ("rate_limit", "rate-limit.so"),
         ("request_transformer", "request-transformer.so"),
         ("response_headers", "response-headers.so"),
+        ("token_introspection", "token-introspection.so"),
     ] {
         prefix.add_plugin(krate, file);
     }
     prefix
 }
 
-const SAMPLE_NAMES: [&str; 6] = [
+const SAMPLE_NAMES: [&str; 7] = [
     "hello",
     "log",
     "rate-limit",
     "response-headers",
     "rust-key-auth",
     "rust-request-transformer",
+    "token-introspection",
 ];
 
 /// Releases on each side of every change in what Kong reads or refuses.

@@ -146,3 +146,83 @@ fn log_refuses_a_config_without_path() {
         "{e}"
     );
 }
+
+/// An introspection endpoint on loopback that says every token is active, for as long as the
+/// test runs.
+fn introspection_endpoint() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                        if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = n.trim().parse().unwrap_or(0);
+                        }
+                        line.clear();
+                    }
+                    if line != "\r\n" || reader.read_exact(&mut vec![0; length]).is_err() {
+                        return;
+                    }
+                    let body = r#"{"active":true,"sub":"u-7"}"#;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if reader.get_mut().write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn token_introspection_lets_active_tokens_through_and_fails_closed_when_its_service_is_down() {
+    let prefix = Prefix::new();
+    prefix.add_plugin("token-introspection", "libtoken_introspection.so");
+    let up = introspection_endpoint();
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/introspect", listener.local_addr().unwrap())
+    };
+    let config =
+        |url: &str| json!({"introspection_url": url, "client_id": "k", "client_secret": "s"});
+    let bearer = |call: &Call| match call.method.as_str() {
+        "kong.request.get_header" => Answer::Value(Value::from("Bearer t-1")),
+        _ => Answer::Nil,
+    };
+    for dialect in Dialect::BOTH {
+        let server = prefix.serve_in(dialect, &[]);
+        let kong = server.client(dialect);
+        let result = Entity::new(&*kong, "token-introspection", config(&up)).run("access", bearer);
+        assert_eq!(kong.status_of(&result), 200, "{dialect:?}: {result:?}");
+        let outcome = result.unwrap();
+        assert_eq!(
+            outcome.response_header("x-credential-sub"),
+            None,
+            "a service header"
+        );
+        assert!(
+            outcome
+                .calls
+                .iter()
+                .any(|c| c.method == "kong.service.request.set_header"
+                    && c.args == [Value::from("x-credential-sub"), Value::from("u-7")]),
+            "{dialect:?}: {outcome:?}"
+        );
+        let result =
+            Entity::new(&*kong, "token-introspection", config(&down)).run("access", bearer);
+        assert_eq!(kong.status_of(&result), 503, "{dialect:?}: {result:?}");
+        let no_token =
+            Entity::new(&*kong, "token-introspection", config(&up)).run("access", |_| Answer::Nil);
+        assert_eq!(kong.status_of(&no_token), 401, "{dialect:?}: {no_token:?}");
+    }
+}

@@ -264,6 +264,12 @@ fn conforms(value: &Value, decl: &Map<String, Value>) -> Result<(), String> {
     {
         return Err("is not one of `one_of`".into());
     }
+    // Kong matches Lua patterns; the one pattern a derived schema writes is a `Url`'s.
+    if decl.get("match").and_then(Value::as_str) == Some(super::url::KONG_MATCH)
+        && value.as_str().is_some_and(|text| !super::Url::is_url(text))
+    {
+        return Err("does not match `match` (an http:// or https:// URL)".into());
+    }
     within_lengths(value, kind, decl)?;
     within_bounds(value, decl)
 }

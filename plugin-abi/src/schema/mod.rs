@@ -15,6 +15,7 @@
 mod kong_version;
 mod metaschema;
 mod plugin_info;
+mod url;
 
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
@@ -24,6 +25,7 @@ pub use metaschema::{DESCRIPTION_LEN, check_kong_schema};
 pub use plugin_info::{
     MAX_PRIORITY, check_kong_info, check_plugin_priority, check_plugin_version, is_plugin_version,
 };
+pub use url::{Url, UrlError};
 
 /// The schema Kong expects for plugin `name` configured by `C`:
 /// `{"name": name, "fields": [{"config": {"type": "record", "fields": [...]}}]}`.
@@ -125,6 +127,9 @@ fn field(schema: &Value, path: &str) -> Result<Value, String> {
         "string" => {
             decl.insert("type".into(), kind.into());
             lengths(schema, "minLength", "maxLength", &mut decl);
+            if schema.get("format").and_then(Value::as_str) == Some(url::FORMAT) {
+                decl.insert("match".into(), url::KONG_MATCH.into());
+            }
             // A Rust string accepts "", a Kong string does not unless it says so.
             if !decl.contains_key("len_min") && one_of(schema).is_none() {
                 decl.insert("len_min".into(), 0.into());
@@ -235,6 +240,17 @@ fn record_fields(
         let nullable = non_null(property) != property || type_list_has_null(property);
         if required.contains(&name.as_str()) && !nullable && decl.get("default").is_none() {
             decl["required"] = Value::Bool(true);
+            // A value the operator must give is never the empty string, unless the type says
+            // so (`#[schemars(length(min = 0))]`): Kong's own rule for strings then applies,
+            // and its Admin API refuses "" before any instance sees it.
+            let explicit = non_null(property).get("minLength").is_some();
+            if decl["type"] == "string"
+                && !explicit
+                && decl.get("one_of").is_none()
+                && let Some(decl) = decl.as_object_mut()
+            {
+                decl.remove("len_min");
+            }
         }
         fields.push(json!({ name: decl }));
     }
@@ -308,6 +324,8 @@ fn unrepresentable(path: &str, schema: &Value) -> String {
 mod tests {
     use super::*;
     use schemars::JsonSchema;
+
+    const KONG_URL: &str = url::KONG_MATCH;
     use serde::{Deserialize, Serialize};
     use std::collections::BTreeMap;
 
@@ -361,7 +379,7 @@ mod tests {
         );
         assert_eq!(
             f[0]["message"],
-            json!({"type": "string", "len_min": 0, "required": true, "description": "The greeting."})
+            json!({"type": "string", "required": true, "description": "The greeting."})
         );
         assert_eq!(f[1]["count"]["type"], "integer");
         assert!(f[1]["count"].get("required").is_none());
@@ -485,6 +503,48 @@ mod tests {
             e.contains("config.count: the default 0 is not between 1 and 65535"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn required_strings_are_non_empty_unless_their_type_says_so() {
+        fn default_url() -> Url {
+            "http://localhost:8080/".parse().unwrap()
+        }
+        #[derive(JsonSchema, Deserialize)]
+        #[allow(dead_code)]
+        struct Strings {
+            required: String,
+            #[schemars(length(min = 0))]
+            may_be_empty: String,
+            #[serde(default)]
+            defaulted: String,
+            optional: Option<String>,
+            endpoint: Url,
+            #[serde(default = "default_url")]
+            fallback: Url,
+            backup: Option<Url>,
+        }
+        let s = kong_schema::<Strings>("s").unwrap();
+        let f = &s["fields"][0]["config"]["fields"];
+        let m = KONG_URL;
+        assert_eq!(
+            f,
+            &json!([
+                {"required": {"type": "string", "required": true}},
+                {"may_be_empty": {"type": "string", "len_min": 0, "required": true}},
+                {"defaulted": {"type": "string", "len_min": 0, "default": ""}},
+                {"optional": {"type": "string", "len_min": 0}},
+                {"endpoint": {"type": "string", "match": m, "required": true}},
+                {"fallback": {"type": "string", "match": m, "len_min": 0,
+                              "default": "http://localhost:8080/"}},
+                {"backup": {"type": "string", "match": m, "len_min": 0}},
+            ])
+        );
+        // Kong's rules hold a Url's default to the pattern.
+        let mut bad = s.clone();
+        bad["fields"][0]["config"]["fields"][5]["fallback"]["default"] = json!("localhost");
+        let e = check_for_every_kong(&bad).unwrap_err();
+        assert!(e.contains("does not match `match`"), "{e}");
     }
 
     #[test]
