@@ -178,6 +178,42 @@ pub enum Command {
     /// Print the kong.conf lines that serve a plugins directory (or embedded executables) to
     /// a Kong release: the entries, sockets, start and query commands it needs.
     KongConf(KongConfArgs),
+    /// Run one request through a plugin, as Kong would: a plugin file (*.so) loaded here, or
+    /// a plugin of a running server (-socket). Prints each PDK call with Kong's answer, and
+    /// what Kong sends the service and answers the client.
+    Event(EventArgs),
+}
+
+/// The arguments of `pluginhost event`.
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    /// A plugin file (*.so), or with -socket the name of a plugin the server serves.
+    #[arg(value_name = "PLUGIN")]
+    pub plugin: String,
+
+    /// The plugin's configuration, as JSON (what Kong's Admin API holds for the entity).
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub config: String,
+
+    /// The request's method.
+    #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+
+    /// The request's URL, as the client sent it to Kong.
+    #[arg(long, value_name = "URL", default_value = "http://localhost:8000/")]
+    pub url: String,
+
+    /// A request header, `Name: value`; as many as needed.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// The request's body.
+    #[arg(short = 'd', long, value_name = "BODY")]
+    pub body: Option<String>,
+
+    /// A running server's socket (MsgPack:1): the plugin is run there instead of loaded here.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 }
 
 /// The arguments of `pluginhost kong-conf`.

@@ -57,6 +57,7 @@ pub mod cli;
 pub mod dialect;
 pub mod dump;
 pub mod embedded;
+pub mod event;
 pub mod events;
 pub mod fail_closed;
 pub mod fingerprint;

@@ -5,7 +5,7 @@ use std::{io::Write, process::ExitCode};
 use pluginhost::{
     check,
     cli::{Cli, Command},
-    dump, kong_conf, logging, new, serve, version,
+    dump, event, kong_conf, logging, new, serve, version,
 };
 
 fn main() -> ExitCode {
@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         || cli.dump_plugin_info_json.is_some()
         || cli.dump_all_plugins
         || cli.dump;
-    let printing = matches!(cli.command, Some(Command::KongConf(_) | Command::New(_)));
+    let printing = matches!(
+        cli.command,
+        Some(Command::KongConf(_) | Command::New(_) | Command::Event(_))
+    );
     let _logging = logging::init(cli.serve.log_format, dumping || printing);
     if cli.version {
         // stdout may be a closed pipe; nothing useful to do about it.
@@ -35,6 +38,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Some(Command::Event(args)) = &cli.command {
+        return event::run(args, cli.policy()).unwrap_or_else(|e| {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        });
     }
     if let Some(Command::New(args)) = &cli.command {
         return match new::run(args) {

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     HandlerResult, Kong, Phase, Plugin,
-    ffi::{BridgeError, HostBridge, HostBridge_TO},
+    ffi::{BridgeError, HostBridge, HostBridge_TO, HostBridgeRef},
     pdk::{AuthenticatedCredential, Consumer, LogLevel, Route, Service},
 };
 
@@ -97,6 +97,7 @@ impl SimulatedKong {
                 serialize_values: BTreeMap::new(),
                 logs: Vec::new(),
                 calls: Vec::new(),
+                answers: Vec::new(),
                 overrides: HashMap::new(),
             }),
         }
@@ -201,6 +202,40 @@ impl SimulatedKong {
     /// kong.run_phase(&P, Phase::Access).unwrap();
     /// ```
     pub fn run_phase<P: Plugin>(&self, plugin: &P, phase: Phase) -> HandlerResult {
+        self.run_phase_over(phase, |bridge| {
+            let kong = Kong::new(bridge);
+            match phase {
+                Phase::Certificate => plugin.certificate(&kong),
+                Phase::Rewrite => plugin.rewrite(&kong),
+                Phase::Access => plugin.access(&kong),
+                Phase::Response => plugin.response(&kong),
+                Phase::Preread => plugin.preread(&kong),
+                Phase::Log => plugin.log(&kong),
+            }
+        })
+    }
+
+    /// Runs one phase of a handler given as what it does with the bridge, as [`run_phase`]
+    /// does a [`Plugin`]'s: for a plugin that is not a Rust value here (a loaded plugin file,
+    /// another process), such as pluginhost's `event` command runs.
+    ///
+    /// [`run_phase`]: Self::run_phase
+    ///
+    /// ```
+    /// use plugin_abi::{Kong, Phase, testkit::{SimulatedKong, TestRequest}};
+    /// let kong = SimulatedKong::new(TestRequest::get("http://a/"));
+    /// kong.run_phase_over(Phase::Access, |bridge| {
+    ///     Kong::new(bridge).response().exit(403, None, None)?;
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(kong.response().status, 403);
+    /// ```
+    pub fn run_phase_over(
+        &self,
+        phase: Phase,
+        handler: impl FnOnce(HostBridgeRef<'_>) -> HandlerResult,
+    ) -> HandlerResult {
         if matches!(phase, Phase::Response | Phase::Log) {
             self.proxy();
         }
@@ -209,14 +244,7 @@ impl SimulatedKong {
             return Ok(());
         }
         self.state.borrow_mut().phase = Some(phase);
-        let result = self.run(|kong| match phase {
-            Phase::Certificate => plugin.certificate(kong),
-            Phase::Rewrite => plugin.rewrite(kong),
-            Phase::Access => plugin.access(kong),
-            Phase::Response => plugin.response(kong),
-            Phase::Preread => plugin.preread(kong),
-            Phase::Log => plugin.log(kong),
-        });
+        let result = handler(HostBridge_TO::from_ptr(self, TD_Opaque));
         let mut state = self.state.borrow_mut();
         state.phase = None;
         if let Err(e) = &result {
@@ -360,6 +388,26 @@ impl SimulatedKong {
         self.state.borrow().calls.clone()
     }
 
+    /// Every PDK call so far with what this Kong answered it, in order.
+    ///
+    /// ```
+    /// # use plugin_abi::testkit::{Answer, SimulatedKong, TestRequest};
+    /// let kong = SimulatedKong::new(TestRequest::get("http://a/path"));
+    /// kong.run(|k| k.request().get_path()).unwrap();
+    /// let (call, answer) = &kong.exchanges()[0];
+    /// assert_eq!(call.method, "kong.request.get_path");
+    /// assert_eq!(*answer, Answer::Value("/path".into()));
+    /// ```
+    pub fn exchanges(&self) -> Vec<(Call, Answer)> {
+        let state = self.state.borrow();
+        state
+            .calls
+            .iter()
+            .cloned()
+            .zip(state.answers.iter().cloned())
+            .collect()
+    }
+
     /// Sends the service request, once, unless the request has ended: the service's answer
     /// becomes the client's response, under the headers plugins set before.
     fn proxy(&self) {
@@ -398,6 +446,7 @@ impl HostBridge for SimulatedKong {
             None => super::answers::answer(&mut state, &call),
         };
         state.calls.push(call);
+        state.answers.push(answer.clone());
         answer.encode()
     }
 }

@@ -37,6 +37,8 @@ pub(super) struct State {
     pub serialize_values: BTreeMap<String, Json>,
     pub logs: Vec<LogLine>,
     pub calls: Vec<Call>,
+    /// What each of `calls` was answered, in the same order.
+    pub answers: Vec<Answer>,
     /// Fixed answers a test gave for some methods.
     pub overrides: HashMap<String, Answer>,
 }

@@ -1,0 +1,188 @@
+//! A plugin of a running server, driven over its socket as Kong's MsgPack:1 client drives it:
+//! `plugin.StartInstance`, then per phase `plugin.HandleEvent` and a `plugin.Step` (or
+//! `plugin.StepError`) for each PDK call, answered by the simulated Kong, until `"ret"` or a
+//! terminal `kong.response.exit`; `plugin.CloseInstance` at the end.
+
+use std::{
+    io::{BufReader, BufWriter, Write},
+    os::unix::net::UnixStream,
+    path::Path,
+    time::Duration,
+};
+
+use abi_stable::std_types::{RResult, RSlice};
+use anyhow::Context;
+use plugin_abi::{HandlerResult, Phase, ffi::HostBridgeRef};
+use rmpv::Value;
+
+use super::Runs;
+
+/// How long the server has to answer one call: the plugin's handler runs in between.
+const ANSWER_WITHIN: Duration = Duration::from_secs(60);
+
+/// One connection to the server, and the instance started on it.
+pub struct Remote {
+    reader: BufReader<UnixStream>,
+    writer: BufWriter<UnixStream>,
+    msgid: u64,
+    instance: u64,
+    phases: Vec<Phase>,
+}
+
+impl Remote {
+    /// Connects to `socket` and starts an instance of `plugin` with `config`.
+    pub fn start(socket: &Path, plugin: &str, config: &str) -> anyhow::Result<Remote> {
+        let stream = UnixStream::connect(socket)
+            .with_context(|| format!("cannot connect to {}", socket.display()))?;
+        stream.set_read_timeout(Some(ANSWER_WITHIN))?;
+        let mut remote = Remote {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: BufWriter::new(stream),
+            msgid: 0,
+            instance: 0,
+            phases: Vec::new(),
+        };
+        let info = remote
+            .call("plugin.GetPluginInfo", Value::from(plugin))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", socket.display()))?;
+        remote.phases = field(&info, "Phases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str()?.parse().ok())
+            .collect();
+        let start = map([
+            ("Name", Value::from(plugin)),
+            ("Config", Value::from(config)),
+        ]);
+        let status = remote.call("plugin.StartInstance", start).map_err(|e| {
+            anyhow::anyhow!("{plugin}: cannot start an instance with {config}: {e}")
+        })?;
+        remote.instance = field(&status, "Id")
+            .and_then(Value::as_u64)
+            .context("StartInstance answered no Id")?;
+        Ok(remote)
+    }
+
+    /// One call; the server's error as `Err`.
+    fn call(&mut self, method: &str, param: Value) -> Result<Value, String> {
+        self.msgid += 1;
+        let request = Value::Array(vec![
+            Value::from(0),
+            Value::from(self.msgid),
+            Value::from(method),
+            Value::Array(vec![param]),
+        ]);
+        let sent = rmpv::encode::write_value(&mut self.writer, &request)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.writer.flush());
+        sent.map_err(|e| format!("cannot send {method}: {e}"))?;
+        loop {
+            let message = rmpv::decode::read_value(&mut self.reader)
+                .map_err(|e| format!("no answer to {method}: {e}"))?;
+            let Some([kind, rest @ ..]) = message.as_array().map(Vec::as_slice) else {
+                return Err(format!(
+                    "{method}: not a MessagePack-RPC message: {message}"
+                ));
+            };
+            // Notifications (`serverPid`) come before answers; Kong only notes them.
+            if kind.as_u64() == Some(2) {
+                continue;
+            }
+            let [msgid, error, result] = rest else {
+                return Err(format!("{method}: not a response: {message}"));
+            };
+            if msgid.as_u64() != Some(self.msgid) {
+                return Err(format!("{method}: the answer is for msgid {msgid}"));
+            }
+            return match error {
+                Value::Nil => Ok(result.clone()),
+                error => Err(error
+                    .as_str()
+                    .map_or_else(|| error.to_string(), str::to_owned)),
+            };
+        }
+    }
+}
+
+impl Runs for Remote {
+    fn phases(&self) -> Vec<Phase> {
+        self.phases.clone()
+    }
+
+    fn run(&mut self, phase: Phase, bridge: HostBridgeRef<'_>) -> HandlerResult {
+        let event = map([
+            ("InstanceId", Value::from(self.instance)),
+            ("EventName", Value::from(phase.as_str())),
+        ]);
+        let mut step = self.call("plugin.HandleEvent", event)?;
+        loop {
+            let event_id = field(&step, "EventId").cloned().unwrap_or(Value::Nil);
+            let data = field(&step, "Data").cloned().unwrap_or(Value::Nil);
+            if data.as_str() == Some("ret") {
+                return Ok(());
+            }
+            let (Some(method), args) = (
+                field(&data, "Method").and_then(Value::as_str),
+                field(&data, "Args")
+                    .cloned()
+                    .unwrap_or(Value::Array(Vec::new())),
+            ) else {
+                return Err(
+                    format!("the server sent neither a PDK call nor \"ret\": {data}").into(),
+                );
+            };
+            let mut encoded = Vec::new();
+            rmpv::encode::write_value(&mut encoded, &args)?;
+            let answer = bridge.call(method.into(), RSlice::from_slice(&encoded));
+            // Kong never answers a terminal call: the event ends there.
+            if matches!(method, "kong.response.exit" | "kong.response.error") {
+                return Ok(());
+            }
+            let mut reply = vec![("EventId", event_id)];
+            let method = match answer {
+                RResult::ROk(bytes) => {
+                    let value = rmpv::decode::read_value(&mut bytes.as_slice())?;
+                    if value != Value::Nil {
+                        reply.push(("Data", value));
+                    }
+                    "plugin.Step"
+                }
+                RResult::RErr(e) => {
+                    reply.push(("Data", Value::from(e.message.as_str())));
+                    "plugin.StepError"
+                }
+            };
+            step = self.call(method, Value::Map(entries(reply)))?;
+        }
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        // Kong closes instances it replaces; here the instance served its one request.
+        let _ = self.call("plugin.CloseInstance", Value::from(self.instance));
+    }
+}
+
+/// Map entries with string keys.
+fn entries(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Vec<(Value, Value)> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (Value::from(k), v))
+        .collect()
+}
+
+/// A map with string keys.
+fn map<const N: usize>(pairs: [(&'static str, Value); N]) -> Value {
+    Value::Map(entries(pairs))
+}
+
+/// The value under `key` of a map.
+fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    value
+        .as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
