@@ -83,9 +83,11 @@ RELEASE_DIR := $(CURDIR)/target/release
 # binary of that name, and build neither pluginhost nor a plugin.
 bench-build:
 	$(CARGO) build --release -p hello --features hello/embedded --bin hello
-	$(CARGO) build --release -p pluginhost -p hello -p request-transformer -p blocker -p sleeper -p rate-limit
+	$(CARGO) build --release -p pluginhost -p hello -p request-transformer -p blocker -p sleeper -p rate-limit \
+	  -p token-introspection
 	$(CARGO) build --release -p kong-sim --bin loadgen
-	@for f in pluginhost loadgen hello libhello.so librequest_transformer.so libblocker.so libsleeper.so librate_limit.so; do \
+	@for f in pluginhost loadgen hello libhello.so librequest_transformer.so libblocker.so libsleeper.so librate_limit.so \
+	  libtoken_introspection.so; do \
 	  test -f $(RELEASE_DIR)/$$f || { echo "make bench-build did not build $$f" >&2; exit 1; }; \
 	done
 
@@ -93,7 +95,8 @@ BENCH_ARGS = --pluginhost $(RELEASE_DIR)/pluginhost --hello $(RELEASE_DIR)/libhe
 	  --hello-embedded $(RELEASE_DIR)/hello \
 	  --transformer $(RELEASE_DIR)/librequest_transformer.so --blocker $(RELEASE_DIR)/libblocker.so \
 	  --sleeper $(RELEASE_DIR)/libsleeper.so \
-	  --rate-limit $(RELEASE_DIR)/librate_limit.so
+	  --rate-limit $(RELEASE_DIR)/librate_limit.so \
+	  --token-introspection $(RELEASE_DIR)/libtoken_introspection.so
 
 ## BASELINE_REV=<git revision>: make bench also measures that revision's pluginhost (built in
 ## target/baseline) beside this one, for an A/B of a change: `make bench BASELINE_REV=HEAD~1`

@@ -259,6 +259,7 @@ fn two_thousand_handlers_waiting_for_a_slow_service_all_complete() {
             warmup: Duration::from_millis(300),
             measure: Duration::from_secs(5),
             server_pid: Some(pid),
+            authorization: None,
             exchange: Exchange::Event {
                 instance: slow,
                 phase: "access".into(),

@@ -22,6 +22,7 @@ fn load(socket: &std::path::Path, pid: u32, exchange: Exchange, in_flight: usize
         warmup: Duration::from_millis(50),
         measure: Duration::from_millis(300),
         server_pid: Some(pid),
+        authorization: None,
         exchange,
     })
     .expect("the load ran without an error")

@@ -89,6 +89,7 @@ fn a_cold_burst_starts_a_bounded_number_of_threads() {
         warmup: Duration::ZERO,
         measure: Duration::from_millis(300),
         server_pid: None,
+        authorization: None,
         exchange: kong_sim::load::client::Exchange::Event {
             instance,
             phase: "access".into(),

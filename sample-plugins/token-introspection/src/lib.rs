@@ -97,7 +97,11 @@ impl Plugin for TokenIntrospection {
         let Some(token) = header.as_deref().and_then(bearer) else {
             return unauthorized(kong, None, "no bearer token");
         };
-        let claims = match clients::cached(&self.endpoint, token) {
+        // With no cache, not even what other configurations of the endpoint keep.
+        let cached = (!self.cache_for.is_zero())
+            .then(|| clients::cached(&self.endpoint, token))
+            .flatten();
+        let claims = match cached {
             Some(claims) => claims,
             None => {
                 let claims = self.endpoint.introspect(token)?;

@@ -150,6 +150,17 @@ fn an_answer_is_kept_no_longer_than_its_token_lives() {
 }
 
 #[test]
+fn with_no_cache_every_request_asks_even_when_another_configuration_keeps_the_answer() {
+    let service = Service::http(|_| active(now() + 300));
+    let keeping = plugin(service.url(), json!({})).unwrap();
+    let not_keeping = plugin(service.url(), json!({"cache_seconds": 0})).unwrap();
+    request(&keeping, Some("t-6")).1.unwrap();
+    request(&not_keeping, Some("t-6")).1.unwrap();
+    request(&not_keeping, Some("t-6")).1.unwrap();
+    assert_eq!(service.asked().len(), 3);
+}
+
+#[test]
 fn a_service_that_is_down_slow_or_failing_fails_the_request() {
     let slow = Service::http(|_| Reply {
         delay: Duration::from_millis(1500),

@@ -43,6 +43,9 @@ enum Command {
         /// The built rate-limit plugin (librate_limit.so); its redis policy needs redis-server.
         #[arg(long)]
         rate_limit: PathBuf,
+        /// The built token-introspection plugin (libtoken_introspection.so).
+        #[arg(long)]
+        token_introspection: PathBuf,
         /// Where report.md and plot.png go.
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
@@ -138,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             blocker,
             sleeper,
             rate_limit,
+            token_introspection,
             out,
             in_flight,
             rounds,
@@ -154,6 +158,7 @@ fn main() -> anyhow::Result<()> {
                 blocker,
                 sleeper,
                 rate_limit,
+                token_introspection,
                 out: out.clone(),
                 in_flight,
                 rounds,
@@ -236,6 +241,7 @@ fn main() -> anyhow::Result<()> {
                 warmup: Duration::from_secs_f64(warmup),
                 measure: Duration::from_secs_f64(seconds),
                 server_pid: pid,
+                authorization: None,
                 exchange,
             })?;
             if json {

@@ -22,6 +22,7 @@ use super::{
     client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
     dialects::{self, Dialects},
     embedded::{self, Embedded},
+    introspection::{self, Introspection},
     memory::{self, Memory},
     metrics_cost::{self, MetricsCost},
     plot::{self, Series},
@@ -46,6 +47,8 @@ pub struct Bench {
     pub sleeper: PathBuf,
     /// The built `rate-limit` plugin.
     pub rate_limit: PathBuf,
+    /// The built `token-introspection` plugin.
+    pub token_introspection: PathBuf,
     /// Where the report and plot go.
     pub out: PathBuf,
     /// Events in flight, one point each.
@@ -164,6 +167,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
             warmup: Duration::from_millis(300),
             measure: bench.measure,
             server_pid: Some(server.pid()),
+            authorization: None,
             exchange,
         })
     };
@@ -237,6 +241,15 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         bench.measure,
     )?;
     eprintln!("loadgen: rate-limit measured");
+    let introspection = introspection::measure(
+        &bench.pluginhost,
+        dir,
+        &bench.token_introspection,
+        &bench.hello,
+        bench.rounds.min(3),
+        bench.measure,
+    )?;
+    eprintln!("loadgen: token-introspection measured");
 
     let embedded = bench
         .hello_embedded
@@ -279,6 +292,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &blocking,
         &storms,
         &rate_limit,
+        &introspection,
         &metrics,
         &memory,
         &dump,
@@ -487,6 +501,7 @@ fn render(
     blocking: &Blocking,
     storms: &[storm::Build],
     rate_limit: &RateLimit,
+    introspection: &Introspection,
     metrics: &MetricsCost,
     memory: &Memory,
     dump: &Dump,
@@ -573,6 +588,11 @@ fn render(
         "\n## rate-limit: counting locally and in Redis (pluginhost, default threads)\n\n",
     );
     out.push_str(&rate_limit.table());
+    out.push_str(
+        "\n## token-introspection: answers from the shared cache, and every token introspected \
+         (pluginhost, default threads)\n\n",
+    );
+    out.push_str(&introspection.table());
     if let Some(embedded) = embedded {
         out.push_str("\n## One plugin per process: hello embedded beside hello in pluginhost\n\n");
         out.push_str(&embedded.table());

@@ -73,6 +73,9 @@ pub struct Load {
     pub measure: Duration,
     /// The server process, for its CPU time.
     pub server_pid: Option<u32>,
+    /// The request's `Authorization` header, which `kong.request.get_header("authorization")`
+    /// is answered with; `None`: every header is `example.com`.
+    pub authorization: Option<String>,
     /// What each unit of load is.
     pub exchange: Exchange,
 }
@@ -94,6 +97,7 @@ impl Load {
             warmup: Duration::from_millis(300),
             measure,
             server_pid: Some(pid),
+            authorization: None,
             exchange: Exchange::Event {
                 instance,
                 phase: "access".into(),
@@ -156,6 +160,7 @@ pub fn warm_up(socket: &Path, instance: u64) -> io::Result<Figures> {
         warmup: Duration::ZERO,
         measure: Duration::from_millis(200),
         server_pid: None,
+        authorization: None,
         exchange: Exchange::Event {
             instance,
             phase: "access".into(),
@@ -250,7 +255,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(socket: &Path, pool_size: usize) -> Shared {
+    fn new(socket: &Path, pool_size: usize, authorization: Option<&str>) -> Shared {
         Shared {
             socket: socket.to_owned(),
             idle: RefCell::default(),
@@ -265,7 +270,7 @@ impl Shared {
             rpcs: Cell::new(0),
             bytes_out: Cell::new(0),
             bytes_in: Cell::new(0),
-            answers: Answers::new(),
+            answers: Answers::new(authorization),
         }
     }
 
@@ -335,9 +340,13 @@ impl Shared {
             )
             .await??;
         loop {
-            let (event_id, method) = match next {
+            let (event_id, method, authorization) = match next {
                 Next::Ret => return Ok(()),
-                Next::Call { event_id, method } => (event_id, method),
+                Next::Call {
+                    event_id,
+                    method,
+                    authorization,
+                } => (event_id, method, authorization),
             };
             if matches!(
                 method.as_str(),
@@ -345,7 +354,7 @@ impl Shared {
             ) {
                 return Ok(());
             }
-            let answer = self.answers.for_method(&method);
+            let answer = self.answers.for_call(&method, authorization);
             next = self
                 .rpc(
                     answer.step_method,
@@ -414,7 +423,12 @@ impl Shared {
 /// What a step result asks for next.
 enum Next {
     Ret,
-    Call { event_id: u64, method: String },
+    Call {
+        event_id: u64,
+        method: String,
+        /// Whether its first argument is `authorization` (a `get_header` for it).
+        authorization: bool,
+    },
 }
 
 impl Next {
@@ -435,7 +449,17 @@ impl Next {
             Some(ValueRef::String(s)) => s.as_str().ok_or_else(bad)?.to_owned(),
             _ => return Err(bad()),
         };
-        Ok(Next::Call { event_id, method })
+        let authorization = match field(data, "Args") {
+            Some(ValueRef::Array(args)) => args.first().is_some_and(|a| {
+                matches!(a, ValueRef::String(s) if s.as_str().is_some_and(|n| n.eq_ignore_ascii_case("authorization")))
+            }),
+            _ => false,
+        };
+        Ok(Next::Call {
+            event_id,
+            method,
+            authorization,
+        })
     }
 }
 
@@ -452,12 +476,13 @@ struct EncodedAnswer {
 struct Answers {
     by_method: Vec<(&'static str, EncodedAnswer)>,
     other: EncodedAnswer,
+    /// `get_header("authorization")`'s answer, when the load sends one.
+    authorization: Option<EncodedAnswer>,
 }
 
 impl Answers {
-    fn new() -> Answers {
-        let encode = |method: &'static str| {
-            let answer = answer(method);
+    fn new(authorization: Option<&str>) -> Answers {
+        let encode_answer = |method: &'static str, answer: Answer| {
             let data = match &answer {
                 Answer::Value(v) => crate::encode::kong_pack(v),
                 Answer::Error(e) => crate::encode::kong_pack(&Value::from(e.as_str())),
@@ -469,9 +494,22 @@ impl Answers {
                 protobuf: find(method).map(|m| wrap_result(m.output, &answer)),
             }
         };
+        let encode = |method: &'static str| encode_answer(method, answer(method));
         Answers {
             by_method: ANSWERED.iter().map(|&m| (m, encode(m))).collect(),
             other: encode(""),
+            authorization: authorization.map(|value| {
+                encode_answer("kong.request.get_header", Answer::Value(Value::from(value)))
+            }),
+        }
+    }
+
+    /// The answer to a call of `method`: the load's own `authorization` for a `get_header`
+    /// of that header (`authorization`), when the load has one.
+    fn for_call(&self, method: &str, authorization: bool) -> &EncodedAnswer {
+        match &self.authorization {
+            Some(answer) if authorization && method == "kong.request.get_header" => answer,
+            _ => self.for_method(method),
         }
     }
 
@@ -520,7 +558,7 @@ pub fn answer(method: &str) -> Answer {
 }
 
 async fn drive(load: &Load, give_up: Option<Duration>) -> io::Result<Figures> {
-    let shared = Shared::new(&load.socket, load.pool_size);
+    let shared = Shared::new(&load.socket, load.pool_size, load.authorization.as_deref());
     // Room for every latency of a run, so that growing the list never lands in the window.
     shared.latencies.borrow_mut().reserve(1 << 20);
     let shared = Rc::new(shared);
@@ -631,7 +669,7 @@ pub fn abandon(
     count: usize,
     concurrency: usize,
 ) -> io::Result<usize> {
-    let shared = Rc::new(Shared::new(socket, KONG_POOL_SIZE));
+    let shared = Rc::new(Shared::new(socket, KONG_POOL_SIZE, None));
     let left = Rc::new(Cell::new(count));
     let local = tokio::task::LocalSet::new();
     let mut workers = Vec::new();

@@ -125,6 +125,7 @@ pub fn measure(
                 warmup,
                 measure,
                 server_pid: Some(server.pid()),
+                authorization: None,
                 exchange: exchange.clone(),
             })
         };

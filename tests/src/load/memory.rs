@@ -203,6 +203,7 @@ pub fn soak(
             warmup: Duration::ZERO,
             measure: every,
             server_pid: Some(server.pid()),
+            authorization: None,
             exchange: Exchange::Event {
                 instance,
                 phase: "access".into(),

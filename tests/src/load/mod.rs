@@ -12,6 +12,8 @@
 //! * [`memory`] — RSS under abandoned events, and `make soak`;
 //! * [`metrics_cost`] — hello with metrics on and scraped, beside metrics off;
 //! * [`ratelimit`] — rate-limit counting locally beside counting in a real Redis;
+//! * [`introspection`] — token-introspection's cache hits and misses against a loopback
+//!   endpoint;
 //! * [`spread`] — hello from several client processes over the serving threads, the idle
 //!   server's wake-ups, and the threads a cold burst starts;
 //! * [`children`] — the measured servers as child processes;
@@ -26,6 +28,7 @@ pub mod client;
 pub mod dialects;
 pub mod echo;
 pub mod embedded;
+pub mod introspection;
 pub mod memory;
 pub mod metrics_cost;
 pub mod mock;

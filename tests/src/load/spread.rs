@@ -226,6 +226,7 @@ pub fn measure_burst(server: &ServerProcess, connections: usize) -> anyhow::Resu
             warmup: Duration::ZERO,
             measure: Duration::from_millis(300),
             server_pid: None,
+            authorization: None,
             exchange: Exchange::Event {
                 instance,
                 phase: "access".into(),

@@ -106,6 +106,7 @@ fn load(server: &ServerProcess, instance: u64, in_flight: usize, window: Duratio
         warmup: Duration::from_millis(200),
         measure: window,
         server_pid: Some(server.pid()),
+        authorization: None,
         exchange: Exchange::Event {
             instance,
             phase: "access".into(),
