@@ -46,11 +46,12 @@ impl Snapshot {
 }
 
 impl Cache {
-    /// Opens (creating it, mode 0700) the cache directory `dir`, and empties it: no process
-    /// reads these copies after loading them (a mapped file outlives its unlinking). An
-    /// existing `dir` must be a directory, not a symlink, that `trust` accepts: what is in it
-    /// gets deleted and loaded.
-    pub fn open(dir: &Path, trust: Trust) -> Result<Cache, String> {
+    /// Opens (creating it, mode 0700) the cache directory `dir`, and empties it when `empty`:
+    /// no process reads these copies after loading them (a mapped file outlives its
+    /// unlinking), but a live server being taken over may be writing one, so it is left full
+    /// then. An existing `dir` must be a directory, not a symlink, that `trust` accepts: what
+    /// is in it gets deleted and loaded.
+    pub fn open(dir: &Path, trust: Trust, empty: bool) -> Result<Cache, String> {
         match fs::symlink_metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 fs::DirBuilder::new()
@@ -74,7 +75,7 @@ impl Cache {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| format!("cannot make it private: {e}"))?;
         let entries = fs::read_dir(dir).map_err(|e| format!("cannot list it: {e}"))?;
-        for entry in entries.flatten() {
+        for entry in entries.flatten().filter(|_| empty) {
             let path = entry.path();
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
             if is_file && path.extension().is_some_and(|e| e == "so" || e == "tmp") {
@@ -150,7 +151,7 @@ mod tests {
     fn copies_are_named_by_content_and_read_only() {
         let dir = tempfile_dir("copies");
         let source = dir.join("p.so");
-        let cache = Cache::open(&dir.join("cache"), Trust::STRICT).unwrap();
+        let cache = Cache::open(&dir.join("cache"), Trust::STRICT, true).unwrap();
         let first = snapshot(&source, b"one");
         let (a, created) = cache.store(&first).unwrap();
         assert!(created);
@@ -180,7 +181,7 @@ mod tests {
         fs::write(target.join("keep.so"), b"x").unwrap();
         fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
         std::os::unix::fs::symlink(&target, dir.join("cache")).unwrap();
-        let error = Cache::open(&dir.join("cache"), Trust::STRICT).unwrap_err();
+        let error = Cache::open(&dir.join("cache"), Trust::STRICT, true).unwrap_err();
         assert!(error.contains("symlink"), "{error}");
         assert!(
             target.join("keep.so").exists(),
@@ -192,7 +193,7 @@ mod tests {
             "nor chmodded"
         );
         fs::set_permissions(&target, fs::Permissions::from_mode(0o777)).unwrap();
-        let error = Cache::open(&target, Trust::STRICT).unwrap_err();
+        let error = Cache::open(&target, Trust::STRICT, true).unwrap_err();
         assert!(error.contains("every user can write it"), "{error}");
         assert!(target.join("keep.so").exists());
         fs::remove_dir_all(dir).unwrap();

@@ -31,6 +31,13 @@ pub const CACHE_DIR: &str = ".pluginhost-cache";
 /// is stopped with the process.
 const END_ALL_WAIT: Duration = Duration::from_millis(200);
 
+/// Told to stop, the server keeps accepting, then serving, until this long has passed with no
+/// event running or started and no connection made (see `until_quiet`).
+const HANDOVER_IDLE: Duration = Duration::from_millis(250);
+
+/// How often `until_quiet` looks at the socket and the events.
+const HANDOVER_POLL: Duration = Duration::from_millis(10);
+
 /// Where the plugins served come from.
 pub enum Plugins {
     /// Every plugin file of a directory, watched while serving (pluginhost).
@@ -88,8 +95,16 @@ async fn serve(
     plugins: Plugins,
 ) -> anyhow::Result<()> {
     let armed = lifecycle::arm().context("cannot watch for signals")?;
-    // Before touching anything a running server uses: its cache, its socket.
-    socket::refuse_if_live(socket_path)?;
+    // Kong's previous server, when Kong starts this one before stopping it (`kong reload`):
+    // this one takes the socket over once its plugins are loaded.
+    let predecessor = socket::live_server(socket_path);
+    if let Some(pid) = predecessor {
+        tracing::info!(
+            pid,
+            socket = %socket_path.display(),
+            "a server answers on the socket: taking it over once the plugins are loaded"
+        );
+    }
     let (plugins_dir, policy, trust, max_generations) = match &plugins {
         Plugins::Directory {
             dir,
@@ -108,9 +123,11 @@ async fn serve(
     let cache = match &plugins {
         Plugins::Directory { .. } => {
             let cache_dir = flags.kong_prefix.join(CACHE_DIR);
-            Some(Cache::open(&cache_dir, trust).map_err(|e| {
-                anyhow::anyhow!("cannot use the plugin cache {}: {e}", cache_dir.display())
-            })?)
+            Some(
+                Cache::open(&cache_dir, trust, predecessor.is_none()).map_err(|e| {
+                    anyhow::anyhow!("cannot use the plugin cache {}: {e}", cache_dir.display())
+                })?,
+            )
         }
         Plugins::Builtin(_) => None,
     };
@@ -178,7 +195,9 @@ async fn serve(
     let open_files = crate::workers::sizing::raise_open_files();
     let (listener, bound) = socket::bind(socket_path, flags.socket_access()?)?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = Server::start(Arc::clone(&host), listener.into(), stop_rx.clone())
+    // Told to stop, the server still accepts for a while (see `hand_over`): apart.
+    let (accepting_tx, accepting_rx) = watch::channel(false);
+    let server = Server::start(Arc::clone(&host), listener.into(), accepting_rx)
         .context("cannot start the worker threads")?;
     if let Some(metrics) = metrics {
         metrics.live.watch(Arc::clone(&server.shared.pool) as _);
@@ -191,6 +210,12 @@ async fn serve(
         open_files,
         "listening"
     );
+    if let Some(pid) = predecessor {
+        tracing::info!(
+            pid,
+            "took the socket over: the previous server keeps its connections and finishes their events"
+        );
+    }
 
     armed.watch(stop_tx);
     let ttl = host.settings.instance_ttl;
@@ -208,21 +233,67 @@ async fn serve(
             }
         }
     }
+    let deadline = tokio::time::Instant::now() + flags.shutdown_grace();
+    // Also when the parent is gone: at a reload Kong's old worker exits, and its requests
+    // may already come through the new workers' connections to this server.
+    let superseded = until_quiet(&server, deadline, || !bound.is_ours()).await;
+    let _ = accepting_tx.send(true);
     server.shared.stop_accepting();
-    wait_for_events(&server.shared.pool, flags.shutdown_grace()).await;
+    if superseded {
+        // Kong's workers still finishing requests send their next events over the
+        // connections they have: served until they stop.
+        tracing::info!("another server took the socket over: finishing the events");
+        until_quiet(&server, deadline, || false).await;
+    }
+    wait_for_events(&server.shared.pool, deadline).await;
     bound.remove_if_ours();
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Gives the events up to `grace` for Kong to finish them (the connections are still served
-/// meanwhile), then ends the rest.
-async fn wait_for_events(workers: &Pool, grace: Duration) {
-    let deadline = tokio::time::Instant::now() + grace;
+/// Waits until `done()`, or until nothing has happened for [`HANDOVER_IDLE`] (no event
+/// running or started, no connection made), or `deadline`; true if `done()`.
+///
+/// Told to stop, the server first keeps accepting this way until another server has taken the
+/// socket over: Kong's `kong reload` stops the old server and starts the new one in either
+/// order, and stopped first, the old one would otherwise leave Kong nothing to connect to until
+/// the new one binds, every request meanwhile going on without its plugins. Under load, events
+/// keep it serving until the new one takes over; idle, it leaves at once, as nothing can fail.
+async fn until_quiet(
+    server: &Server,
+    deadline: tokio::time::Instant,
+    mut done: impl FnMut() -> bool,
+) -> bool {
+    let shared = &server.shared;
+    let activity = || (shared.accepted(), shared.pool.started());
+    let mut seen = activity();
+    let mut quiet_since = tokio::time::Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        let now_seen = activity();
+        if shared.pool.events() > 0 || now_seen != seen {
+            quiet_since = now;
+            seen = now_seen;
+        } else if now - quiet_since >= HANDOVER_IDLE {
+            return false;
+        }
+        tokio::time::sleep(HANDOVER_POLL).await;
+    }
+}
+
+/// Gives the events until `deadline` for Kong to finish them (the connections are still
+/// served meanwhile), then ends the rest.
+async fn wait_for_events(workers: &Pool, deadline: tokio::time::Instant) {
     if workers.events() > 0 {
         tracing::info!(
             events = workers.events(),
-            ?grace,
+            grace = ?deadline.saturating_duration_since(tokio::time::Instant::now()),
             "waiting for running events to finish"
         );
     }

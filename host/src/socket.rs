@@ -1,9 +1,12 @@
-//! The listening socket: created atomically, never stolen from a live server, removed only if
-//! it is still ours.
+//! The listening socket: created atomically, taken over from a live server without a moment
+//! nobody answers, removed only if it is still ours.
 //!
 //! The socket is bound under a temporary name and renamed over the final path, so Kong never
-//! sees a moment without a socket, nor one nobody answers. Before that, an existing socket is
-//! probed: one that accepts a connection belongs to a live server and is left alone.
+//! sees a moment without a socket, nor one nobody answers. A server already answering there is
+//! Kong's previous one (`kong reload` starts the new server before it stops the old, and
+//! sometimes after): from the rename on, new connections reach this one, while the old one
+//! keeps the connections it has, finishes their events, and leaves the path alone
+//! ([`BoundSocket::is_ours`]).
 //!
 //! Whoever can connect can start instances and run every plugin's code, so the socket is the
 //! owner's only (0600, whatever the umask), or its group's too with `-socket-group` (0660).
@@ -22,11 +25,6 @@ use std::{
 /// Why the socket could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
-    /// Another server answers on the path.
-    #[error(
-        "another server is already listening on {0}; stop it first, or choose another -kong-prefix or -socket"
-    )]
-    InUse(PathBuf),
     /// `-socket-group` names no group.
     #[error("-socket-group {0}: no such group")]
     NoGroup(String),
@@ -51,6 +49,11 @@ impl BoundSocket {
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the path is still this socket: false once another server took it over.
+    pub fn is_ours(&self) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
     }
 
     /// Removes the socket file, unless another server has replaced it since.
@@ -106,22 +109,21 @@ pub fn group_id(name: &str) -> Result<u32, SocketError> {
     Ok(unsafe { group.assume_init() }.gr_gid)
 }
 
-/// Fails if a live server answers on `path`. Checked before anything else a server would
-/// touch, and again when binding.
-pub fn refuse_if_live(path: &Path) -> Result<(), SocketError> {
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(SocketError::InUse(path.to_owned()));
-    }
-    Ok(())
+/// The pid of the server answering on `path`, if one does (0 when the kernel does not say).
+pub fn live_server(path: &Path) -> Option<u32> {
+    let stream = std::os::unix::net::UnixStream::connect(path).ok()?;
+    let pid = rustix::net::sockopt::socket_peercred(&stream)
+        .map_or(0, |cred| cred.pid.as_raw_nonzero().get() as u32);
+    Some(pid)
 }
 
-/// Binds a listening socket at `path` that `access` may connect to, replacing a stale one.
+/// Binds a listening socket at `path` that `access` may connect to, in place of a stale one or
+/// of a live server's (which keeps its connections: see the module's docs).
 pub fn bind(path: &Path, access: Access) -> Result<(UnixListener, BoundSocket), SocketError> {
     let create = |source: io::Error| SocketError::Create {
         path: path.to_owned(),
         source,
     };
-    refuse_if_live(path)?;
     let file_name = path.file_name().ok_or_else(|| {
         create(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -192,7 +194,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replaces_stale_refuses_live_and_removes_only_its_own() {
+    fn replaces_stale_takes_over_live_and_removes_only_its_own() {
         let dir = std::env::temp_dir().join(format!("pluginhost-socket-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.sock");
@@ -203,20 +205,26 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
 
-        // Live now: a second server must not take it over.
-        assert!(matches!(
-            bind(&path, Access::Owner),
-            Err(SocketError::InUse(_))
-        ));
-        assert!(matches!(refuse_if_live(&path), Err(SocketError::InUse(_))));
+        // Live now: a second server takes it over, and new connections reach it alone.
+        assert_eq!(live_server(&path), Some(std::process::id()));
+        let _probe = listener.accept().unwrap();
+        assert!(bound.is_ours());
+        let (second, second_bound) = bind(&path, Access::Owner).unwrap();
+        assert!(!bound.is_ours() && second_bound.is_ours());
+        let _client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        second.set_nonblocking(true).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        assert!(
+            second.accept().is_ok(),
+            "the new server gets the connection"
+        );
+        assert!(listener.accept().is_err(), "the old one does not");
 
-        // Replaced by someone else: not ours to remove.
-        drop(listener);
-        std::fs::remove_file(&path).unwrap();
-        let other = UnixListener::bind(&path).unwrap();
+        // Taken over: not the first one's to remove.
         bound.remove_if_ours();
         assert!(path.exists());
-        drop(other);
+        second_bound.remove_if_ours();
+        assert!(!path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -89,11 +89,40 @@ impl Conn {
                     _ => return Some(value),
                 }
             }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
+            match self.read_more() {
                 Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(e) => panic!("reading from pluginhost failed: {e}"),
+            }
+        }
+    }
+
+    /// Reads what the server sent into the buffer; 0 when it closed the connection.
+    fn read_more(&mut self) -> std::io::Result<usize> {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// [`Conn::read_response`], but a connection the server closed or reset is the error
+    /// Kong's client gets (`closed`), as when a server exits with RPCs in flight.
+    pub fn try_read_response(&mut self, msgid: u64) -> Result<Value, String> {
+        loop {
+            while let Some(value) = self.take_object() {
+                match value.as_array().map(Vec::as_slice) {
+                    Some([kind, label, pid]) if kind.as_u64() == Some(2) => {
+                        if label.as_str() == Some("serverPid") {
+                            self.server_pids.push(pid.as_u64().unwrap_or(0));
+                        }
+                    }
+                    _ => return check_response(&value, msgid),
+                }
+            }
+            match self.read_more() {
+                Ok(0) => return Err("closed".into()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("closed: {e}")),
             }
         }
     }
@@ -103,28 +132,8 @@ impl Conn {
         let message = self
             .read_message()
             .expect("pluginhost closed the connection instead of answering");
-        let items = message.as_array().expect("a response is an array");
-        assert_eq!(items.len(), 4, "a response has 4 elements: {message}");
-        assert_eq!(
-            items[0].as_u64(),
-            Some(1),
-            "RPC response expected: {message}"
-        );
-        assert_eq!(
-            items[1].as_u64(),
-            Some(msgid),
-            "unexpected RPC response ID: {message}"
-        );
-        match &items[2] {
-            Value::Nil => Ok(items[3].clone()),
-            Value::String(s) => {
-                assert!(items[3].is_nil(), "an error response has a nil result");
-                Err(s.as_str().expect("error text is UTF-8").to_owned())
-            }
-            other => panic!("the error of a response must be nil or a string, got {other}"),
-        }
+        check_response(&message, msgid)
     }
-
     /// Whether the server closed this idle connection: it reads as ended without waiting.
     fn closed_by_peer(&self) -> bool {
         let mut byte = [0u8; 1];
@@ -160,6 +169,31 @@ impl Conn {
         let used = self.buf.len() - cursor.len();
         self.buf.drain(..used);
         Some(value)
+    }
+}
+
+/// The result of `message`, the response to `msgid`, asserting what Kong asserts.
+fn check_response(message: &Value, msgid: u64) -> Result<Value, String> {
+    let items = message.as_array().expect("a response is an array");
+
+    assert_eq!(items.len(), 4, "a response has 4 elements: {message}");
+    assert_eq!(
+        items[0].as_u64(),
+        Some(1),
+        "RPC response expected: {message}"
+    );
+    assert_eq!(
+        items[1].as_u64(),
+        Some(msgid),
+        "unexpected RPC response ID: {message}"
+    );
+    match &items[2] {
+        Value::Nil => Ok(items[3].clone()),
+        Value::String(s) => {
+            assert!(items[3].is_nil(), "an error response has a nil result");
+            Err(s.as_str().expect("error text is UTF-8").to_owned())
+        }
+        other => panic!("the error of a response must be nil or a string, got {other}"),
     }
 }
 
@@ -344,6 +378,8 @@ pub struct Kong {
     /// Every pid seen in a `serverPid` notification.
     pub server_pids: Mutex<Vec<u64>>,
     forgotten: AtomicU64,
+    /// Whether a connection closed under a call is Kong's error rather than a test failure.
+    tolerant: bool,
 }
 
 impl Kong {
@@ -361,6 +397,17 @@ impl Kong {
             msgid: AtomicU64::new(0),
             server_pids: Mutex::default(),
             forgotten: AtomicU64::new(0),
+            tolerant: false,
+        }
+    }
+
+    /// A client that, as Kong does, takes a connection the server closed or reset under a
+    /// call for that call's error (`closed`), where every other client fails the test: for
+    /// tests of servers that come and go.
+    pub fn tolerant(socket: impl Into<PathBuf>) -> Self {
+        Kong {
+            tolerant: true,
+            ..Kong::new(socket)
         }
     }
 
@@ -371,14 +418,19 @@ impl Kong {
 
     /// Takes an idle pooled connection the server has not closed, or opens one.
     pub fn acquire(&self) -> Conn {
+        self.try_acquire().expect("cannot connect to pluginhost")
+    }
+
+    /// [`Kong::acquire`], with the error Kong gets when nothing answers on the socket.
+    pub fn try_acquire(&self) -> std::io::Result<Conn> {
         let mut idle = self.idle.lock().unwrap();
         while let Some(conn) = idle.pop() {
             if !conn.closed_by_peer() {
-                return conn;
+                return Ok(conn);
             }
         }
         drop(idle);
-        self.open()
+        Conn::open(&self.socket)
     }
 
     /// Returns a connection to the pool, after taking note of the `serverPid`s read on it.
@@ -399,12 +451,24 @@ impl Kong {
         self.msgid.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Makes one RPC over a pooled connection.
+    /// Makes one RPC over a pooled connection. A connection that cannot be made, or written
+    /// to, is an error, as Kong logs it (`trying to connect: ...`) and goes on without the
+    /// plugin.
     pub fn call(&self, method: &str, param: Value) -> Result<Value, String> {
-        let mut conn = self.acquire();
+        let mut conn = self
+            .try_acquire()
+            .map_err(|e| format!("trying to connect: {e}"))?;
         let msgid = self.next_msgid();
         conn.send(msgid, method, param)
-            .expect("cannot write to pluginhost");
+            .map_err(|e| format!("failed to send {method}: {e}"))?;
+        if self.tolerant {
+            // A connection that failed is not put back, as Kong closes it.
+            let result = conn.try_read_response(msgid);
+            if !result.as_ref().is_err_and(|e| e.starts_with("closed")) {
+                self.release(conn);
+            }
+            return result;
+        }
         let result = conn.read_response(msgid);
         self.release(conn);
         result

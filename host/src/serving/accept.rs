@@ -42,7 +42,10 @@ async fn accept(local: &Rc<Local>, listener: Arc<OwnedFd>) {
     while server.pool.is_serving(me) && !*stop.borrow() {
         tokio::select! {
             accepted = socket.accept() => match accepted.and_then(|(s, _)| s.into_std()) {
-                Ok(stream) => welcome(local, stream),
+                Ok(stream) => {
+                    server.count_accepted();
+                    welcome(local, stream);
+                }
                 Err(e) => {
                     // EMFILE and friends: wait a little rather than spin.
                     tracing::warn!("accept failed: {e}");

@@ -3,7 +3,10 @@
 
 use std::{
     os::fd::OwnedFd,
-    sync::{Arc, Mutex, Weak},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use tokio::sync::watch;
@@ -23,6 +26,8 @@ pub struct Shared {
     conns: Mutex<Vec<Weak<Conn>>>,
     /// The listening socket; taken away when the server stops accepting.
     listener: Mutex<Option<Arc<OwnedFd>>>,
+    /// Connections accepted so far.
+    accepted: AtomicU64,
     stop: watch::Receiver<bool>,
 }
 
@@ -40,6 +45,7 @@ impl Shared {
             placement: Arc::default(),
             conns: Mutex::default(),
             listener: Mutex::new(Some(Arc::new(listener))),
+            accepted: AtomicU64::new(0),
             stop,
         }
     }
@@ -47,6 +53,16 @@ impl Shared {
     /// Turns true when the server stops accepting.
     pub fn stop_signal(&self) -> watch::Receiver<bool> {
         self.stop.clone()
+    }
+
+    /// Counts a connection accepted.
+    pub fn count_accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 
     /// Stops accepting and handing workers over.

@@ -33,6 +33,8 @@ pub struct WorkerHandle {
     current: Mutex<Option<(Arc<LoadedPlugin>, Phase)>>,
     /// Events living on the thread: running, suspended, or about to start.
     events: AtomicUsize,
+    /// Events started here so far: a stopping server tells from it whether Kong still sends.
+    started: AtomicU64,
     /// The thread's id, once it runs (0 before).
     tid: AtomicI32,
     /// Whether it serves connections now: read by its own thread after every request, so it
@@ -57,6 +59,7 @@ impl WorkerHandle {
             stretch: AtomicU64::new(0),
             current: Mutex::new(None),
             events: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
             tid: AtomicI32::new(0),
             serving: AtomicBool::new(false),
             alarm,
@@ -103,6 +106,7 @@ impl WorkerHandle {
 
     /// Counts one more event living here.
     pub fn add_event(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
         if self.events.fetch_add(1, Ordering::SeqCst) == 0 {
             self.alarm.ring();
         }
@@ -111,6 +115,11 @@ impl WorkerHandle {
     /// Counts one event less.
     pub fn remove_event(&self) {
         self.events.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Events started here so far.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// Events living here (none once retired).

@@ -143,6 +143,12 @@ impl Pool {
         self.read_handles().iter().map(|h| h.events()).sum()
     }
 
+    /// Events started on the workers there are now (a retired worker's are gone from it):
+    /// whether it changed tells whether events started.
+    pub fn started(&self) -> u64 {
+        self.read_handles().iter().map(|h| h.started()).sum()
+    }
+
     /// Stops replacing held workers: the server is stopping.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
