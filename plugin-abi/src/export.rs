@@ -288,16 +288,8 @@ pub mod __private {
             };
             let kong = Kong::new(bridge);
             let result = guarded(name, phase.as_str(), || {
-                let plugin = &self.plugin;
-                let result = match phase {
-                    Phase::Certificate => plugin.certificate(&kong),
-                    Phase::Rewrite => plugin.rewrite(&kong),
-                    Phase::Access => plugin.access(&kong),
-                    Phase::Response => plugin.response(&kong),
-                    Phase::Preread => plugin.preread(&kong),
-                    Phase::Log => plugin.log(&kong),
-                };
-                result.map_err(|e| format!("{name} {phase} handler failed: {e}"))
+                crate::plugin::run_handler(&self.plugin, phase, &kong)
+                    .map_err(|e| format!("{name} {phase} handler failed: {e}"))
             });
             if let (Err(e), Some(closed)) = (&result, &self.fail_closed) {
                 fail_closed(&kong, closed, phase, e);

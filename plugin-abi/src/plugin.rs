@@ -171,6 +171,18 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     }
 }
 
+/// Runs `plugin`'s handler of `phase`: the one place a phase picks its handler.
+pub(crate) fn run_handler<P: Plugin>(plugin: &P, phase: Phase, kong: &Kong) -> HandlerResult {
+    match phase {
+        Phase::Certificate => plugin.certificate(kong),
+        Phase::Rewrite => plugin.rewrite(kong),
+        Phase::Access => plugin.access(kong),
+        Phase::Response => plugin.response(kong),
+        Phase::Preread => plugin.preread(kong),
+        Phase::Log => plugin.log(kong),
+    }
+}
+
 /// What a plugin declares about itself: the fields of Kong's plugin info.
 ///
 /// It crosses the boundary as JSON (see [`PluginMod::info`](crate::ffi::PluginMod)).

@@ -78,6 +78,15 @@ impl Conn {
     /// Reads the next object that is not a notification. `None` when the server closed the
     /// connection.
     pub fn read_message(&mut self) -> Option<Value> {
+        match self.next_message() {
+            Ok(message) => message,
+            Err(e) => panic!("reading from pluginhost failed: {e}"),
+        }
+    }
+
+    /// The next object that is not a notification (noting each `serverPid`); `None` when the
+    /// server closed the connection.
+    fn next_message(&mut self) -> std::io::Result<Option<Value>> {
         loop {
             while let Some(value) = self.take_object() {
                 match value.as_array().map(Vec::as_slice) {
@@ -86,13 +95,11 @@ impl Conn {
                             self.server_pids.push(pid.as_u64().unwrap_or(0));
                         }
                     }
-                    _ => return Some(value),
+                    _ => return Ok(Some(value)),
                 }
             }
-            match self.read_more() {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => panic!("reading from pluginhost failed: {e}"),
+            if self.read_more()? == 0 {
+                return Ok(None);
             }
         }
     }
@@ -108,22 +115,10 @@ impl Conn {
     /// [`Conn::read_response`], but a connection the server closed or reset is the error
     /// Kong's client gets (`closed`), as when a server exits with RPCs in flight.
     pub fn try_read_response(&mut self, msgid: u64) -> Result<Value, String> {
-        loop {
-            while let Some(value) = self.take_object() {
-                match value.as_array().map(Vec::as_slice) {
-                    Some([kind, label, pid]) if kind.as_u64() == Some(2) => {
-                        if label.as_str() == Some("serverPid") {
-                            self.server_pids.push(pid.as_u64().unwrap_or(0));
-                        }
-                    }
-                    _ => return check_response(&value, msgid),
-                }
-            }
-            match self.read_more() {
-                Ok(0) => return Err("closed".into()),
-                Ok(_) => {}
-                Err(e) => return Err(format!("closed: {e}")),
-            }
+        match self.next_message() {
+            Ok(Some(message)) => check_response(&message, msgid),
+            Ok(None) => Err("closed".into()),
+            Err(e) => Err(format!("closed: {e}")),
         }
     }
 

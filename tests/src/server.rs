@@ -108,6 +108,21 @@ impl Prefix {
     pub fn serve(&self, extra: &[&str]) -> Server {
         Server::start(self, extra)
     }
+
+    /// Starts a second pluginhost on this prefix while another serves it, as Kong's new nginx
+    /// worker 0 does at a `kong reload`, and waits until it has taken the socket over.
+    pub fn serve_next(&self) -> Server {
+        let mut command = Command::new(paths::pluginhost());
+        command
+            .arg("-kong-prefix")
+            .arg(self.path())
+            .arg("-plugins-directory")
+            .arg(self.plugins());
+        // The first server answers on the socket already: wait for the second's own word.
+        let server = Server::spawn(command, self.socket());
+        server.wait_for_log("took the socket over");
+        server
+    }
 }
 
 /// The dialect a test speaks, and the Kong generation that speaks it.

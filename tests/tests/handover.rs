@@ -8,7 +8,6 @@
 //! are lost (the guide's operating page says so).
 
 use std::{
-    process::Command,
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
     thread,
     time::Duration,
@@ -16,8 +15,7 @@ use std::{
 
 use kong_sim::{
     kong::{Entity, Kong, nil},
-    paths,
-    server::{Prefix, Server},
+    server::Prefix,
 };
 use rustix::process::Signal;
 use serde_json::json;
@@ -69,20 +67,6 @@ fn workers<'s>(
     }
 }
 
-/// A second pluginhost on `prefix`, as Kong's new worker 0 starts it.
-fn successor(prefix: &Prefix) -> Server {
-    let mut command = Command::new(paths::pluginhost());
-    command
-        .arg("-kong-prefix")
-        .arg(prefix.path())
-        .arg("-plugins-directory")
-        .arg(prefix.plugins());
-    // The old server answers on the socket already: wait for the new one's own "listening".
-    let server = Server::spawn(command, prefix.socket());
-    server.wait_for_log("listening");
-    server
-}
-
 /// The errors that are failed connection attempts.
 fn connects_failed(tally: &Tally) -> usize {
     let errors = tally.errors.lock().unwrap();
@@ -106,8 +90,18 @@ fn check(generation: &str, tally: &Tally) {
     );
 }
 
-#[test]
-fn a_reload_that_starts_the_new_server_first_loses_nothing() {
+/// In which order Kong replaces the server.
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    /// The new worker 0 spawns the new server; the old worker 0, once drained, stops the old.
+    NewFirst,
+    /// The old worker 0 exits first and stops the old server; the new workers send at once,
+    /// and their worker 0 spawns the new server.
+    OldStoppedFirst,
+}
+
+/// A `kong reload` in `order` under load: what the old and the new workers got.
+fn reload(order: Order) -> (Tally, Tally) {
     let prefix = Prefix::new();
     prefix.add_plugin("hello", "libhello.so");
     let mut old = prefix.serve(&[]);
@@ -116,81 +110,63 @@ fn a_reload_that_starts_the_new_server_first_loses_nothing() {
     let new = thread::scope(|s| {
         workers(s, &prefix, &old_stop, &old_tally);
         thread::sleep(Duration::from_millis(300));
-        // The reload: new workers, and the new server their worker 0 spawns.
-        let new = successor(&prefix);
-        workers(s, &prefix, &new_stop, &new_tally);
-        thread::sleep(Duration::from_millis(500));
-        // The old workers drain and exit; the old worker 0 stops the old server.
-        old_stop.store(true, Ordering::Relaxed);
-        thread::sleep(Duration::from_millis(50));
-        old.signal(Signal::TERM);
+        if order == Order::OldStoppedFirst {
+            old.signal(Signal::TERM);
+        }
+        let new = if order == Order::NewFirst {
+            let new = prefix.serve_next();
+            workers(s, &prefix, &new_stop, &new_tally);
+            thread::sleep(Duration::from_millis(500));
+            // The old workers drain and exit; the old worker 0 stops the old server.
+            old_stop.store(true, Ordering::Relaxed);
+            thread::sleep(Duration::from_millis(50));
+            old.signal(Signal::TERM);
+            new
+        } else {
+            workers(s, &prefix, &new_stop, &new_tally);
+            let new = prefix.serve_next();
+            thread::sleep(Duration::from_millis(500));
+            old_stop.store(true, Ordering::Relaxed);
+            new
+        };
+        let exit = old.wait_exit(Duration::from_secs(6));
         assert!(
-            old.wait_exit(Duration::from_secs(5))
-                .is_some_and(|s| s.success())
+            exit.is_some_and(|s| s.success()),
+            "the old server: {exit:?}"
         );
         thread::sleep(Duration::from_millis(300));
         new_stop.store(true, Ordering::Relaxed);
         new
     });
-    check("old", &old_tally);
-    check("new", &new_tally);
+    let pids = new_tally.last_pids.lock().unwrap().clone();
     assert!(
-        new_tally
-            .last_pids
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|&pid| pid == u64::from(new.pid())),
-        "the new workers ended on the new server"
+        pids.iter().all(|&pid| pid == u64::from(new.pid())),
+        "the new workers ended on the new server: {pids:?}"
     );
     assert!(
         prefix.socket().exists(),
         "the old server left the new one's socket alone"
     );
     old.wait_for_log("another server took the socket over");
+    (old_tally, new_tally)
+}
+
+#[test]
+fn a_reload_that_starts_the_new_server_first_loses_nothing() {
+    let (old, new) = reload(Order::NewFirst);
+    check("old", &old);
+    check("new", &new);
 }
 
 #[test]
 fn a_reload_that_stops_the_old_server_first_refuses_no_connection() {
-    let prefix = Prefix::new();
-    prefix.add_plugin("hello", "libhello.so");
-    let mut old = prefix.serve(&[]);
-    let (old_stop, new_stop) = (AtomicBool::new(false), AtomicBool::new(false));
-    let (old_tally, new_tally) = (Tally::default(), Tally::default());
-    let new = thread::scope(|s| {
-        workers(s, &prefix, &old_stop, &old_tally);
-        thread::sleep(Duration::from_millis(300));
-        // The old worker 0 exits first and stops the old server; the new workers start
-        // sending at once, and their worker 0 spawns the new server.
-        old.signal(Signal::TERM);
-        workers(s, &prefix, &new_stop, &new_tally);
-        let new = successor(&prefix);
-        thread::sleep(Duration::from_millis(500));
-        old_stop.store(true, Ordering::Relaxed);
-        assert!(
-            old.wait_exit(Duration::from_secs(5))
-                .is_some_and(|s| s.success())
-        );
-        thread::sleep(Duration::from_millis(300));
-        new_stop.store(true, Ordering::Relaxed);
-        new
-    });
-    check("old", &old_tally);
-    assert_eq!(connects_failed(&new_tally), 0, "{:?}", new_tally.errors);
-    assert!(new_tally.ok.load(Ordering::Relaxed) > 0);
+    let (old, new) = reload(Order::OldStoppedFirst);
+    check("old", &old);
+    assert_eq!(connects_failed(&new), 0, "{:?}", new.errors);
+    assert!(new.ok.load(Ordering::Relaxed) > 0);
     eprintln!(
         "new workers: {} events, {} lost on connections the old server held",
-        new_tally.ok.load(Ordering::Relaxed),
-        new_tally.failed.load(Ordering::Relaxed)
+        new.ok.load(Ordering::Relaxed),
+        new.failed.load(Ordering::Relaxed)
     );
-    assert!(
-        new_tally
-            .last_pids
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|&pid| pid == u64::from(new.pid())),
-        "the new workers ended on the new server"
-    );
-    assert!(prefix.socket().exists());
 }

@@ -375,14 +375,7 @@ fn a_second_server_taking_over_leaves_the_first_ones_plugin_copies() {
     };
     let before = copies();
     assert_eq!(before.len(), 1);
-    let mut command = Command::new(paths::pluginhost());
-    command
-        .arg("-kong-prefix")
-        .arg(prefix.path())
-        .arg("-plugins-directory")
-        .arg(prefix.plugins());
-    let second = kong_sim::server::Server::spawn(command, prefix.socket());
-    second.wait_for_log("took the socket over");
+    let _second = prefix.serve_next();
     // The same plugin, the same content: the second loads the first one's copy, which stays.
     assert_eq!(copies(), before, "the first one's copies were changed");
     still_serves(&server);

@@ -40,15 +40,7 @@ fn a_second_server_takes_the_socket_over_and_the_first_keeps_its_connections() {
         kong_sim::kong::get(&status, "Pid").and_then(Value::as_u64)
     };
     assert_eq!(pid_of(&before), Some(u64::from(first.pid())));
-    // As Kong's new worker 0 starts the next server at a reload.
-    let mut command = std::process::Command::new(kong_sim::paths::pluginhost());
-    command
-        .arg("-kong-prefix")
-        .arg(prefix.path())
-        .arg("-plugins-directory")
-        .arg(prefix.plugins());
-    let second = Server::spawn(command, prefix.socket());
-    second.wait_for_log("took the socket over");
+    let second = prefix.serve_next();
     // New connections reach the second; the first still answers on the one it had.
     assert_eq!(pid_of(&second.kong()), Some(u64::from(second.pid())));
     assert_eq!(pid_of(&before), Some(u64::from(first.pid())));

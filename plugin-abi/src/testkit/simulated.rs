@@ -203,15 +203,7 @@ impl SimulatedKong {
     /// ```
     pub fn run_phase<P: Plugin>(&self, plugin: &P, phase: Phase) -> HandlerResult {
         self.run_phase_over(phase, |bridge| {
-            let kong = Kong::new(bridge);
-            match phase {
-                Phase::Certificate => plugin.certificate(&kong),
-                Phase::Rewrite => plugin.rewrite(&kong),
-                Phase::Access => plugin.access(&kong),
-                Phase::Response => plugin.response(&kong),
-                Phase::Preread => plugin.preread(&kong),
-                Phase::Log => plugin.log(&kong),
-            }
+            crate::plugin::run_handler(plugin, phase, &Kong::new(bridge))
         })
     }
 
