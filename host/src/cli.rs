@@ -392,8 +392,14 @@ impl ServeFlags {
 
     /// `-max-events`, or what `vm.max_map_count` allows beside the worker threads' stacks.
     pub fn max_events(&self) -> usize {
+        self.max_events_beside(self.max_threads())
+    }
+
+    /// [`ServeFlags::max_events`] beside `max_threads` threads, known already: sizing reads a
+    /// dozen files of `/proc` and `/sys`, once per start is enough.
+    pub fn max_events_beside(&self, max_threads: usize) -> usize {
         self.max_events.map_or_else(
-            || crate::stacks::stacks_the_kernel_allows(self.max_threads()),
+            || crate::stacks::stacks_the_kernel_allows(max_threads),
             |n| n as usize,
         )
     }

@@ -135,6 +135,7 @@ async fn serve(
         .metrics_listen
         .as_ref()
         .map(|_| crate::metrics::install());
+    let max_threads = flags.max_threads();
     let host = Arc::new(Host::new(
         Settings {
             plugins_dir,
@@ -145,11 +146,11 @@ async fn serve(
             max_generations,
             handler_stack: flags.handler_stack_kib as usize * 1024,
             threads: flags.threads(),
-            max_threads: u16::try_from(flags.max_threads()).unwrap_or(u16::MAX),
+            max_threads: u16::try_from(max_threads).unwrap_or(u16::MAX),
             thread_idle: flags.thread_idle(),
             limits: flags.limits(),
             max_buffered: flags.max_buffered(),
-            max_events: flags.max_events(),
+            max_events: flags.max_events_beside(max_threads),
             trust,
             dialect: flags.protocol,
         },

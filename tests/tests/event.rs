@@ -114,3 +114,46 @@ fn bad_input_is_a_clear_error() {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// The guide's "One request by hand" command, as written, against the built sample: the
+/// endpoint it names cannot be reached here, so the request fails closed.
+#[test]
+fn the_services_page_command_runs_as_written() {
+    let page = std::fs::read_to_string(paths::workspace().join("docs/src/calling-services.md"))
+        .expect("the guide's services page");
+    let section = page
+        .split("## One request by hand")
+        .nth(1)
+        .expect("the section");
+    let block = kong_sim::snippets::blocks(section)
+        .into_iter()
+        .find(|b| b.info == "sh")
+        .expect("its command");
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("target/release");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::copy(
+        paths::plugin("token-introspection"),
+        release.join("libtoken_introspection.so"),
+    )
+    .unwrap();
+    let bin = paths::pluginhost().parent().unwrap().to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new("bash")
+        .args(["-euc", &block.code])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = stdout(&output);
+    assert!(
+        report.contains("kong.request.get_header(\"authorization\") -> \"Bearer t-1\"")
+            && report.contains("the client gets: 503 (the plugin ended the request)"),
+        "{report}"
+    );
+}
