@@ -49,9 +49,16 @@ fn start(local: &Local, param: &Value, answering: Answering<'_>) -> Result<Dispa
         .ok()
         .filter(|phase| plugin.info.phases.contains(phase))
         .ok_or_else(|| format!("undefined method {event} on plugin {}", plugin.name()))?;
-    let closed = plugin.info.fail_closed.clone();
-    let name = plugin.name().to_owned();
-    let answer = move |started| fail_closed::answer(started, &name, phase, closed.as_ref());
+    // The plugin itself, not copies of its name and response: this runs for every event.
+    let owner = std::sync::Arc::clone(plugin);
+    let answer = move |started| {
+        fail_closed::answer(
+            started,
+            owner.name(),
+            phase,
+            owner.info.fail_closed.as_ref(),
+        )
+    };
     let instance_id = running.instance().id;
     match elsewhere(local, plugin, instance_id, phase) {
         Ok(Some(apart)) => start_on(apart, running, phase, answering, answer),
