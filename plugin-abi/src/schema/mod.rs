@@ -158,6 +158,11 @@ fn field(schema: &Value, path: &str) -> Result<Value, String> {
                 decl.insert("type".into(), "record".into());
                 decl.insert("fields".into(), record_fields(schema, properties, path)?);
             }
+            // A struct with no fields: a plugin with nothing to configure.
+            (None, None | Some(Value::Bool(false))) => {
+                decl.insert("type".into(), "record".into());
+                decl.insert("fields".into(), Value::Array(Vec::new()));
+            }
             (None, Some(values @ Value::Object(_))) => {
                 decl.insert("type".into(), "map".into());
                 decl.insert("keys".into(), json!({"type": "string", "len_min": 0}));
@@ -502,6 +507,17 @@ mod tests {
         assert!(
             e.contains("config.count: the default 0 is not between 1 and 65535"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_config_with_no_fields_is_an_empty_record() {
+        #[derive(JsonSchema, Deserialize)]
+        struct Nothing {}
+        let s = kong_schema::<Nothing>("n").unwrap();
+        assert_eq!(
+            s["fields"][0]["config"],
+            json!({"type": "record", "fields": []})
         );
     }
 

@@ -273,6 +273,66 @@ impl SimulatedKong {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Runs a whole request through plugin `P` as pluginhost serves it: through the module
+    /// `#[plugin_abi::plugin]` exported, with an instance made from Kong's config JSON. So
+    /// what the attribute declares applies: a panic is caught and reported as the handler's
+    /// error, and with `fail_closed` a failed `rewrite` or `access` ends the request with the
+    /// declared response. Phases and the first error as in [`run_request`](Self::run_request);
+    /// a config the plugin refuses is that error.
+    ///
+    /// ```standalone_crate
+    /// use plugin_abi::{HandlerResult, Kong, Plugin, testkit::{SimulatedKong, TestRequest}};
+    ///
+    /// #[plugin_abi::config]
+    /// pub struct Config {}
+    ///
+    /// pub struct Guard;
+    ///
+    /// #[plugin_abi::plugin(name = "guard", priority = 1000, fail_closed = 503)]
+    /// impl Plugin for Guard {
+    ///     type Config = Config;
+    ///     fn new(_: Config) -> Result<Self, String> { Ok(Guard) }
+    ///     fn access(&self, _: &Kong) -> HandlerResult {
+    ///         Err("the service is down".into())
+    ///     }
+    /// }
+    ///
+    /// fn main() {
+    ///     let kong = SimulatedKong::new(TestRequest::get("http://a/"));
+    ///     let error = kong.run_request_as_served::<Guard>(&plugin_abi::serde_json::json!({}));
+    ///     assert!(error.unwrap_err().to_string().contains("the service is down"));
+    ///     assert_eq!(kong.response().status, 503);
+    ///     assert!(!kong.proxied());
+    /// }
+    /// ```
+    pub fn run_request_as_served<P: crate::Exported>(&self, config: &Json) -> HandlerResult {
+        let module = P::root_module();
+        let info = match (module.info())() {
+            RResult::ROk(json) => serde_json::from_str::<crate::PluginInfo>(&json)?,
+            RResult::RErr(e) => return Err(e.into_string().into()),
+        };
+        let instance = match (module.new_instance())(config.to_string().as_str().into()) {
+            RResult::ROk(instance) => instance,
+            RResult::RErr(e) => return Err(e.into_string().into()),
+        };
+        let mut first_error = None;
+        for phase in [Phase::Rewrite, Phase::Access, Phase::Response, Phase::Log] {
+            let result = self.run_phase_over(phase, |bridge| {
+                if !info.phases.contains(&phase) {
+                    return Ok(());
+                }
+                match instance.handle(phase.as_str().into(), bridge) {
+                    RResult::ROk(()) => Ok(()),
+                    RResult::RErr(e) => Err(e.into_string().into()),
+                }
+            });
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Runs `f` with a [`Kong`] handle on this request, outside any phase: to call PDK
     /// functions directly.
     ///

@@ -194,6 +194,25 @@ fn a_service_that_is_down_slow_or_failing_fails_the_request() {
 }
 
 #[test]
+fn served_as_pluginhost_serves_it_a_failure_ends_the_request_with_503() {
+    let kong = SimulatedKong::new(
+        TestRequest::get("http://api.example/").header("authorization", "Bearer t-7"),
+    );
+    let config = json!({"introspection_url": down(), "client_id": "g", "client_secret": "s"});
+    let error = kong.run_request_as_served::<TokenIntrospection>(&config);
+    assert!(error.unwrap_err().to_string().contains("introspection at"));
+    assert!(
+        !kong.proxied(),
+        "an unauthenticated request never reaches the service"
+    );
+    assert_eq!(kong.response().status, 503);
+    assert_eq!(
+        kong.response().json()["message"],
+        "the token cannot be checked now"
+    );
+}
+
+#[test]
 fn https_is_checked_against_the_configured_authorities_only() {
     let service = Service::https(|_| active(now() + 300));
     // Mozilla's roots do not know the test's authority.
