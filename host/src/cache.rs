@@ -13,36 +13,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use sha2::{Digest, Sha256};
-
-use crate::loader::trust::Trust;
+use crate::loader::{read::Snapshot, trust::Trust};
 
 /// A cache directory of plugin copies.
 #[derive(Debug)]
 pub struct Cache {
     dir: PathBuf,
-}
-
-/// The bytes of one plugin file, read once, with their hash.
-pub struct Snapshot {
-    /// The file in the plugins directory.
-    pub source: PathBuf,
-    /// What it held when read.
-    pub bytes: Vec<u8>,
-    /// Their sha256, lower-case hex; empty until [`Snapshot::hash`].
-    pub sha256: String,
-}
-
-impl Snapshot {
-    /// Computes the bytes' sha256.
-    pub fn hash(&mut self) {
-        self.sha256 = hex(&Sha256::digest(&self.bytes));
-    }
-
-    /// The hash's first 12 hex digits, as logs and cache names show it.
-    pub fn short_hash(&self) -> &str {
-        &self.sha256[..12]
-    }
 }
 
 impl Cache {
@@ -128,10 +104,6 @@ impl Cache {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

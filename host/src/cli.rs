@@ -438,17 +438,26 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The flags that take no value; Go lets them be written `-flag=true` or `-flag=false`.
-const BOOLEAN_FLAGS: [&str; 8] = [
-    "allow-insecure-files",
-    "dump-all-plugins",
-    "dump",
-    "version",
-    "strict",
-    "no-descriptions",
-    "all",
-    "load-only",
-];
+/// The flags that take no value, the subcommands' included, from clap's own definitions; Go
+/// lets them be written `-flag=true` or `-flag=false`.
+fn boolean_flags() -> &'static [String] {
+    static FLAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    FLAGS.get_or_init(|| {
+        fn walk(command: &clap::Command, flags: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if let (Some(long), false) = (arg.get_long(), arg.get_action().takes_values()) {
+                    flags.push(long.to_owned());
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, flags);
+            }
+        }
+        let mut flags = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), &mut flags);
+        flags
+    })
+}
 
 /// Rewrites Go-style arguments into clap's: `-long-flag` becomes `--long-flag`, and
 /// `-bool-flag=true|false` becomes `--bool-flag` or nothing. Single-letter flags (`-h`) and
@@ -477,7 +486,7 @@ pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
             Some((name, value)) => (name, Some(value)),
             None => (body, None),
         };
-        match (BOOLEAN_FLAGS.contains(&name), value) {
+        match (boolean_flags().iter().any(|f| f == name), value) {
             (true, Some("false" | "0" | "f" | "F" | "FALSE" | "False")) => {}
             (true, Some(_)) => out.push(format!("--{name}").into()),
             _ => out.push(format!("--{body}").into()),
@@ -495,6 +504,37 @@ mod tests {
             .chain(args.iter().copied())
             .map(OsString::from);
         Cli::try_parse_from(normalize(argv)).unwrap()
+    }
+
+    #[test]
+    fn the_boolean_flags_come_from_the_definitions_subcommands_included() {
+        let flags = boolean_flags();
+        for flag in [
+            "allow-insecure-files",
+            "dump-all-plugins",
+            "dump",
+            "version",
+            "strict",
+            "no-descriptions",
+            "all",
+            "load-only",
+        ] {
+            assert!(flags.iter().any(|f| f == flag), "{flag} in {flags:?}");
+        }
+        assert!(!flags.iter().any(|f| f == "kong-prefix"), "takes a value");
+        // `-strict=false` is no flag at all, `-load-only=true` the flag.
+        let args = [
+            "pluginhost",
+            "-strict=false",
+            "check-plugin",
+            "-load-only=true",
+            "x.so",
+        ];
+        let normalized = normalize(args.map(OsString::from));
+        assert_eq!(
+            normalized,
+            ["pluginhost", "check-plugin", "--load-only", "x.so"]
+        );
     }
 
     #[test]

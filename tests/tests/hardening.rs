@@ -117,9 +117,11 @@ fn all_connections_share_one_budget_of_buffered_bytes() {
     still_serves(&server);
 }
 
-/// Voluntary context switches of the server's worker threads: how often they woke.
+/// Voluntary context switches of the server's worker threads: how often they woke. Fails when
+/// it finds no worker thread: a count of none would pass any bound.
 fn worker_wakeups(pid: u32) -> u64 {
     let mut total = 0;
+    let mut workers = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .flatten()
@@ -132,6 +134,7 @@ fn worker_wakeups(pid: u32) -> u64 {
         if !is_worker {
             continue;
         }
+        workers += 1;
         let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
         total += status
             .lines()
@@ -139,6 +142,10 @@ fn worker_wakeups(pid: u32) -> u64 {
             .and_then(|n| n.trim().parse::<u64>().ok())
             .unwrap_or(0);
     }
+    assert!(
+        workers > 0,
+        "no thread named pluginhost-N in /proc/{pid}/task"
+    );
     total
 }
 

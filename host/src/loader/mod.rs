@@ -25,9 +25,9 @@ use plugin_abi::{
     ffi::{PluginInstanceBox, PluginModRef},
 };
 
+use self::read::Snapshot;
 use self::trust::Trust;
 use crate::{
-    cache::Snapshot,
     fingerprint::{Diff, HostFacts, Policy, report::refusal_text},
     metrics::{Metrics, PhaseMetrics, PluginMetrics},
 };

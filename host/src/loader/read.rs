@@ -7,11 +7,34 @@ use std::{
     fs::File,
     io::Read,
     os::unix::fs::{FileTypeExt, OpenOptionsExt},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
+use sha2::{Digest, Sha256};
+
 use super::{Refusal, trust::Trust};
-use crate::cache::Snapshot;
+
+/// The bytes of one plugin file, read once, with their hash.
+pub struct Snapshot {
+    /// The file in the plugins directory.
+    pub source: PathBuf,
+    /// What it held when read.
+    pub bytes: Vec<u8>,
+    /// Their sha256, lower-case hex; empty until [`Snapshot::hash`].
+    pub sha256: String,
+}
+
+impl Snapshot {
+    /// Computes the bytes' sha256.
+    pub fn hash(&mut self) {
+        self.sha256 = hex(&Sha256::digest(&self.bytes));
+    }
+
+    /// The hash's first 12 hex digits, as logs and cache names show it.
+    pub fn short_hash(&self) -> &str {
+        &self.sha256[..12]
+    }
+}
 
 /// The largest plugin file read: release plugins are a few MB, debug builds tens of MB.
 pub const MAX_PLUGIN_BYTES: u64 = 512 * 1024 * 1024;
@@ -98,6 +121,11 @@ fn elf_header(head: &[u8]) -> Result<(), String> {
         return Err(format!("not a shared object (ELF type {kind})"));
     }
     Ok(())
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use base64::{Engine, prelude::BASE64_STANDARD};
 
 use plugin_abi::{Deserialize, schema::Url};
 
-use crate::{Config, clients};
+use crate::Config;
 
 /// Where and how tokens are introspected for one configuration.
 pub struct Endpoint {
@@ -17,16 +17,16 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint of `config`, with the shared client for its certificate authorities; an
-    /// error (which fails the instance's start, naming the file) when those cannot be read.
-    pub fn new(config: &Config) -> Result<Self, String> {
+    /// The endpoint of `config`, asked through `agent` (the shared client that trusts its
+    /// certificate authorities).
+    pub fn new(config: &Config, agent: ureq::Agent) -> Self {
         let credentials = format!("{}:{}", config.client_id, config.client_secret);
-        Ok(Endpoint {
+        Endpoint {
             url: config.introspection_url.clone(),
             authorization: format!("Basic {}", BASE64_STANDARD.encode(credentials)),
             timeout: Duration::from_millis(config.timeout_ms.into()),
-            agent: clients::agent(config.ca_certificates.as_deref())?,
-        })
+            agent,
+        }
     }
 
     /// The endpoint's address.

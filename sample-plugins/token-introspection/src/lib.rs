@@ -86,8 +86,10 @@ impl Plugin for TokenIntrospection {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, String> {
+        // A file of authorities that cannot be read fails the instance's start, naming it.
+        let agent = clients::agent(config.ca_certificates.as_deref())?;
         Ok(TokenIntrospection {
-            endpoint: Endpoint::new(&config)?,
+            endpoint: Endpoint::new(&config, agent),
             cache_for: Duration::from_secs(config.cache_seconds.into()),
         })
     }
