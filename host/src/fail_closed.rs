@@ -9,15 +9,32 @@
 
 use plugin_abi::{FailClosed, Phase};
 
-use crate::rpc::message::{Reply, StepData};
+use crate::{
+    loader::LoadedPlugin,
+    rpc::message::{Reply, StepData},
+};
 
 /// The event id a reply carries for an event that never ran: Kong sends no `Step` after a
 /// terminal call, so it is never looked up.
 const NEVER_RAN: u64 = 0;
 
-/// `started` as it is, or, when it failed and `closed` applies to `phase`, the declared
+/// `started` as it is, or, when it failed and `plugin` fails closed in `phase`, the declared
 /// response in its place (the failure is logged).
 pub fn answer(
+    started: Result<Reply, String>,
+    plugin: &LoadedPlugin,
+    phase: Phase,
+) -> Result<Reply, String> {
+    declared(
+        started,
+        plugin.name(),
+        phase,
+        plugin.info.fail_closed.as_ref(),
+    )
+}
+
+/// [`answer`] for plugin `name`, which declared `closed`.
+fn declared(
     started: Result<Reply, String>,
     plugin: &str,
     phase: Phase,
@@ -60,14 +77,14 @@ mod tests {
         let Ok(Reply::Step {
             data: StepData::Call { method, args },
             ..
-        }) = answer(failed(), "auth", Phase::Access, Some(&closed))
+        }) = declared(failed(), "auth", Phase::Access, Some(&closed))
         else {
             panic!("an exit step");
         };
         assert_eq!(method, "kong.response.exit");
         let (status, body): (u16, serde_json::Value) = rmp_serde::from_slice(&args).unwrap();
         assert_eq!((status, body), (503, closed.body()));
-        assert!(answer(failed(), "auth", Phase::Log, Some(&closed)).is_err());
-        assert!(answer(failed(), "auth", Phase::Access, None).is_err());
+        assert!(declared(failed(), "auth", Phase::Log, Some(&closed)).is_err());
+        assert!(declared(failed(), "auth", Phase::Access, None).is_err());
     }
 }

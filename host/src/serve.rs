@@ -196,7 +196,7 @@ async fn serve(
     let open_files = crate::workers::sizing::raise_open_files();
     let (listener, bound) = socket::bind(socket_path, flags.socket_access()?)?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    // Told to stop, the server still accepts for a while (see `hand_over`): apart.
+    // Told to stop, the server still accepts for a while (see `until_quiet`): apart.
     let (accepting_tx, accepting_rx) = watch::channel(false);
     let server = Server::start(Arc::clone(&host), listener.into(), accepting_rx)
         .context("cannot start the worker threads")?;

@@ -217,6 +217,11 @@ pub mod __private {
     /// A declared `fail_closed`: the status, and the message if one was given.
     pub type FailClosedArgs = Option<(u16, Option<&'static str>)>;
 
+    /// The response `#[plugin_abi::plugin]`'s `fail_closed` arguments declare.
+    fn declared(args: FailClosedArgs) -> Option<FailClosed> {
+        args.map(|(status, message)| FailClosed::new(status, message))
+    }
+
     pub fn info<P: Plugin>(
         name: &str,
         version: &str,
@@ -235,7 +240,7 @@ pub mod __private {
                 priority,
                 phases,
                 schema: kong_schema::<P::Config>(name)?,
-                fail_closed: fail_closed.map(|(status, message)| FailClosed::new(status, message)),
+                fail_closed: declared(fail_closed),
                 calls_services: calls_services.to_vec(),
             };
             serde_json::to_string(&info).map_err(|e| e.to_string())
@@ -258,8 +263,7 @@ pub mod __private {
                     plugin,
                     name,
                     phases,
-                    fail_closed: fail_closed
-                        .map(|(status, message)| FailClosed::new(status, message)),
+                    fail_closed: declared(fail_closed),
                 },
                 TD_Opaque,
             ))

@@ -24,6 +24,7 @@
 
 pub mod encode;
 pub mod fixtures;
+pub mod introspection;
 pub mod kong;
 pub mod kong_conf;
 pub mod load;

@@ -147,48 +147,13 @@ fn log_refuses_a_config_without_path() {
     );
 }
 
-/// An introspection endpoint on loopback that says every token is active, for as long as the
-/// test runs.
-fn introspection_endpoint() -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut length = 0;
-                    let mut line = String::new();
-                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                        if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = n.trim().parse().unwrap_or(0);
-                        }
-                        line.clear();
-                    }
-                    if line != "\r\n" || reader.read_exact(&mut vec![0; length]).is_err() {
-                        return;
-                    }
-                    let body = r#"{"active":true,"sub":"u-7"}"#;
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if reader.get_mut().write_all(response.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
-}
-
 #[test]
 fn token_introspection_lets_active_tokens_through_and_fails_closed_when_its_service_is_down() {
     let prefix = Prefix::new();
     prefix.add_plugin("token-introspection", "libtoken_introspection.so");
-    let up = introspection_endpoint();
+    let up = kong_sim::introspection::Endpoint::answering(r#"{"active":true,"sub":"u-7"}"#)
+        .unwrap()
+        .url;
     let down = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}/introspect", listener.local_addr().unwrap())

@@ -7,7 +7,7 @@ use std::path::Path;
 use abi_stable::std_types::RResult;
 use plugin_abi::{HandlerResult, Phase, ffi::HostBridgeRef, ffi::PluginInstanceBox};
 
-use super::Runs;
+use super::runs::Runs;
 use crate::{
     fingerprint::Policy,
     loader::{self, LoadedPlugin, trust::Trust},

@@ -5,34 +5,26 @@
 //! every PDK call from the request given, proxies to a service that answers `200`, and keeps
 //! the response. The plugin is either a file loaded here, through the same checks as serving
 //! it ([`local`]), or a plugin of a running server driven over its socket as Kong's MsgPack:1
-//! client does ([`remote`]). What happened is printed by [`report`].
+//! client does ([`remote`]); both are [`runs::Runs`]. What happened is printed by [`report`].
 
 pub mod local;
 pub mod remote;
 pub mod report;
+pub mod runs;
 
 use std::{io::Write, path::Path, process::ExitCode};
 
 use anyhow::{Context, bail};
 use plugin_abi::{
-    HandlerResult, Phase,
-    ffi::HostBridgeRef,
+    Phase,
     testkit::{SimulatedKong, TestRequest},
 };
 
+use self::runs::Runs;
 use crate::{cli::EventArgs, fingerprint::Policy};
 
 /// The phases of an HTTP request, in Kong's order.
 const REQUEST_PHASES: [Phase; 4] = [Phase::Rewrite, Phase::Access, Phase::Response, Phase::Log];
-
-/// A plugin that runs phases against a bridge to Kong.
-pub trait Runs {
-    /// The phases it has handlers for.
-    fn phases(&self) -> Vec<Phase>;
-
-    /// Runs its `phase` handler, its PDK calls going to `bridge`.
-    fn run(&mut self, phase: Phase, bridge: HostBridgeRef<'_>) -> HandlerResult;
-}
 
 /// Runs `pluginhost event`; the exit status is 1 when a handler failed.
 pub fn run(args: &EventArgs, policy: Policy) -> anyhow::Result<ExitCode> {
@@ -45,9 +37,10 @@ pub fn run(args: &EventArgs, policy: Policy) -> anyhow::Result<ExitCode> {
             policy,
         )?),
     };
+    let handled = plugin.phases();
     let phases: Vec<Phase> = REQUEST_PHASES
         .into_iter()
-        .filter(|p| plugin.phases().contains(p))
+        .filter(|p| handled.contains(p))
         .collect();
     if phases.is_empty() {
         bail!(

@@ -15,7 +15,8 @@ use anyhow::Context;
 use plugin_abi::{HandlerResult, Phase, ffi::HostBridgeRef};
 use rmpv::Value;
 
-use super::Runs;
+use super::runs::Runs;
+use crate::rpc::{message::map, params::field};
 
 /// How long the server has to answer one call: the plugin's handler runs in between.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
@@ -139,21 +140,19 @@ impl Runs for Remote {
             if matches!(method, "kong.response.exit" | "kong.response.error") {
                 return Ok(());
             }
-            let mut reply = vec![("EventId", event_id)];
-            let method = match answer {
-                RResult::ROk(bytes) => {
-                    let value = rmpv::decode::read_value(&mut bytes.as_slice())?;
-                    if value != Value::Nil {
-                        reply.push(("Data", value));
-                    }
-                    "plugin.Step"
-                }
-                RResult::RErr(e) => {
-                    reply.push(("Data", Value::from(e.message.as_str())));
-                    "plugin.StepError"
-                }
+            let (method, data) = match answer {
+                RResult::ROk(bytes) => (
+                    "plugin.Step",
+                    rmpv::decode::read_value(&mut bytes.as_slice())?,
+                ),
+                RResult::RErr(e) => ("plugin.StepError", Value::from(e.message.as_str())),
             };
-            step = self.call(method, Value::Map(entries(reply)))?;
+            // Kong leaves `Data` out for a nil answer.
+            let reply = match data {
+                Value::Nil => map([("EventId", event_id)]),
+                data => map([("EventId", event_id), ("Data", data)]),
+            };
+            step = self.call(method, reply)?;
         }
     }
 }
@@ -163,26 +162,4 @@ impl Drop for Remote {
         // Kong closes instances it replaces; here the instance served its one request.
         let _ = self.call("plugin.CloseInstance", Value::from(self.instance));
     }
-}
-
-/// Map entries with string keys.
-fn entries(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Vec<(Value, Value)> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (Value::from(k), v))
-        .collect()
-}
-
-/// A map with string keys.
-fn map<const N: usize>(pairs: [(&'static str, Value); N]) -> Value {
-    Value::Map(entries(pairs))
-}
-
-/// The value under `key` of a map.
-fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
-    value
-        .as_map()?
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(_, v)| v)
 }

@@ -454,8 +454,7 @@ async fn start(local: &Rc<Local>, running: Running, phase: Phase) -> Result<Repl
             }
         }
     };
-    let closed = plugin.info.fail_closed.as_ref();
-    crate::fail_closed::answer(started, plugin.name(), phase, closed)
+    crate::fail_closed::answer(started, &plugin, phase)
 }
 
 /// Hands Kong's answer to event `id`, here or on the worker it lives on.

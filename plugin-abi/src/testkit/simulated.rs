@@ -264,9 +264,19 @@ impl SimulatedKong {
     /// assert_eq!(kong.response().text(), "hi");
     /// ```
     pub fn run_request<P: Plugin>(&self, plugin: &P) -> HandlerResult {
+        self.run_phases(|phase, bridge| {
+            crate::plugin::run_handler(plugin, phase, &Kong::new(bridge))
+        })
+    }
+
+    /// The request's phases in Kong's order, each through `handler`; the first error.
+    fn run_phases(
+        &self,
+        mut handler: impl FnMut(Phase, HostBridgeRef<'_>) -> HandlerResult,
+    ) -> HandlerResult {
         let mut first_error = None;
         for phase in [Phase::Rewrite, Phase::Access, Phase::Response, Phase::Log] {
-            if let Err(e) = self.run_phase(plugin, phase) {
+            if let Err(e) = self.run_phase_over(phase, |bridge| handler(phase, bridge)) {
                 first_error.get_or_insert(e);
             }
         }
@@ -315,22 +325,15 @@ impl SimulatedKong {
             RResult::ROk(instance) => instance,
             RResult::RErr(e) => return Err(e.into_string().into()),
         };
-        let mut first_error = None;
-        for phase in [Phase::Rewrite, Phase::Access, Phase::Response, Phase::Log] {
-            let result = self.run_phase_over(phase, |bridge| {
-                if !info.phases.contains(&phase) {
-                    return Ok(());
-                }
-                match instance.handle(phase.as_str().into(), bridge) {
-                    RResult::ROk(()) => Ok(()),
-                    RResult::RErr(e) => Err(e.into_string().into()),
-                }
-            });
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
+        self.run_phases(|phase, bridge| {
+            if !info.phases.contains(&phase) {
+                return Ok(());
             }
-        }
-        first_error.map_or(Ok(()), Err)
+            match instance.handle(phase.as_str().into(), bridge) {
+                RResult::ROk(()) => Ok(()),
+                RResult::RErr(e) => Err(e.into_string().into()),
+            }
+        })
     }
 
     /// Runs `f` with a [`Kong`] handle on this request, outside any phase: to call PDK

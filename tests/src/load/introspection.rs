@@ -3,17 +3,7 @@
 //! `cache_seconds = 0`), at 16 and 64 events in flight, with hello beside them as the cost of
 //! a plugin that calls nothing.
 
-use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::TcpListener,
-    path::Path,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    thread,
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use serde_json::json;
 
@@ -22,6 +12,7 @@ use super::{
     client::{self, Figures, Load},
     report::{Point, k, table, us},
 };
+use crate::introspection::Endpoint;
 
 /// Events in flight measured.
 pub const IN_FLIGHT: [usize; 2] = [16, 64];
@@ -39,54 +30,6 @@ pub struct Introspection {
     pub miss: Case,
 }
 
-/// An RFC 7662 endpoint on loopback that finds every token active, keeps connections open,
-/// and counts the requests it answers.
-fn endpoint() -> anyhow::Result<(String, Arc<AtomicU64>)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}/introspect", listener.local_addr()?);
-    let asked = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&asked);
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let counter = Arc::clone(&counter);
-            thread::spawn(move || {
-                let _ = stream.set_nodelay(true);
-                let mut reader = BufReader::new(stream);
-                let body = br#"{"active":true,"sub":"u-1","scope":"read","exp":4102444800}"#;
-                let mut response =
-                    format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len())
-                        .into_bytes();
-                response.extend_from_slice(body);
-                let mut line = String::new();
-                loop {
-                    let mut length = 0;
-                    loop {
-                        line.clear();
-                        match reader.read_line(&mut line) {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) if line == "\r\n" => break,
-                            Ok(_) => {
-                                if let Some(n) =
-                                    line.to_ascii_lowercase().strip_prefix("content-length:")
-                                {
-                                    length = n.trim().parse().unwrap_or(0);
-                                }
-                            }
-                        }
-                    }
-                    if reader.read_exact(&mut vec![0; length]).is_err()
-                        || reader.get_mut().write_all(&response).is_err()
-                    {
-                        return;
-                    }
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-        }
-    });
-    Ok((url, asked))
-}
-
 /// Measures a pluginhost serving `plugin` (the built token-introspection) and `hello`.
 pub fn measure(
     pluginhost: &Path,
@@ -100,7 +43,9 @@ pub fn measure(
     std::fs::create_dir_all(&plugins)?;
     std::fs::copy(plugin, plugins.join("token-introspection.so"))?;
     std::fs::copy(hello, plugins.join("hello.so"))?;
-    let (url, asked) = endpoint()?;
+    let endpoint =
+        Endpoint::answering(r#"{"active":true,"sub":"u-1","scope":"read","exp":4102444800}"#)?;
+    let url = &endpoint.url;
     let host = start_pluginhost(pluginhost, dir, "introspection", &plugins, &[])?;
     let config = |cache_seconds: u32| {
         json!({"introspection_url": url, "client_id": "gateway", "client_secret": "s",
@@ -114,7 +59,7 @@ pub fn measure(
         let mut asked_per_event = Vec::new();
         for in_flight in IN_FLIGHT {
             let mut figures: Vec<Figures> = Vec::new();
-            let (mut events, before) = (0, asked.load(Ordering::Relaxed));
+            let (mut events, before) = (0, endpoint.asked());
             for _ in 0..rounds {
                 let mut load = Load::access(&host.socket, host.pid(), instance, in_flight, measure);
                 // Every event counted, so that the endpoint's requests divide by them.
@@ -124,7 +69,7 @@ pub fn measure(
                 events += round.events;
                 figures.push(round);
             }
-            let asked = asked.load(Ordering::Relaxed) - before;
+            let asked = endpoint.asked() - before;
             asked_per_event.push(asked as f64 / events.max(1) as f64);
             points.push(Point::median_of(&figures));
         }

@@ -51,14 +51,7 @@ fn start(local: &Local, param: &Value, answering: Answering<'_>) -> Result<Dispa
         .ok_or_else(|| format!("undefined method {event} on plugin {}", plugin.name()))?;
     // The plugin itself, not copies of its name and response: this runs for every event.
     let owner = std::sync::Arc::clone(plugin);
-    let answer = move |started| {
-        fail_closed::answer(
-            started,
-            owner.name(),
-            phase,
-            owner.info.fail_closed.as_ref(),
-        )
-    };
+    let answer = move |started| fail_closed::answer(started, &owner, phase);
     let instance_id = running.instance().id;
     match elsewhere(local, plugin, instance_id, phase) {
         Ok(Some(apart)) => start_on(apart, running, phase, answering, answer),
