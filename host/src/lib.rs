@@ -10,6 +10,7 @@
 //! * [`dump`] — what Kong's query commands print; [`version`] — `-version`; [`check`] —
 //!   `check-plugin`, the KrakenD-style offline checks; [`new`] — `pluginhost new`, a plugin
 //!   crate to start from; [`kong_conf`] — `pluginhost kong-conf`, the kong.conf lines;
+//!   [`event`] — `pluginhost event`, one request through a plugin;
 //! * [`serve`] — the server's life: load, bind, serve, stop, for pluginhost and for
 //!   [`embedded`], a plugin crate's executable serving that one plugin; [`lifecycle`] — signals and parent
 //!   death; [`socket`] — the listening socket; [`logging`] — stderr, never blocking; [`cap`]

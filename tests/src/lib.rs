@@ -16,7 +16,8 @@
 //! * [`snippets`] — the code blocks of the README, the guide and doc comments, to run as
 //!   written;
 //! * [`paths`] — where the built binary and plugins are; [`redis`] — a real redis-server for
-//!   the tests that need one;
+//!   the tests that need one; [`introspection`] — an OAuth introspection endpoint for the
+//!   `token-introspection` sample;
 //! * [`metrics`] — a scraper of pluginhost's `/metrics`, parsed as Prometheus parses it;
 //! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests;
 //! * [`load`] — the load generator behind `make bench`; [`wait`] — polling for what a server
