@@ -84,10 +84,10 @@ RELEASE_DIR := $(CURDIR)/target/release
 bench-build:
 	$(CARGO) build --release -p hello --features hello/embedded --bin hello
 	$(CARGO) build --release -p pluginhost -p hello -p request-transformer -p blocker -p sleeper -p rate-limit \
-	  -p token-introspection
+	  -p token-introspection -p panicky
 	$(CARGO) build --release -p kong-sim --bin loadgen
 	@for f in pluginhost loadgen hello libhello.so librequest_transformer.so libblocker.so libsleeper.so librate_limit.so \
-	  libtoken_introspection.so; do \
+	  libtoken_introspection.so libpanicky.so; do \
 	  test -f $(RELEASE_DIR)/$$f || { echo "make bench-build did not build $$f" >&2; exit 1; }; \
 	done
 
@@ -96,7 +96,8 @@ BENCH_ARGS = --pluginhost $(RELEASE_DIR)/pluginhost --hello $(RELEASE_DIR)/libhe
 	  --transformer $(RELEASE_DIR)/librequest_transformer.so --blocker $(RELEASE_DIR)/libblocker.so \
 	  --sleeper $(RELEASE_DIR)/libsleeper.so \
 	  --rate-limit $(RELEASE_DIR)/librate_limit.so \
-	  --token-introspection $(RELEASE_DIR)/libtoken_introspection.so
+	  --token-introspection $(RELEASE_DIR)/libtoken_introspection.so \
+	  --panicky $(RELEASE_DIR)/libpanicky.so
 
 ## BASELINE_REV=<git revision>: make bench also measures that revision's pluginhost (built in
 ## target/baseline) beside this one, for an A/B of a change: `make bench BASELINE_REV=HEAD~1`

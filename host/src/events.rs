@@ -189,6 +189,11 @@ impl Events {
         self.advance(id, event, Ok(Vec::new()))
     }
 
+    /// Whether event `id` lives here.
+    pub fn has(&self, id: u64) -> bool {
+        self.map.borrow().contains_key(&id)
+    }
+
     /// Hands Kong's answer to the event's pending PDK call and returns its next step.
     pub fn step(&self, id: u64, answer: Answer) -> Result<Reply, String> {
         let event = self
@@ -267,7 +272,9 @@ impl Events {
         self.worker.enter(plugin, event.phase, same);
         let started = Instant::now();
         self.clock.before();
+        let running = crate::supervisor::crash::running(plugin.name());
         let outcome = handler.resume(answer);
+        drop(running);
         let now = Instant::now();
         let took = self.clock.own(started, now);
         event.suspended_at = now;

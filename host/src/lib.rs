@@ -11,7 +11,9 @@
 //!   `check-plugin`, the KrakenD-style offline checks; [`new`] — `pluginhost new`, a plugin
 //!   crate to start from; [`kong_conf`] — `pluginhost kong-conf`, the kong.conf lines;
 //!   [`event`] — `pluginhost event`, one request through a plugin;
-//! * [`serve`] — the server's life: load, bind, serve, stop, for pluginhost and for
+//! * [`supervisor`] — the process Kong starts: it holds the sockets and runs the engine as a
+//!   child, starting another after a crash and replacing the code in place on SIGUSR2;
+//!   [`serve`] — the engine's life: load, bind, serve, stop, for pluginhost and for
 //!   [`embedded`], a plugin crate's executable serving that one plugin; [`lifecycle`] — signals and parent
 //!   death; [`socket`] — the listening socket; [`logging`] — stderr, never blocking; [`cap`]
 //!   — the size cap of log lines and error replies; [`metrics`] — what is counted for
@@ -81,5 +83,6 @@ pub mod serve;
 pub mod serving;
 pub mod socket;
 pub mod stacks;
+pub mod supervisor;
 pub mod version;
 pub mod workers;

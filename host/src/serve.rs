@@ -1,8 +1,12 @@
 //! The server's life: load the plugins, take the socket, start serving (see
 //! [`crate::serving`]), and leave cleanly when told to stop. The reload watcher has a thread
 //! of its own; this thread waits for signals, collects idle instances, and runs the shutdown.
+//!
+//! The process Kong starts is the supervisor ([`crate::supervisor`]); this runs in its child,
+//! the engine, on the sockets the supervisor keeps.
 
 use std::{
+    os::{fd::OwnedFd, unix::net::UnixStream},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -10,17 +14,23 @@ use std::{
 
 use anyhow::Context;
 use plugin_abi::schema::KongVersion;
+use rustix::process::Signal;
 use tokio::sync::{oneshot, watch};
 
 use crate::{
     cache::Cache,
     cli::{Cli, ServeFlags},
     host::{Host, Settings},
-    lifecycle,
+    lifecycle::{self, Stop},
     loader::{LoadedPlugin, trust::Trust},
     reload,
-    serving::{Server, local::here},
+    serving::{Server, accept, handover, local::here},
     socket,
+    supervisor::{
+        self,
+        channel::{Listeners, Message},
+        engine::Link,
+    },
     workers::Pool,
 };
 
@@ -70,7 +80,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 /// Serves `plugins` on `socket` with `flags` until SIGTERM, SIGINT or the parent's death,
-/// schemas as Kong release `kong` reads them.
+/// schemas as Kong release `kong` reads them: as the supervisor, starting this program again
+/// as its engine, or as that engine.
 pub fn serve_until_stopped(
     flags: &ServeFlags,
     socket: &Path,
@@ -81,11 +92,14 @@ pub fn serve_until_stopped(
         .protocol
         .check_kong(flags.kong_version)
         .map_err(anyhow::Error::msg)?;
+    let Some(link) = supervisor::engine::take()? else {
+        return supervisor::run();
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(flags, socket, kong, plugins))
+    runtime.block_on(serve(flags, socket, kong, plugins, link))
 }
 
 async fn serve(
@@ -93,11 +107,17 @@ async fn serve(
     socket_path: &Path,
     kong: KongVersion,
     plugins: Plugins,
+    mut link: Link,
 ) -> anyhow::Result<()> {
-    let armed = lifecycle::arm().context("cannot watch for signals")?;
+    let armed = lifecycle::arm(Signal::KILL).context("cannot watch for signals")?;
+    let given = link.given.take();
     // Kong's previous server, when Kong starts this one before stopping it (`kong reload`):
-    // this one takes the socket over once its plugins are loaded.
-    let predecessor = socket::live_server(socket_path);
+    // this one takes the socket over once its plugins are loaded. An engine given the sockets
+    // serves on them: whoever answers there is this server's own engine before it.
+    let predecessor = match given {
+        Some(_) => None,
+        None => socket::live_server(socket_path),
+    };
     if let Some(pid) = predecessor {
         tracing::info!(
             pid,
@@ -123,11 +143,12 @@ async fn serve(
     let cache = match &plugins {
         Plugins::Directory { .. } => {
             let cache_dir = flags.kong_prefix.join(CACHE_DIR);
-            Some(
-                Cache::open(&cache_dir, trust, predecessor.is_none()).map_err(|e| {
-                    anyhow::anyhow!("cannot use the plugin cache {}: {e}", cache_dir.display())
-                })?,
-            )
+            // Emptied only by a server that starts alone: an engine before this one, or a
+            // live server, may still map its copies.
+            let alone = predecessor.is_none() && given.is_none();
+            Some(Cache::open(&cache_dir, trust, alone).map_err(|e| {
+                anyhow::anyhow!("cannot use the plugin cache {}: {e}", cache_dir.display())
+            })?)
         }
         Plugins::Builtin(_) => None,
     };
@@ -158,10 +179,12 @@ async fn serve(
     ));
     // Before any plugin loads: an address that cannot be had stops the start, with nothing
     // done yet, and the refusals of the first load are counted.
-    let _endpoint = match (&flags.metrics_listen, metrics) {
+    let given_metrics = given.as_ref().and_then(|l| l.metrics.as_ref());
+    let endpoint = match (&flags.metrics_listen, metrics) {
         (Some(listen), Some(metrics)) => {
             metrics.live.watch(Arc::clone(&host) as _);
-            let bound = crate::metrics::endpoint::start(listen, metrics)
+            metrics.count_engine_crashes(&supervisor::crashes_from_env());
+            let bound = crate::metrics::endpoint::start(listen, metrics, given_metrics)
                 .with_context(|| format!("cannot serve metrics on {listen}"))?;
             tracing::info!(address = %bound.address, "serving metrics at /metrics");
             Some(bound)
@@ -194,12 +217,47 @@ async fn serve(
         return Ok(());
     }
     let open_files = crate::workers::sizing::raise_open_files();
-    let (listener, bound) = socket::bind(socket_path, flags.socket_access()?)?;
-    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let (listener, bound, handed) = match given {
+        Some(given) => {
+            let bound = socket::BoundSocket::adopt(socket_path, given.identity);
+            (given.socket, bound, None)
+        }
+        None => {
+            let (listener, bound) = socket::bind(socket_path, flags.socket_access()?)?;
+            let listener = OwnedFd::from(listener);
+            let handed = Listeners {
+                socket: listener.try_clone()?,
+                identity: bound.identity(),
+                metrics: endpoint.as_ref().map(|e| e.listener()).transpose()?,
+            };
+            (listener, bound, Some(handed))
+        }
+    };
+    let (stop_tx, mut stop_rx) = watch::channel(Stop::Serving);
     // Told to stop, the server still accepts for a while (see `until_quiet`): apart.
     let (accepting_tx, accepting_rx) = watch::channel(false);
-    let server = Server::start(Arc::clone(&host), listener.into(), accepting_rx)
+    let server = Server::start(Arc::clone(&host), listener, accepting_rx)
         .context("cannot start the worker threads")?;
+    let shared = Arc::clone(&server.shared);
+    link.listen(move |message| match message {
+        Message::Conn(conn) => {
+            if !accept::adopt_handed(&shared, UnixStream::from(conn), false) {
+                tracing::warn!("cannot serve a connection handed over: stopping");
+            }
+        }
+        Message::Successor(link) => {
+            accept::adopt_handed(&shared, UnixStream::from(link), true);
+        }
+        Message::Predecessor(link) => {
+            if let Err(e) = shared.handover.set_predecessor(link) {
+                tracing::warn!("cannot reach the engine this one replaces: {e}");
+            }
+        }
+        other => tracing::warn!("unexpected message from the supervisor: {other:?}"),
+    })
+    .context("cannot listen to the supervisor")?;
+    link.ready(handed)
+        .context("cannot tell the supervisor this engine serves")?;
     if let Some(metrics) = metrics {
         metrics.live.watch(Arc::clone(&server.shared.pool) as _);
     }
@@ -223,7 +281,7 @@ async fn serve(
     let mut collect =
         tokio::time::interval((ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60)));
     collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !*stop_rx.borrow() {
+    while *stop_rx.borrow() == Stop::Serving {
         tokio::select! {
             changed = stop_rx.changed() => if changed.is_err() { break },
             _ = collect.tick() => {
@@ -235,19 +293,46 @@ async fn serve(
         }
     }
     let deadline = tokio::time::Instant::now() + flags.shutdown_grace();
+    // Drained, a new engine already accepts on the same socket: this one stops at once.
+    let draining = *stop_rx.borrow() == Stop::Drain;
     // Also when the parent is gone: at a reload Kong's old worker exits, and its requests
     // may already come through the new workers' connections to this server.
-    let superseded = until_quiet(&server, deadline, || !bound.is_ours()).await;
+    let superseded = draining || until_quiet(&server, deadline, || !bound.is_ours()).await;
     let _ = accepting_tx.send(true);
     server.shared.stop_accepting();
-    if superseded {
+    if draining {
+        tracing::info!("a new engine serves: handing the connections on, finishing the events");
+        let shared = &server.shared;
+        shared.handover.start(
+            link.channel()
+                .context("cannot copy the supervisor's channel")?,
+        );
+        // Idle connections go at once; one a worker answered on its own, or one busy now,
+        // at its task's next idle moment or at the next sweep.
+        until_quiet(&server, deadline, || {
+            handover::sweep(shared);
+            false
+        })
+        .await;
+    } else if superseded {
         // Kong's workers still finishing requests send their next events over the
         // connections they have: served until they stop.
         tracing::info!("another server took the socket over: finishing the events");
         until_quiet(&server, deadline, || false).await;
     }
     wait_for_events(&server.shared.pool, deadline).await;
-    bound.remove_if_ours();
+    if draining {
+        tracing::info!(
+            connections = server.shared.handover.handed(),
+            "handed Kong's connections to the new engine"
+        );
+        // The socket files are the new engine's now.
+        if let Some(endpoint) = endpoint {
+            endpoint.keep_file();
+        }
+    } else {
+        bound.remove_if_ours();
+    }
     tracing::info!("stopped");
     Ok(())
 }

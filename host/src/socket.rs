@@ -46,6 +46,20 @@ pub struct BoundSocket {
 }
 
 impl BoundSocket {
+    /// The socket at `path` whose file is `identity` (device, inode), bound by another process
+    /// of this server (the engine before this one: see [`crate::supervisor`]).
+    pub fn adopt(path: &Path, identity: (u64, u64)) -> BoundSocket {
+        BoundSocket {
+            path: path.to_owned(),
+            identity,
+        }
+    }
+
+    /// The device and inode of its file.
+    pub fn identity(&self) -> (u64, u64) {
+        self.identity
+    }
+
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -20,8 +20,9 @@
 //!   `token-introspection` sample;
 //! * [`metrics`] — a scraper of pluginhost's `/metrics`, parsed as Prometheus parses it;
 //! * [`fixtures`] — plugins built wrong on purpose, for the compatibility tests;
-//! * [`load`] — the load generator behind `make bench`; [`wait`] — polling for what a server
-//!   does in its own time.
+//! * [`load`] — the load generator behind `make bench`; [`steady`] — a steady stream of events
+//!   from several Kong workers, for tests that replace or crash the server under load; [`wait`]
+//!   — polling for what a server does in its own time.
 
 pub mod encode;
 pub mod fixtures;
@@ -36,6 +37,7 @@ pub mod redis;
 pub mod schema_loader;
 pub mod server;
 pub mod snippets;
+pub mod steady;
 pub mod wait;
 
 pub use rmpv::Value;

@@ -106,7 +106,13 @@ impl Prefix {
 
     /// Starts pluginhost serving this prefix, and waits until it answers.
     pub fn serve(&self, extra: &[&str]) -> Server {
-        Server::start(self, extra)
+        Server::start(&paths::pluginhost(), self, extra)
+    }
+
+    /// Starts the pluginhost binary at `exe` (a copy of the built one, for tests that replace
+    /// it) serving this prefix, and waits until it answers.
+    pub fn serve_from(&self, exe: &Path, extra: &[&str]) -> Server {
+        Server::start(exe, self, extra)
     }
 
     /// Starts a second pluginhost on this prefix while another serves it, as Kong's new nginx
@@ -167,8 +173,8 @@ pub struct Server {
 }
 
 impl Server {
-    fn start(prefix: &Prefix, extra: &[&str]) -> Server {
-        let mut command = Command::new(paths::pluginhost());
+    fn start(exe: &Path, prefix: &Prefix, extra: &[&str]) -> Server {
+        let mut command = Command::new(exe);
         command
             .arg("-kong-prefix")
             .arg(prefix.path())
@@ -265,8 +271,31 @@ impl Server {
         }
     }
 
-    /// The server's pid.
+    /// The pid of the engine serving now: the process Kong's connections reach, whose pid
+    /// they are told (`serverPid`), the newest child of the process Kong started.
     pub fn pid(&self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(&engine) = self.engines().last() {
+                return engine;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pluginhost ({}) started no engine:\n{}",
+                self.child.id(),
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The engines running now, oldest first (two while one replaces the other).
+    pub fn engines(&self) -> Vec<u32> {
+        crate::load::procfs::children(self.child.id())
+    }
+
+    /// The pid of the process Kong started, the supervisor: the pid Kong signals.
+    pub fn supervisor_pid(&self) -> u32 {
         self.child.id()
     }
 

@@ -8,87 +8,19 @@
 //! are lost (the guide's operating page says so).
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, Ordering},
     thread,
     time::Duration,
 };
 
 use kong_sim::{
-    kong::{Entity, Kong, nil},
     server::Prefix,
+    steady::{Tally, hello_workers},
 };
 use rustix::process::Signal;
-use serde_json::json;
 
 /// Kong workers (client threads, each with its own connection pool) on each side of a reload.
 const WORKERS: usize = 3;
-
-/// What the workers of one generation did.
-#[derive(Default)]
-struct Tally {
-    ok: AtomicU64,
-    failed: AtomicU64,
-    /// The first few errors, for the failure message.
-    errors: std::sync::Mutex<Vec<String>>,
-    /// The last server pid each worker's connections announced.
-    last_pids: std::sync::Mutex<Vec<u64>>,
-}
-
-/// Runs `WORKERS` Kong workers sending hello's access events over `prefix`'s socket until
-/// `stop`, counting answers into `tally`.
-fn workers<'s>(
-    s: &'s thread::Scope<'s, '_>,
-    prefix: &'s Prefix,
-    stop: &'s AtomicBool,
-    tally: &'s Tally,
-) {
-    for _ in 0..WORKERS {
-        s.spawn(move || {
-            let kong = Kong::tolerant(prefix.socket());
-            let entity = Entity::new(&kong, "hello", json!({}));
-            while !stop.load(Ordering::Relaxed) {
-                match entity.run("access", nil) {
-                    Ok(_) => tally.ok.fetch_add(1, Ordering::Relaxed),
-                    Err(e) => {
-                        tally.errors.lock().unwrap().push(e);
-                        tally.failed.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-            }
-            let last = kong
-                .server_pids
-                .lock()
-                .unwrap()
-                .last()
-                .copied()
-                .unwrap_or(0);
-            tally.last_pids.lock().unwrap().push(last);
-        });
-    }
-}
-
-/// The errors that are failed connection attempts.
-fn connects_failed(tally: &Tally) -> usize {
-    let errors = tally.errors.lock().unwrap();
-    errors
-        .iter()
-        .filter(|e| e.starts_with("trying to connect"))
-        .count()
-}
-
-fn check(generation: &str, tally: &Tally) {
-    let errors = tally.errors.lock().unwrap();
-    assert_eq!(
-        tally.failed.load(Ordering::Relaxed),
-        0,
-        "{generation} workers: {:?}",
-        &errors[..errors.len().min(5)]
-    );
-    assert!(
-        tally.ok.load(Ordering::Relaxed) > 0,
-        "{generation} workers sent nothing"
-    );
-}
 
 /// In which order Kong replaces the server.
 #[derive(Clone, Copy, PartialEq)]
@@ -105,17 +37,18 @@ fn reload(order: Order) -> (Tally, Tally) {
     let prefix = Prefix::new();
     prefix.add_plugin("hello", "libhello.so");
     let mut old = prefix.serve(&[]);
+    let socket = prefix.socket();
     let (old_stop, new_stop) = (AtomicBool::new(false), AtomicBool::new(false));
     let (old_tally, new_tally) = (Tally::default(), Tally::default());
     let new = thread::scope(|s| {
-        workers(s, &prefix, &old_stop, &old_tally);
+        hello_workers(s, WORKERS, &socket, &old_stop, &old_tally);
         thread::sleep(Duration::from_millis(300));
         if order == Order::OldStoppedFirst {
             old.signal(Signal::TERM);
         }
         let new = if order == Order::NewFirst {
             let new = prefix.serve_next();
-            workers(s, &prefix, &new_stop, &new_tally);
+            hello_workers(s, WORKERS, &socket, &new_stop, &new_tally);
             thread::sleep(Duration::from_millis(500));
             // The old workers drain and exit; the old worker 0 stops the old server.
             old_stop.store(true, Ordering::Relaxed);
@@ -123,7 +56,7 @@ fn reload(order: Order) -> (Tally, Tally) {
             old.signal(Signal::TERM);
             new
         } else {
-            workers(s, &prefix, &new_stop, &new_tally);
+            hello_workers(s, WORKERS, &socket, &new_stop, &new_tally);
             let new = prefix.serve_next();
             thread::sleep(Duration::from_millis(500));
             old_stop.store(true, Ordering::Relaxed);
@@ -154,15 +87,15 @@ fn reload(order: Order) -> (Tally, Tally) {
 #[test]
 fn a_reload_that_starts_the_new_server_first_loses_nothing() {
     let (old, new) = reload(Order::NewFirst);
-    check("old", &old);
-    check("new", &new);
+    old.check_all_answered("old");
+    new.check_all_answered("new");
 }
 
 #[test]
 fn a_reload_that_stops_the_old_server_first_refuses_no_connection() {
     let (old, new) = reload(Order::OldStoppedFirst);
-    check("old", &old);
-    assert_eq!(connects_failed(&new), 0, "{:?}", new.errors);
+    old.check_all_answered("old");
+    assert_eq!(new.connects_failed(), 0, "{:?}", new.errors);
     assert!(new.ok.load(Ordering::Relaxed) > 0);
     eprintln!(
         "new workers: {} events, {} lost on connections the old server held",

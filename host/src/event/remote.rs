@@ -3,12 +3,7 @@
 //! `plugin.StepError`) for each PDK call, answered by the simulated Kong, until `"ret"` or a
 //! terminal `kong.response.exit`; `plugin.CloseInstance` at the end.
 
-use std::{
-    io::{BufReader, BufWriter, Write},
-    os::unix::net::UnixStream,
-    path::Path,
-    time::Duration,
-};
+use std::{os::unix::net::UnixStream, path::Path, time::Duration};
 
 use abi_stable::std_types::{RResult, RSlice};
 use anyhow::Context;
@@ -16,16 +11,14 @@ use plugin_abi::{HandlerResult, Phase, ffi::HostBridgeRef};
 use rmpv::Value;
 
 use super::runs::Runs;
-use crate::rpc::{message::map, params::field};
+use crate::rpc::{client::Client, message::map, params::field};
 
 /// How long the server has to answer one call: the plugin's handler runs in between.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 /// One connection to the server, and the instance started on it.
 pub struct Remote {
-    reader: BufReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
-    msgid: u64,
+    client: Client,
     instance: u64,
     phases: Vec<Phase>,
 }
@@ -37,9 +30,7 @@ impl Remote {
             .with_context(|| format!("cannot connect to {}", socket.display()))?;
         stream.set_read_timeout(Some(ANSWER_WITHIN))?;
         let mut remote = Remote {
-            reader: BufReader::new(stream.try_clone()?),
-            writer: BufWriter::new(stream),
-            msgid: 0,
+            client: Client::new(stream)?,
             instance: 0,
             phases: Vec::new(),
         };
@@ -67,42 +58,7 @@ impl Remote {
 
     /// One call; the server's error as `Err`.
     fn call(&mut self, method: &str, param: Value) -> Result<Value, String> {
-        self.msgid += 1;
-        let request = Value::Array(vec![
-            Value::from(0),
-            Value::from(self.msgid),
-            Value::from(method),
-            Value::Array(vec![param]),
-        ]);
-        let sent = rmpv::encode::write_value(&mut self.writer, &request)
-            .map_err(std::io::Error::from)
-            .and_then(|()| self.writer.flush());
-        sent.map_err(|e| format!("cannot send {method}: {e}"))?;
-        loop {
-            let message = rmpv::decode::read_value(&mut self.reader)
-                .map_err(|e| format!("no answer to {method}: {e}"))?;
-            let Some([kind, rest @ ..]) = message.as_array().map(Vec::as_slice) else {
-                return Err(format!(
-                    "{method}: not a MessagePack-RPC message: {message}"
-                ));
-            };
-            // Notifications (`serverPid`) come before answers; Kong only notes them.
-            if kind.as_u64() == Some(2) {
-                continue;
-            }
-            let [msgid, error, result] = rest else {
-                return Err(format!("{method}: not a response: {message}"));
-            };
-            if msgid.as_u64() != Some(self.msgid) {
-                return Err(format!("{method}: the answer is for msgid {msgid}"));
-            }
-            return match error {
-                Value::Nil => Ok(result.clone()),
-                error => Err(error
-                    .as_str()
-                    .map_or_else(|| error.to_string(), str::to_owned)),
-            };
-        }
+        self.client.call(method, param)
     }
 }
 

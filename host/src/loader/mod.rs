@@ -97,6 +97,7 @@ impl LoadedPlugin {
     /// Builds an instance from Kong's config JSON. The error is the plugin's own text
     /// (`Decoding config: ...` when the JSON does not fit its config type).
     pub fn new_instance(&self, config_json: &str) -> Result<PluginInstanceBox, String> {
+        let _running = crate::supervisor::crash::running(self.name());
         match (self.module.new_instance())(config_json.into()) {
             RResult::ROk(instance) => Ok(instance),
             RResult::RErr(e) => Err(e.into_string()),

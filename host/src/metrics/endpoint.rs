@@ -8,7 +8,7 @@
 use std::{
     convert::Infallible,
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    os::unix::fs::PermissionsExt,
+    os::{fd::OwnedFd, unix::fs::PermissionsExt},
     path::PathBuf,
     sync::Arc,
     time::Duration,
@@ -88,6 +88,19 @@ pub struct Bound {
     /// What it listens on, as the log line shows it.
     pub address: String,
     unix: Option<PathBuf>,
+    listener: OwnedFd,
+}
+
+impl Bound {
+    /// A copy of the listening socket, for the supervisor to hand the next engine.
+    pub fn listener(&self) -> std::io::Result<OwnedFd> {
+        self.listener.try_clone()
+    }
+
+    /// Leaves the socket file in place: another engine serves on it.
+    pub fn keep_file(mut self) {
+        self.unix = None;
+    }
 }
 
 impl Drop for Bound {
@@ -98,32 +111,51 @@ impl Drop for Bound {
     }
 }
 
-/// Binds `listen` and serves `metrics` on it from tasks of the current runtime.
-pub fn start(listen: &Listen, metrics: &'static Metrics) -> std::io::Result<Bound> {
+/// Binds `listen` (or serves on `given`, its socket from the engine before this one) and
+/// serves `metrics` on it from tasks of the current runtime.
+pub fn start(
+    listen: &Listen,
+    metrics: &'static Metrics,
+    given: Option<&OwnedFd>,
+) -> std::io::Result<Bound> {
+    let given = given.map(OwnedFd::try_clone).transpose()?;
     match listen {
         Listen::Tcp(address) => {
-            let socket = std::net::TcpListener::bind(address)?;
+            let socket = match given {
+                Some(fd) => std::net::TcpListener::from(fd),
+                None => std::net::TcpListener::bind(address)?,
+            };
             socket.set_nonblocking(true)?;
             let address = socket.local_addr()?.to_string();
+            let listener = OwnedFd::from(socket.try_clone()?);
             spawn_accepting(tokio::net::TcpListener::from_std(socket)?, metrics);
             Ok(Bound {
                 address,
                 unix: None,
+                listener,
             })
         }
         Listen::Unix(path) => {
-            // A socket file left by a server that is gone; a live one would be refused by
-            // the Kong socket's own check long before this.
-            if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
-                std::fs::remove_file(path)?;
-            }
-            let socket = std::os::unix::net::UnixListener::bind(path)?;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            let socket = match given {
+                Some(fd) => std::os::unix::net::UnixListener::from(fd),
+                None => {
+                    // A socket file left by a server that is gone; a live one would be
+                    // refused by the Kong socket's own check long before this.
+                    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+                        std::fs::remove_file(path)?;
+                    }
+                    let socket = std::os::unix::net::UnixListener::bind(path)?;
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                    socket
+                }
+            };
             socket.set_nonblocking(true)?;
+            let listener = OwnedFd::from(socket.try_clone()?);
             spawn_accepting(tokio::net::UnixListener::from_std(socket)?, metrics);
             Ok(Bound {
                 address: path.display().to_string(),
                 unix: Some(path.clone()),
+                listener,
             })
         }
     }

@@ -168,6 +168,11 @@ pub(super) struct RefusedLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct CrashLabels {
+    pub(super) plugin: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct EndLabels {
     pub(super) plugin: String,
     pub(super) phase: &'static str,

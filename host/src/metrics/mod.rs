@@ -29,7 +29,9 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use labels::{EndLabels, MethodLabels, PdkLabels, PhaseLabels, ReasonLabels, RefusedLabels};
+use labels::{
+    CrashLabels, EndLabels, MethodLabels, PdkLabels, PhaseLabels, ReasonLabels, RefusedLabels,
+};
 
 /// Bucket bounds in seconds, from a microsecond (a handler stretch of hello) to a minute (the
 /// default event timeout).
@@ -71,6 +73,7 @@ pub struct Metrics {
     events_refused: Family<RefusedLabels, Counter>,
     connections: Gauge,
     connections_accepted: Counter,
+    engine_crashes: Family<CrashLabels, Counter>,
     plugins: plugin::Plugins,
     /// The server's own figures, read at scrape time, once it serves.
     pub live: Arc<live::Live>,
@@ -167,6 +170,13 @@ impl Metrics {
             "Connections from Kong accepted",
             connections_accepted.clone(),
         );
+        let engine_crashes = Family::<CrashLabels, Counter>::default();
+        registry.register(
+            "engine_crashes",
+            "Engines of this server that crashed, by the plugin whose code ran on the thread \
+             that crashed (empty: none did); counted by the supervisor since it started",
+            engine_crashes.clone(),
+        );
         let live = Arc::new(live::Live::default());
         registry.register_collector(Box::new(Arc::clone(&live)));
         Metrics {
@@ -182,6 +192,7 @@ impl Metrics {
             events_refused,
             connections,
             connections_accepted,
+            engine_crashes,
             plugins,
             live,
         }
@@ -251,6 +262,16 @@ impl Metrics {
                 reason: reason.as_str(),
             })
             .inc();
+    }
+
+    /// Sets the engine crashes the supervisor counted, by plugin.
+    pub fn count_engine_crashes(&self, crashes: &std::collections::BTreeMap<String, u64>) {
+        for (plugin, &count) in crashes {
+            let counter = self.engine_crashes.get_or_create(&CrashLabels {
+                plugin: plugin.clone(),
+            });
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
     }
 
     /// Counts one event of `plugin` refused a thread of its own, for `reason`.

@@ -9,7 +9,14 @@ use std::{
     time::Duration,
 };
 
-use super::{conn::Conn, connection, local::Local, placement::UNKNOWN_PID, protobuf};
+use super::{
+    conn::Conn,
+    connection,
+    local::{Local, here},
+    placement::UNKNOWN_PID,
+    protobuf,
+    shared::Shared,
+};
 use crate::{dialect::Dialect, rpc::message::server_pid_notification};
 
 /// Accepts connections while this worker serves and the server is not stopping.
@@ -44,7 +51,7 @@ async fn accept(local: &Rc<Local>, listener: Arc<OwnedFd>) {
             accepted = socket.accept() => match accepted.and_then(|(s, _)| s.into_std()) {
                 Ok(stream) => {
                     server.count_accepted();
-                    welcome(local, stream);
+                    welcome(local, stream, false);
                 }
                 Err(e) => {
                     // EMFILE and friends: wait a little rather than spin.
@@ -57,9 +64,20 @@ async fn accept(local: &Rc<Local>, listener: Arc<OwnedFd>) {
     }
 }
 
+/// Serves `stream`, a connection handed over by the engine this one replaces (or, with
+/// `stays`, the link from the engine replacing this one, never handed on), as if accepted.
+pub fn adopt_handed(shared: &Shared, stream: UnixStream, stays: bool) -> bool {
+    let Some(&worker) = shared.pool.serving().first() else {
+        return false;
+    };
+    shared
+        .pool
+        .send(worker, Box::new(move || welcome(&here(), stream, stays)))
+}
+
 /// Greets a new connection with `serverPid` (MsgPack:1 only: ProtoBuf:1 has no
 /// notifications) and has the worker of its process serve it.
-fn welcome(local: &Rc<Local>, stream: UnixStream) {
+fn welcome(local: &Rc<Local>, stream: UnixStream, stays: bool) {
     let dialect = local.host().settings.dialect;
     // 16 bytes into a fresh socket's empty buffer: this never blocks.
     if dialect == Dialect::MsgPack
@@ -79,6 +97,9 @@ fn welcome(local: &Rc<Local>, stream: UnixStream) {
         &server.pool.serving(),
         Arc::clone(&server.host.buffers),
     ));
+    if stays {
+        conn.keep_here();
+    }
     server.track(&conn);
     match (dialect, conn.owner() == local.worker.index) {
         (Dialect::MsgPack, true) => {

@@ -35,6 +35,10 @@ pub struct Conn {
     placement: Arc<Placement>,
     owner: AtomicUsize,
     busy: AtomicBool,
+    /// Never handed on to another engine (the link from the one replacing this one).
+    stays: AtomicBool,
+    /// Handed on to another engine: this one reads nothing more from it.
+    handed: AtomicBool,
     /// Bytes read and not yet processed; touched only by whoever holds the claim.
     buf: Mutex<Buffer>,
 }
@@ -59,8 +63,30 @@ impl Conn {
             placement,
             owner: AtomicUsize::new(owner),
             busy: AtomicBool::new(false),
+            stays: AtomicBool::new(false),
+            handed: AtomicBool::new(false),
             buf: Mutex::new(Buffer::new(budget)),
         }
+    }
+
+    /// Keeps it in this engine when the others are handed on (see [`super::handover`]).
+    pub fn keep_here(&self) {
+        self.stays.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether it stays in this engine.
+    pub fn stays(&self) -> bool {
+        self.stays.load(Ordering::Relaxed)
+    }
+
+    /// Notes that another engine serves it now.
+    pub fn mark_handed(&self) {
+        self.handed.store(true, Ordering::Release);
+    }
+
+    /// Whether another engine serves it now.
+    pub fn handed(&self) -> bool {
+        self.handed.load(Ordering::Acquire)
     }
 
     /// A duplicate of the socket, for the worker that serves it now.

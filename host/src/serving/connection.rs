@@ -64,7 +64,8 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
         }
-        if conn.owner() != me {
+        // Handed to another engine, which reads what Kong sends from now on.
+        if conn.owner() != me || conn.handed() {
             conn.release();
             return;
         }
@@ -98,6 +99,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
                 break;
             }
         }
+        let handover = &local.server.handover;
         if state == State::Handed {
             // The worker answering holds the claim now, and nothing was left in the buffer.
             if stream.readable().await.is_err() {
@@ -106,6 +108,12 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
             continue;
         }
         let open = state == State::Open;
+        // Replaced by another engine: an idle connection goes to it (see `handover`).
+        if open && buf.bytes.is_empty() && handover.hand_on(&conn) {
+            conn.put_buf(buf);
+            conn.release();
+            return;
+        }
         conn.put_buf(buf);
         // A process's connections gather on its serving worker, where its events live. They
         // are placed there when accepted; only a worker replaced while it held one (see
@@ -122,7 +130,10 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
             return;
         }
         conn.release();
-        if !open || stream.readable().await.is_err() {
+        if !open {
+            return;
+        }
+        if stream.readable().await.is_err() {
             return;
         }
     }

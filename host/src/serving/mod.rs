@@ -19,6 +19,7 @@ pub mod accept;
 pub mod conn;
 pub mod connection;
 pub mod dispatch;
+pub mod handover;
 pub mod local;
 pub mod methods;
 pub mod placement;

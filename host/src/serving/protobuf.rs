@@ -133,6 +133,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         scratch: Vec::with_capacity(256),
         limit: local.host().settings.limits.max_bytes,
     };
+    let handover = &local.server.handover;
     loop {
         // Between calls the connection is not claimed, so that a handover can move it; it
         // is claimed once the next call's first bytes are there.
@@ -143,7 +144,8 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         while !conn.claim() {
             tokio::task::yield_now().await;
         }
-        if conn.owner() != me {
+        // Handed to another engine, which reads what Kong sends from now on.
+        if conn.owner() != me || conn.handed() {
             conn.release();
             return;
         }
@@ -159,8 +161,10 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
                 }
                 let buf = std::mem::replace(&mut link.buf, Buffer::new(Arc::clone(&budget)));
                 conn.put_buf(buf);
+                // Replaced by another engine: an idle connection goes to it.
+                let handed = nothing && handover.hand_on(&conn);
                 conn.release();
-                if nothing {
+                if nothing && !handed {
                     continue;
                 }
                 return;
@@ -182,6 +186,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
             None => After::Close,
         };
         let buf = std::mem::replace(&mut link.buf, Buffer::new(Arc::clone(&budget)));
+        let idle = buf.bytes.is_empty();
         conn.put_buf(buf);
         let home = if local.worker.serves() {
             me
@@ -199,7 +204,13 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
                 adopt(&local.server, conn);
                 return;
             }
-            After::Open => conn.release(),
+            After::Open => {
+                let handed = idle && handover.hand_on(&conn);
+                conn.release();
+                if handed {
+                    return;
+                }
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 //! What every worker thread shares to serve Kong: the host, the pool, where each Kong process
-//! is served, the open connections and the listening socket.
+//! is served, the open connections, the listening socket, and the hand-over to another engine.
 
 use std::{
     os::fd::OwnedFd,
@@ -11,7 +11,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{conn::Conn, placement::Placement};
+use super::{conn::Conn, handover::HandOver, placement::Placement};
 use crate::{host::Host, workers::Pool};
 
 /// What every worker thread shares to serve Kong.
@@ -22,6 +22,8 @@ pub struct Shared {
     pub pool: Arc<Pool>,
     /// Which serving worker serves each Kong worker process.
     pub placement: Arc<Placement>,
+    /// Connections handed to the engine replacing this one, and Steps passed back.
+    pub handover: HandOver,
     /// Every open connection, for handing them over.
     conns: Mutex<Vec<Weak<Conn>>>,
     /// The listening socket; taken away when the server stops accepting.
@@ -43,6 +45,7 @@ impl Shared {
             host,
             pool,
             placement: Arc::default(),
+            handover: HandOver::default(),
             conns: Mutex::default(),
             listener: Mutex::new(Some(Arc::new(listener))),
             accepted: AtomicU64::new(0),

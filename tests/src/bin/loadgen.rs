@@ -20,6 +20,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// The whole benchmark (`make bench`): echo, mock and pluginhost at each load, memory under
@@ -46,6 +48,9 @@ enum Command {
         /// The built token-introspection plugin (libtoken_introspection.so).
         #[arg(long)]
         token_introspection: PathBuf,
+        /// The built panicky test plugin (libpanicky.so), for the crash.
+        #[arg(long)]
+        panicky: PathBuf,
         /// Where report.md and plot.png go.
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
@@ -142,6 +147,7 @@ fn main() -> anyhow::Result<()> {
             sleeper,
             rate_limit,
             token_introspection,
+            panicky,
             out,
             in_flight,
             rounds,
@@ -159,6 +165,7 @@ fn main() -> anyhow::Result<()> {
                 sleeper,
                 rate_limit,
                 token_introspection,
+                panicky,
                 out: out.clone(),
                 in_flight,
                 rounds,

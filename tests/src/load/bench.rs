@@ -20,6 +20,7 @@ use super::{
     blocking::{self, Blocking},
     children::ServerProcess,
     client::{self, Exchange, Figures, KONG_POOL_SIZE, Load},
+    crash,
     dialects::{self, Dialects},
     embedded::{self, Embedded},
     introspection::{self, Introspection},
@@ -49,6 +50,8 @@ pub struct Bench {
     pub rate_limit: PathBuf,
     /// The built `token-introspection` plugin.
     pub token_introspection: PathBuf,
+    /// The built `panicky` test plugin, which aborts the process on demand.
+    pub panicky: PathBuf,
     /// Where the report and plot go.
     pub out: PathBuf,
     /// Events in flight, one point each.
@@ -123,6 +126,12 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     std::fs::copy(&bench.blocker, storm_plugins.join("blocker.so"))?;
     std::fs::copy(&bench.sleeper, storm_plugins.join("sleeper.so"))
         .with_context(|| format!("cannot copy {}", bench.sleeper.display()))?;
+    // The crash's plugins: hello, and panicky to abort the process.
+    let crash_plugins = dir.join("crash-plugins");
+    std::fs::create_dir_all(&crash_plugins)?;
+    std::fs::copy(&bench.hello, crash_plugins.join("hello.so"))?;
+    std::fs::copy(&bench.panicky, crash_plugins.join("panicky.so"))
+        .with_context(|| format!("cannot copy {}", bench.panicky.display()))?;
     let steal_before = steal_ticks();
     let started = Instant::now();
 
@@ -225,6 +234,8 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &storm_plugins,
         bench.measure < Duration::from_secs(1),
     )?;
+    let crashes = crash::measure(&builds, dir, &crash_plugins, bench.rounds.clamp(1, 5))?;
+    eprintln!("loadgen: a crash measured");
     let metrics = metrics_cost::measure(
         &bench.pluginhost,
         dir,
@@ -291,6 +302,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         &points,
         &blocking,
         &storms,
+        &crashes,
         &rate_limit,
         &introspection,
         &metrics,
@@ -500,6 +512,7 @@ fn render(
     points: &[Vec<(Point, Point, Point)>],
     blocking: &Blocking,
     storms: &[storm::Build],
+    crashes: &[crash::Build],
     rate_limit: &RateLimit,
     introspection: &Introspection,
     metrics: &MetricsCost,
@@ -584,6 +597,8 @@ fn render(
     out.push_str(&blocking.table());
     out.push_str("\n## A service that hangs, and one that is slow\n\n");
     out.push_str(&storm::render(storms));
+    out.push_str("\n## A plugin that aborts the process\n\n");
+    out.push_str(&crash::render(crashes));
     out.push_str(
         "\n## rate-limit: counting locally and in Redis (pluginhost, default threads)\n\n",
     );

@@ -43,9 +43,23 @@ impl ServerProcess {
         Ok(server)
     }
 
-    /// The process id.
+    /// The id of the process that serves: the newest engine of a supervising build, the
+    /// process itself for a build that serves in the process Kong starts.
     pub fn pid(&self) -> u32 {
+        super::procfs::children(self.child.id())
+            .last()
+            .copied()
+            .unwrap_or(self.child.id())
+    }
+
+    /// The id of the process started (a supervisor, or the server itself).
+    pub fn started_pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether the process started has exited, reaping it if so.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().is_ok_and(|status| status.is_some())
     }
 }
 

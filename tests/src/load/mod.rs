@@ -6,6 +6,8 @@
 //!   hello beside them;
 //! * [`client`] — events driven as one nginx worker drives them (pooled connections, N in
 //!   flight), with events/s, RPC/s, latency percentiles and CPU per event;
+//! * [`crash`] — a plugin that aborts the process: the time to serving again and the events
+//!   lost, supervised beside a build Kong starts again;
 //! * [`echo`] — the physical baseline, a Unix-socket echo;
 //! * [`embedded`] — hello served by its own executable beside hello in pluginhost;
 //! * [`mock`] — the protocol baseline, the same exchange answered with no plugin runtime;
@@ -25,6 +27,7 @@ pub mod bench;
 pub mod blocking;
 pub mod children;
 pub mod client;
+pub mod crash;
 pub mod dialects;
 pub mod echo;
 pub mod embedded;

@@ -23,10 +23,33 @@ fn schedstat_total(pid: u32) -> Option<Duration> {
     Some(Duration::from_nanos(total))
 }
 
-fn stat_ticks(pid: u32) -> Option<Duration> {
+/// The fields of `/proc/<pid>/stat` after the command name, from the state on (field 3).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces; fields are counted after its closing parenthesis.
-    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    let rest = text.rsplit_once(')')?.1;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The children of `pid`'s main thread, oldest first (a supervisor's engines).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut children: Vec<u32> = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|child| child.parse().ok())
+        .collect();
+    // Started later, a pid is larger unless the counter wrapped: the start time decides.
+    children.sort_by_key(|&child| start_ticks(child).unwrap_or(0));
+    children
+}
+
+/// When `pid` started, in clock ticks since boot.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+fn stat_ticks(pid: u32) -> Option<Duration> {
+    let fields = stat_fields(pid)?;
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let hz = rustix::param::clock_ticks_per_second() as f64;

@@ -145,24 +145,45 @@ pub fn step_error(local: &Local, param: &Value, answering: Answering<'_>) -> Dis
     resume(local, id, answer, answering)
 }
 
-/// Hands Kong's answer to event `id`, here or on the worker it lives on.
+/// Hands Kong's answer to event `id`, here or on the worker it lives on (or, for an event of
+/// the engine this one replaces, there: see [`crate::serving::handover`]).
 fn resume(local: &Local, id: u64, answer: Answer, answering: Answering<'_>) -> Dispatched {
     let home = home_of(id);
-    if home == local.worker.index {
+    let handover = &local.server.handover;
+    if home == local.worker.index && (local.events.has(id) || !handover.forwards()) {
         return Dispatched::Now(local.events.step(id, answer));
     }
-    let Some(worker) = local.server.pool.handle(home) else {
-        return Dispatched::Now(Err(format!("No running event {id}")));
-    };
     let (reply, dispatched) = answering.reply();
+    let Some(worker) = local.server.pool.handle(home) else {
+        if let Err((_, reply)) = handover.forward(id, answer, reply) {
+            reply.send(Err(no_event(id)));
+        }
+        return dispatched;
+    };
+    if home == local.worker.index {
+        if let Err((_, reply)) = handover.forward(id, answer, reply) {
+            reply.send(Err(no_event(id)));
+        }
+        return dispatched;
+    }
     let sent = worker.send(Box::new(move || {
-        reply.send(here().events.step(id, answer));
+        let local = here();
+        if local.events.has(id) {
+            return reply.send(local.events.step(id, answer));
+        }
+        if let Err((answer, reply)) = local.server.handover.forward(id, answer, reply) {
+            reply.send(local.events.step(id, answer));
+        }
     }));
     if sent {
         dispatched
     } else {
-        Dispatched::Now(Err(format!("No running event {id}")))
+        Dispatched::Now(Err(no_event(id)))
     }
+}
+
+fn no_event(id: u64) -> String {
+    format!("No running event {id}")
 }
 
 fn event_id(param: &Value) -> Result<u64, String> {
