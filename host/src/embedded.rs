@@ -5,8 +5,9 @@
 //! The executable serves with the same engine as pluginhost ([`crate::serve`]): the same
 //! workers, limits, metrics, signals and socket, the same flags ([`ServeFlags`]). Only where
 //! the plugin comes from differs: it is linked in ([`plugin_abi::Exported`]), so nothing is
-//! loaded and no build is checked, plugin and server being one build. A crash ends only this
-//! plugin's process; upgrading it is replacing the executable and letting Kong restart it.
+//! loaded and no build is checked, plugin and server being one build. It is supervised as
+//! pluginhost is ([`crate::supervisor`]): a crash ends only this plugin's events in flight, and
+//! SIGUSR2 upgrades it in place after its executable is replaced.
 //!
 //! A plugin crate opts in with a feature that brings in this crate, and a one-line `main`:
 //!

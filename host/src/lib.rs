@@ -23,14 +23,16 @@
 //!   answer translated to and from them;
 //! * [`rpc`] — the MsgPack:1 wire alone: [`rpc::frame`] (framing, with its limits),
 //!   [`rpc::message`] (requests and responses), [`rpc::params`], [`rpc::incoming`] (the same
-//!   framing and decoding on a byte string, for the fuzz target);
+//!   framing and decoding on a byte string, for the fuzz target), [`rpc::client`] (a client on
+//!   one connection);
 //! * [`serving`] — serving Kong, in one room: [`serving::server`] (starting, the pool's hooks),
 //!   [`serving::shared`] (what the threads share), [`serving::accept`] (accepting, `serverPid`),
 //!   [`serving::placement`] (a Kong worker process's connections on one serving thread),
 //!   [`serving::connection`] (the connection loop), [`serving::protobuf`] (the same for
 //!   ProtoBuf:1, an event per connection), [`serving::dispatch`] (the method table),
 //!   [`serving::methods`] (one function per `plugin.*` method), [`serving::reply`] (where
-//!   every answer is encoded and written), [`serving::local`] (what each thread keeps);
+//!   every answer is encoded and written), [`serving::local`] (what each thread keeps),
+//!   [`serving::handover`] (connections handed to the engine that replaces this one);
 //!   [`budget`] — the bytes all connections may buffer;
 //! * [`workers`] — the pool of worker threads, which knows nothing of the protocol, and its
 //!   [`workers::watchdog`]; [`pace`] — which phases run inline on a serving thread and which

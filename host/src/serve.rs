@@ -24,7 +24,7 @@ use crate::{
     lifecycle::{self, Stop},
     loader::{LoadedPlugin, trust::Trust},
     reload,
-    serving::{Server, accept, handover, local::here},
+    serving::{Server, accept, local::here},
     socket,
     supervisor::{
         self,
@@ -310,7 +310,7 @@ async fn serve(
         // Idle connections go at once; one a worker answered on its own, or one busy now,
         // at its task's next idle moment or at the next sweep.
         until_quiet(&server, deadline, || {
-            handover::sweep(shared);
+            server.hand_on_idle();
             false
         })
         .await;

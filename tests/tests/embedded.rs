@@ -53,6 +53,53 @@ fn greeting(kong: &Kong) -> String {
     outcome.calls[1].args[1].as_str().unwrap().to_owned()
 }
 
+/// An event of hello suspended at its first PDK call, on a connection of its own: the
+/// connection and the event's id.
+fn suspended_event(kong: &Kong) -> (kong_sim::kong::Conn, Value) {
+    let id = kong
+        .start_instance("hello", &json!({"message": "hi"}))
+        .unwrap();
+    let mut conn = kong.open();
+    conn.send(
+        1,
+        "plugin.HandleEvent",
+        map([
+            ("InstanceId", Value::from(id)),
+            ("EventName", Value::from("access")),
+        ]),
+    )
+    .unwrap();
+    let step = conn.read_response(1).unwrap();
+    let event_id = kong_sim::kong::get(&step, "EventId").unwrap().clone();
+    (conn, event_id)
+}
+
+/// Answers the suspended event's `get_header` with the host, and gives the greeting its
+/// handler then sets (msgid 2).
+fn greeting_of(conn: &mut kong_sim::kong::Conn, event_id: &Value) -> String {
+    conn.send(
+        2,
+        "plugin.Step",
+        map([
+            ("EventId", event_id.clone()),
+            ("Data", Value::from("example.test")),
+        ]),
+    )
+    .unwrap();
+    let next = conn.read_response(2).unwrap();
+    let data = kong_sim::kong::get(&next, "Data").unwrap();
+    let args = kong_sim::kong::get(data, "Args").unwrap();
+    args[1].as_str().unwrap_or_default().to_owned()
+}
+
+/// Replaces the installed `exe` with the `hello-v2` build, as package managers do: a new file
+/// renamed over it.
+fn install_v2_over(exe: &Path) {
+    let staged = exe.with_file_name(".hello.new");
+    std::fs::copy(paths::embedded("hello-v2"), &staged).unwrap();
+    std::fs::rename(&staged, exe).unwrap();
+}
+
 #[test]
 fn help_version_and_dump_are_what_kong_and_people_read() {
     let exe = paths::embedded("hello");
@@ -177,43 +224,13 @@ fn upgrading_is_a_restart_and_running_events_finish() {
     assert_eq!(greeting(&kong), "Rust says hi to example.test");
 
     // An event suspended at its first PDK call when the upgrade comes.
-    let id = kong
-        .start_instance("hello", &json!({"message": "hi"}))
-        .unwrap();
-    let mut conn = kong.open();
-    conn.send(
-        1,
-        "plugin.HandleEvent",
-        map([
-            ("InstanceId", Value::from(id)),
-            ("EventName", Value::from("access")),
-        ]),
-    )
-    .unwrap();
-    let step = conn.read_response(1).unwrap();
-    let event_id = kong_sim::kong::get(&step, "EventId").unwrap().clone();
-
-    // The new version replaces the file (a rename, as package managers do), then SIGTERM.
-    let staged = prefix.path().join("bin/.hello.new");
-    std::fs::copy(paths::embedded("hello-v2"), &staged).unwrap();
-    std::fs::rename(&staged, &exe).unwrap();
+    let (mut conn, event_id) = suspended_event(&kong);
+    install_v2_over(&exe);
     old.signal(rustix::process::Signal::TERM);
     // The running event is answered, and finishes within the grace time.
-    conn.send(
-        2,
-        "plugin.Step",
-        map([
-            ("EventId", event_id.clone()),
-            ("Data", Value::from("example.test")),
-        ]),
-    )
-    .unwrap();
-    let next = conn.read_response(2).unwrap();
-    let data = kong_sim::kong::get(&next, "Data").unwrap();
-    let args = kong_sim::kong::get(data, "Args").unwrap();
     assert_eq!(
-        args[1].as_str(),
-        Some("Rust says hi to example.test"),
+        greeting_of(&mut conn, &event_id),
+        "Rust says hi to example.test",
         "the old code"
     );
     conn.send(3, "plugin.Step", map([("EventId", event_id)]))
@@ -233,6 +250,29 @@ fn upgrading_is_a_restart_and_running_events_finish() {
     let out = Command::new(&exe).arg("-dump").output().unwrap();
     let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(dump["Plugins"][0]["Version"], "2.0.0");
+}
+
+#[test]
+fn sigusr2_upgrades_an_embedded_plugin_in_place_and_its_event_finishes_on_the_old_code() {
+    let prefix = tempfile::tempdir().unwrap();
+    let exe = install(prefix.path(), "hello", "hello");
+    let server = start(&exe, prefix.path(), &[]);
+    let supervisor = server.supervisor_pid();
+    let kong = server.kong();
+    // An event suspended at its first PDK call when the upgrade comes.
+    let (mut conn, event_id) = suspended_event(&kong);
+    install_v2_over(&exe);
+    server.signal(rustix::process::Signal::USR2);
+    server.wait_for_log("the new engine serves");
+    // The connection went to the new engine; the event's Step reaches the old code through it.
+    assert_eq!(
+        greeting_of(&mut conn, &event_id),
+        "Rust says hi to example.test",
+        "the old code"
+    );
+    // New events run the new code, under the pid Kong started.
+    assert_eq!(greeting(&kong), "VERSION 2 GREETS example.test");
+    assert_eq!(server.supervisor_pid(), supervisor);
 }
 
 #[test]

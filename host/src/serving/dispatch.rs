@@ -21,10 +21,10 @@ pub fn dispatch(local: &Local, request: Request, answering: Answering<'_>) -> Di
         "InstanceStatus" => instances::instance_status(host, &param).into(),
         "CloseInstance" => instances::close_instance(host, &param).into(),
         "HandleEvent" => events::handle_event(local, &param, answering),
-        "Step" | "StepMultiMap" | "StepCredential" | "StepConsumer" | "StepRoute"
-        | "StepService" | "StepMemoryStats" => events::step(local, &param, answering),
         "StepError" => events::step_error(local, &param, answering),
-        // Kong honours a `_method` field in PDK results, so other Step variants can appear.
+        // `Step` and its typed variants (the ones Kong picks by PDK method are named in
+        // `metrics::RPC_METHODS`); Kong honours a `_method` field in PDK results, so others
+        // can appear: all carry the answer in `Data`.
         other if other.starts_with("Step") => events::step(local, &param, answering),
         _ => Dispatched::Now(Err(format!("rpc: can't find method {method}"))),
     }

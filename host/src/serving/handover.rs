@@ -4,7 +4,8 @@
 //!
 //! * **Old engine** ([`HandOver::start`]): each connection goes, at a moment it is idle (no
 //!   request read and not answered, nothing buffered), to the supervisor, which gives it to the
-//!   new engine. A connection is never closed under Kong, so no request Kong writes meanwhile
+//!   new engine: from its own task when it is done with a request, or from a sweep of the idle
+//!   ones on their workers ([`super::Server::hand_on_idle`]). A connection is never closed under Kong, so no request Kong writes meanwhile
 //!   is lost: its bytes wait in the socket for the new engine.
 //! * **New engine**: it greets each connection handed to it with its `serverPid` (see
 //!   [`super::accept`]), so Kong starts its instances there. A Step for an event it does not
@@ -23,7 +24,7 @@ use std::{
 use abi_stable::std_types::RString;
 use rmpv::Value;
 
-use super::{conn::Conn, local::here, reply::ReplySender, shared::Shared};
+use super::{conn::Conn, reply::ReplySender};
 use crate::{
     bridge::Answer,
     rpc::{
@@ -131,32 +132,6 @@ impl HandOver {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some()
-    }
-}
-
-/// Hands on every connection idle now (its task waits for Kong, nothing buffered), each from
-/// the worker that serves it; a busy one goes when its task is done with it.
-pub fn sweep(shared: &Shared) {
-    for worker in shared.pool.serving() {
-        shared.pool.send(
-            worker,
-            Box::new(move || {
-                let local = here();
-                let server = &local.server;
-                for conn in server.connections_of(local.worker.index) {
-                    if !conn.claim() {
-                        continue;
-                    }
-                    let buf = conn.take_buf();
-                    let idle = buf.bytes.is_empty();
-                    conn.put_buf(buf);
-                    if idle && !conn.handed() {
-                        server.handover.hand_on(&conn);
-                    }
-                    conn.release();
-                }
-            }),
-        );
     }
 }
 

@@ -49,6 +49,33 @@ impl Server {
     }
 
     /// Has worker `worker` accept on the listening socket.
+    /// Hands on every connection idle now (its task waits for Kong, nothing buffered) to the
+    /// engine replacing this one, each from the worker that serves it; a busy one goes when
+    /// its task is done with it (see [`super::handover`]).
+    pub fn hand_on_idle(&self) {
+        for worker in self.shared.pool.serving() {
+            self.shared.pool.send(
+                worker,
+                Box::new(move || {
+                    let local = local::here();
+                    let server = &local.server;
+                    for conn in server.connections_of(local.worker.index) {
+                        if !conn.claim() {
+                            continue;
+                        }
+                        let buf = conn.take_buf();
+                        let idle = buf.bytes.is_empty();
+                        conn.put_buf(buf);
+                        if idle && !conn.handed() {
+                            server.handover.hand_on(&conn);
+                        }
+                        conn.release();
+                    }
+                }),
+            );
+        }
+    }
+
     fn accept_on(&self, worker: usize) {
         if let Some(listener) = self.shared.listener() {
             self.shared.pool.send(

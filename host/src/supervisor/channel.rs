@@ -186,6 +186,35 @@ pub fn receive(channel: BorrowedFd<'_>) -> std::io::Result<Option<Message>> {
     Ok(Some(message))
 }
 
+/// Calls `each` with every message that comes on `channel`, from a thread of its own named
+/// `name`, until the other side closes its end. A message that cannot be read is logged and
+/// passed over.
+pub fn listen(
+    name: &str,
+    channel: OwnedFd,
+    mut each: impl FnMut(Message) + Send + 'static,
+) -> std::io::Result<()> {
+    let label = name.to_owned();
+    std::thread::Builder::new()
+        .name(label.clone())
+        .spawn(move || {
+            loop {
+                match receive(channel.as_fd()) {
+                    Ok(Some(message)) => each(message),
+                    Ok(None) => return,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        tracing::warn!("{label}: {e}");
+                        if e.kind() != std::io::ErrorKind::InvalidData {
+                            return;
+                        }
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
 /// The one descriptor a message came with.
 fn one(fds: Vec<OwnedFd>) -> Result<OwnedFd, String> {
     fds.into_iter()

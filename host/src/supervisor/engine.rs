@@ -59,24 +59,6 @@ impl Link {
     /// Calls `each` with every message the supervisor sends, from a thread of its own, until
     /// the channel closes.
     pub fn listen(&self, each: impl Fn(Message) + Send + 'static) -> std::io::Result<()> {
-        let channel = self.channel.try_clone()?;
-        std::thread::Builder::new()
-            .name("pluginhost-channel".into())
-            .spawn(move || {
-                loop {
-                    match channel::receive(channel.as_fd()) {
-                        Ok(Some(message)) => each(message),
-                        Ok(None) => return,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            tracing::warn!("supervisor channel: {e}");
-                            if e.kind() != std::io::ErrorKind::InvalidData {
-                                return;
-                            }
-                        }
-                    }
-                }
-            })?;
-        Ok(())
+        channel::listen("pluginhost-channel", self.channel.try_clone()?, each)
     }
 }

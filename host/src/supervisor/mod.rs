@@ -354,25 +354,9 @@ impl Supervisor {
                 .context("cannot copy the engine's channel")?,
         );
         let reports = self.reports.clone();
-        let spawned = std::thread::Builder::new()
-            .name("pluginhost-watch".into())
-            .spawn(move || {
-                loop {
-                    match channel::receive(channel.as_fd()) {
-                        Ok(Some(message)) => {
-                            let _ = reports.send(Report::Message(pid, message));
-                        }
-                        Ok(None) => return,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            tracing::warn!("engine channel: {e}");
-                            if e.kind() != std::io::ErrorKind::InvalidData {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
+        let spawned = channel::listen("pluginhost-watch", channel, move |message| {
+            let _ = reports.send(Report::Message(pid, message));
+        });
         if let Err(e) = spawned {
             tracing::warn!("cannot watch the engine's channel: {e}");
         }
