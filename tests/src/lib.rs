@@ -7,7 +7,8 @@
 //!   `serverPid` notification, msgid checks, the event loop with typed `Step` replies picked by
 //!   PDK method name, the retry on `no plugin instance`, nothing sent after `kong.response.exit`;
 //! * [`protobuf`] — Kong's ProtoBuf:1 client (`pb_rpc.lua`), per Kong generation, behind the
-//!   same [`kong::Client`] as the MsgPack one, so that one test runs in both dialects;
+//!   same [`kong::Client`] as the MsgPack one, so that one test runs in both dialects; it
+//!   encodes through [`kong_proto`], Kong's own `pluginsocket.proto` compiled;
 //! * [`schema_loader`] — what each Kong release makes of a dump, and what it refuses at
 //!   `kong start`; [`kong_conf`] — how it reads the plugin server settings of kong.conf
 //!   and runs their commands;
@@ -29,6 +30,7 @@ pub mod fixtures;
 pub mod introspection;
 pub mod kong;
 pub mod kong_conf;
+pub mod kong_proto;
 pub mod load;
 pub mod metrics;
 pub mod paths;

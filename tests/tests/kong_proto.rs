@@ -6,85 +6,16 @@
 //! message, number and type: a message filled by reflection from Kong's schema goes through the
 //! server's type and comes back the same.
 
-use std::path::PathBuf;
-
+use kong_sim::kong_proto::{PACKAGE, VERSIONS, compile, kong_name, lua_name};
+use plugin_abi::schema::KongVersion;
 use pluginhost::protobuf::{
     messages as m,
     methods::{Input, METHODS, Method, Output},
 };
 use prost::Message as _;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
-    MethodDescriptor, Value,
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value,
 };
-
-/// Kong's files: each, and the first release that ships it.
-const VERSIONS: [(&str, (u32, u32)); 4] = [
-    ("pluginsocket-2.4.0.proto", (2, 4)),
-    ("pluginsocket-2.8.0.proto", (2, 8)),
-    ("pluginsocket-3.1.0.proto", (3, 1)),
-    ("pluginsocket-3.7.0.proto", (3, 7)),
-];
-
-const PACKAGE: &str = "kong_plugin_protocol";
-
-fn kong_proto_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/kong-proto")
-}
-
-/// Kong's schema in `file`, compiled.
-fn compile(file: &str) -> DescriptorPool {
-    let dir = kong_proto_dir();
-    assert!(
-        dir.join(file).exists(),
-        "{} is missing: Kong's pluginsocket.proto files are read from shared/kong-proto beside \
-         the checkout",
-        dir.join(file).display()
-    );
-    // The compiler's own pool keeps the custom options (`MethodName`) that a round trip through
-    // prost-types' descriptors drops.
-    let mut compiler = protox::Compiler::new([&dir]).unwrap_or_else(|e| panic!("{file}: {e}"));
-    compiler
-        .include_imports(true)
-        .open_file(file)
-        .unwrap_or_else(|e| panic!("{file}: {e}"));
-    compiler.descriptor_pool()
-}
-
-/// The name Kong calls an rpc of `service Kong` by: its `MethodName` option (extension 50007,
-/// which names `kong.ctx.shared.set` and `.get`), else the name derived from the rpc's.
-fn kong_name(pool: &DescriptorPool, rpc: &MethodDescriptor) -> String {
-    let option = pool.get_extension_by_name(&format!("{PACKAGE}.MethodName"));
-    let options = rpc.options();
-    match option.filter(|option| options.has_extension(option)) {
-        Some(option) => match options.get_extension(&option).as_ref() {
-            Value::String(name) => name.clone(),
-            other => panic!("{}: MethodName is {other:?}", rpc.name()),
-        },
-        None => lua_name(rpc.name()),
-    }
-}
-
-/// The name Kong's `pb_rpc.lua` derives from an rpc's: `Service_Request_SetRawBody` is
-/// `kong.service.request.set_raw_body` (`_` → `.`, then `_` before each capital that follows a
-/// lower-case letter and its digits, all lower-cased).
-fn lua_name(rpc: &str) -> String {
-    let dotted = rpc.replace('_', ".");
-    let mut out = String::from("kong.");
-    let mut previous_lower = false;
-    for c in dotted.chars() {
-        if c.is_ascii_uppercase() && previous_lower {
-            out.push('_');
-        }
-        if c.is_ascii_lowercase() {
-            previous_lower = true;
-        } else if !c.is_ascii_digit() {
-            previous_lower = false;
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
 
 fn input_message(input: Input) -> String {
     let name = match input {
@@ -134,7 +65,7 @@ struct SameOnTheWire {
     /// Kong's message.
     kong: &'static str,
     /// The first release that declares the server's message.
-    until: (u32, u32),
+    until: KongVersion,
     /// Why the wire cannot tell them apart.
     why: &'static str,
 }
@@ -144,33 +75,33 @@ const SAME_ON_THE_WIRE: [SameOnTheWire; 4] = [
         method: "kong.service.set_upstream",
         side: "answer",
         kong: "google.protobuf.Empty",
-        until: (3, 7),
+        until: KongVersion::new(3, 7, 0),
         why: "an Empty answer is an empty frame, which reads as Bool false",
     },
     SameOnTheWire {
         method: "kong.request.get_raw_body",
         side: "answer",
         kong: "kong_plugin_protocol.String",
-        until: (2, 8),
+        until: KongVersion::new(2, 8, 0),
         why: "String's field 1 is RawBodyResult's content (field 1, length-delimited)",
     },
     SameOnTheWire {
         method: "kong.service.request.set_raw_body",
         side: "argument",
         kong: "kong_plugin_protocol.String",
-        until: (3, 1),
+        until: KongVersion::new(3, 1, 0),
         why: "String and ByteString are both field 1, length-delimited",
     },
     SameOnTheWire {
         method: "kong.service.response.get_raw_body",
         side: "answer",
         kong: "kong_plugin_protocol.String",
-        until: (3, 1),
+        until: KongVersion::new(3, 1, 0),
         why: "String and ByteString are both field 1, length-delimited",
     },
 ];
 
-fn same_on_the_wire(method: &str, side: &str, kong: &str, release: (u32, u32)) -> bool {
+fn same_on_the_wire(method: &str, side: &str, kong: &str, release: KongVersion) -> bool {
     SAME_ON_THE_WIRE
         .iter()
         .any(|e| e.method == method && e.side == side && e.kong == kong && release < e.until)
@@ -178,7 +109,7 @@ fn same_on_the_wire(method: &str, side: &str, kong: &str, release: (u32, u32)) -
 
 /// The server's method table against one release's `service Kong`: every rpc of it is there,
 /// with its messages; a message that differs is an error naming method, side and both types.
-fn method_table_errors(pool: &DescriptorPool, release: (u32, u32)) -> Vec<String> {
+fn method_table_errors(pool: &DescriptorPool, release: KongVersion) -> Vec<String> {
     let service = pool
         .get_service_by_name(&format!("{PACKAGE}.Kong"))
         .expect("service Kong");
@@ -215,7 +146,7 @@ fn method_table_errors(pool: &DescriptorPool, release: (u32, u32)) -> Vec<String
     }
     // What the server has beyond this release is what later releases added.
     for method in METHODS.iter() {
-        if !kong_names.contains(&method.name.to_owned()) && release >= (3, 1) {
+        if !kong_names.contains(&method.name.to_owned()) && release >= KongVersion::new(3, 1, 0) {
             errors.push(format!(
                 "{} is not a method of Kong {release:?}",
                 method.name
@@ -262,7 +193,7 @@ fn every_message_the_wire_cannot_tell_apart_is_one_kong_declared() {
         });
         assert!(
             declared,
-            "{} ({}): no release before {:?} declares {}; the exception ({}) is stale",
+            "{} ({}): no release before {} declares {}; the exception ({}) is stale",
             entry.method, entry.side, entry.until, entry.kong, entry.why
         );
     }

@@ -22,13 +22,20 @@ use super::{
 };
 use crate::{
     kong::{Answer, get, map, step_method},
-    protobuf::wrap_result,
+    kong_proto::{Schema, answer_frame},
+    protobuf::answer_value,
 };
-use pluginhost::protobuf::{
-    messages::{Call as PbCall, CmdHandleEvent, CmdStartInstance, Return, RpcCall, RpcReturn},
-    methods::find,
+use plugin_abi::schema::KongVersion;
+use pluginhost::protobuf::messages::{
+    Call as PbCall, CmdHandleEvent, CmdStartInstance, Return, RpcCall, RpcReturn,
 };
 use prost::Message;
+
+/// The schema of the Kong release the load's ProtoBuf:1 answers are encoded for: the PDK's
+/// answers come from Kong's `pluginsocket.proto`, as Kong encodes them.
+fn kong_proto() -> &'static Schema {
+    Schema::of(KongVersion::new(3, 9, 0))
+}
 
 /// Kong's default `lua_socket_pool_size`.
 pub const KONG_POOL_SIZE: usize = 256;
@@ -491,7 +498,9 @@ impl Answers {
             EncodedAnswer {
                 step_method: step_method(method, &answer),
                 data,
-                protobuf: find(method).map(|m| wrap_result(m.output, &answer)),
+                protobuf: kong_proto()
+                    .method(method)
+                    .map(|m| answer_frame(m, answer_value(&answer))),
             }
         };
         let encode = |method: &'static str| encode_answer(method, answer(method));
@@ -521,7 +530,8 @@ impl Answers {
                 .as_deref()
                 .ok_or_else(|| io::Error::other(format!("method \"{method}\" not found")));
         }
-        find(method)
+        kong_proto()
+            .method(method)
             .map(|_| &[][..])
             .ok_or_else(|| io::Error::other(format!("method \"{method}\" not found")))
     }
