@@ -15,7 +15,7 @@
 //!   child, starting another after a crash and replacing the code in place on SIGUSR2;
 //!   [`serve`] — the engine's life: load, bind, serve, stop, for pluginhost and for
 //!   [`embedded`], a plugin crate's executable serving that one plugin; [`lifecycle`] — signals and parent
-//!   death; [`socket`] — the listening socket; [`logging`] — stderr, never blocking; [`cap`]
+//!   death; [`socket`] — the listening socket; [`takeover`] — the hand-over socket beside it; [`logging`] — stderr, never blocking; [`cap`]
 //!   — the size cap of log lines and error replies; [`metrics`] — what is counted for
 //!   Prometheus, and the `/metrics` endpoint;
 //! * [`dialect`] — MsgPack:1 or ProtoBuf:1, one per process; [`protobuf`] — ProtoBuf:1's wire
@@ -86,5 +86,6 @@ pub mod serving;
 pub mod socket;
 pub mod stacks;
 pub mod supervisor;
+pub mod takeover;
 pub mod version;
 pub mod workers;

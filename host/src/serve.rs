@@ -24,13 +24,14 @@ use crate::{
     lifecycle::{self, Stop},
     loader::{LoadedPlugin, trust::Trust},
     reload,
-    serving::{Server, accept, local::here},
+    serving::{Server, accept, local::here, shared::Shared},
     socket,
     supervisor::{
         self,
         channel::{Listeners, Message},
         engine::Link,
     },
+    takeover,
     workers::Pool,
 };
 
@@ -217,7 +218,13 @@ async fn serve(
         return Ok(());
     }
     let open_files = crate::workers::sizing::raise_open_files();
-    let (listener, bound, handed) = match given {
+    // Before Kong's socket: see `takeover::bind`.
+    let takeover_listener = takeover::bind(socket_path)
+        .inspect_err(|e| {
+            tracing::debug!("no hand-over socket beside {}: {e}", socket_path.display())
+        })
+        .ok();
+    let (listener, bound, handed_listeners) = match given {
         Some(given) => {
             let bound = socket::BoundSocket::adopt(socket_path, given.identity);
             (given.socket, bound, None)
@@ -238,26 +245,20 @@ async fn serve(
     let (accepting_tx, accepting_rx) = watch::channel(false);
     let server = Server::start(Arc::clone(&host), listener, accepting_rx)
         .context("cannot start the worker threads")?;
-    let shared = Arc::clone(&server.shared);
-    link.listen(move |message| match message {
-        Message::Conn(conn) => {
-            if !accept::adopt_handed(&shared, UnixStream::from(conn), false) {
-                tracing::warn!("cannot serve a connection handed over: stopping");
-            }
-        }
-        Message::Successor(link) => {
-            accept::adopt_handed(&shared, UnixStream::from(link), true);
-        }
-        Message::Predecessor(link) => {
-            if let Err(e) = shared.handover.set_predecessor(link) {
-                tracing::warn!("cannot reach the engine this one replaces: {e}");
-            }
-        }
-        other => tracing::warn!("unexpected message from the supervisor: {other:?}"),
-    })
-    .context("cannot listen to the supervisor")?;
-    link.ready(handed)
+    let on_handed = {
+        let shared = Arc::clone(&server.shared);
+        move |message| handed(&shared, message)
+    };
+    link.listen(on_handed.clone())
+        .context("cannot listen to the supervisor")?;
+    link.ready(handed_listeners)
         .context("cannot tell the supervisor this engine serves")?;
+    // What a server this one took the socket over from hands on comes here.
+    if let Some(listener) = takeover_listener
+        && let Err(e) = takeover::serve(listener, on_handed)
+    {
+        tracing::warn!("cannot serve the hand-over socket: {e}");
+    }
     if let Some(metrics) = metrics {
         metrics.live.watch(Arc::clone(&server.shared.pool) as _);
     }
@@ -316,9 +317,17 @@ async fn serve(
         .await;
     } else if superseded {
         // Kong's workers still finishing requests send their next events over the
-        // connections they have: served until they stop.
+        // connections they have: handed to the server that took over, when it takes them,
+        // else served until they stop.
         tracing::info!("another server took the socket over: finishing the events");
-        until_quiet(&server, deadline, || false).await;
+        let handing = hand_to_successor(&server, socket_path);
+        until_quiet(&server, deadline, || {
+            if handing {
+                server.hand_on_idle();
+            }
+            false
+        })
+        .await;
     }
     wait_for_events(&server.shared.pool, deadline).await;
     if draining {
@@ -331,10 +340,61 @@ async fn serve(
             endpoint.keep_file();
         }
     } else {
+        if bound.is_ours() {
+            takeover::remove(socket_path);
+        }
         bound.remove_if_ours();
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves what the supervisor, or a server this one took the socket over from, hands over:
+/// Kong's connections, and the links between an engine and the one replacing it.
+fn handed(shared: &Arc<Shared>, message: Message) {
+    match message {
+        Message::Conn(conn) => {
+            if !accept::adopt_handed(shared, UnixStream::from(conn), false) {
+                tracing::warn!("cannot serve a connection handed over: stopping");
+            }
+        }
+        Message::Successor(link) => {
+            accept::adopt_handed(shared, UnixStream::from(link), true);
+        }
+        Message::Predecessor(link) => {
+            if let Err(e) = shared.handover.set_predecessor(link) {
+                tracing::warn!("cannot reach the engine this one replaces: {e}");
+            }
+        }
+        other => tracing::warn!("unexpected message handed over: {other:?}"),
+    }
+}
+
+/// Once another server has taken the socket over: connects to its hand-over socket, gives it
+/// the link for the Steps of this server's events, and hands Kong's connections on there from
+/// now on; false when it takes none (then they are served here until they stop).
+fn hand_to_successor(server: &Server, socket_path: &Path) -> bool {
+    let shared = &server.shared;
+    let connected = takeover::connect(socket_path).and_then(|channel| {
+        let (here, there) = UnixStream::pair()?;
+        supervisor::channel::send(
+            std::os::fd::AsFd::as_fd(&channel),
+            &Message::Predecessor(there.into()),
+        )?;
+        accept::adopt_handed(shared, here, true);
+        Ok(channel)
+    });
+    match connected {
+        Ok(channel) => {
+            shared.handover.start(channel);
+            tracing::info!("handing Kong's connections to the server that took over");
+            true
+        }
+        Err(e) => {
+            tracing::info!("the server that took over takes no connections ({e})");
+            false
+        }
+    }
 }
 
 /// Waits until `done()`, or until nothing has happened for [`HANDOVER_IDLE`] (no event
