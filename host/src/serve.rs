@@ -301,26 +301,27 @@ async fn serve(
     let superseded = draining || until_quiet(&server, deadline, || !bound.is_ours()).await;
     let _ = accepting_tx.send(true);
     server.shared.stop_accepting();
-    if draining {
-        tracing::info!("a new engine serves: handing the connections on, finishing the events");
-        let shared = &server.shared;
-        shared.handover.start(
+    if superseded {
+        // Kong's workers still finishing requests send their next events over the
+        // connections they have: handed to the engine or server that took over (through the
+        // supervisor at an upgrade, its hand-over socket at a reload), else served until they
+        // stop.
+        let successor = if draining {
+            tracing::info!("a new engine serves: handing the connections on, finishing the events");
             link.channel()
-                .context("cannot copy the supervisor's channel")?,
-        );
+        } else {
+            tracing::info!("another server took the socket over: finishing the events");
+            takeover::connect(socket_path)
+        };
+        let handing = match successor.and_then(|channel| hand_over(&server, channel)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!("the connections stay here: the successor takes none ({e})");
+                false
+            }
+        };
         // Idle connections go at once; one a worker answered on its own, or one busy now,
         // at its task's next idle moment or at the next sweep.
-        until_quiet(&server, deadline, || {
-            server.hand_on_idle();
-            false
-        })
-        .await;
-    } else if superseded {
-        // Kong's workers still finishing requests send their next events over the
-        // connections they have: handed to the server that took over, when it takes them,
-        // else served until they stop.
-        tracing::info!("another server took the socket over: finishing the events");
-        let handing = hand_to_successor(&server, socket_path);
         until_quiet(&server, deadline, || {
             if handing {
                 server.hand_on_idle();
@@ -358,9 +359,6 @@ fn handed(shared: &Arc<Shared>, message: Message) {
                 tracing::warn!("cannot serve a connection handed over: stopping");
             }
         }
-        Message::Successor(link) => {
-            accept::adopt_handed(shared, UnixStream::from(link), true);
-        }
         Message::Predecessor(link) => {
             if let Err(e) = shared.handover.set_predecessor(link) {
                 tracing::warn!("cannot reach the engine this one replaces: {e}");
@@ -370,31 +368,19 @@ fn handed(shared: &Arc<Shared>, message: Message) {
     }
 }
 
-/// Once another server has taken the socket over: connects to its hand-over socket, gives it
-/// the link for the Steps of this server's events, and hands Kong's connections on there from
-/// now on; false when it takes none (then they are served here until they stop).
-fn hand_to_successor(server: &Server, socket_path: &Path) -> bool {
+/// Once another engine or server has taken over: sends it, over `channel`, the link for the
+/// Steps of the events this one still runs (this end served here, never handed on), and from
+/// then on hands Kong's connections on there.
+fn hand_over(server: &Server, channel: OwnedFd) -> std::io::Result<()> {
     let shared = &server.shared;
-    let connected = takeover::connect(socket_path).and_then(|channel| {
-        let (here, there) = UnixStream::pair()?;
-        supervisor::channel::send(
-            std::os::fd::AsFd::as_fd(&channel),
-            &Message::Predecessor(there.into()),
-        )?;
-        accept::adopt_handed(shared, here, true);
-        Ok(channel)
-    });
-    match connected {
-        Ok(channel) => {
-            shared.handover.start(channel);
-            tracing::info!("handing Kong's connections to the server that took over");
-            true
-        }
-        Err(e) => {
-            tracing::info!("the server that took over takes no connections ({e})");
-            false
-        }
-    }
+    let (here, there) = UnixStream::pair()?;
+    supervisor::channel::send(
+        std::os::fd::AsFd::as_fd(&channel),
+        &Message::Predecessor(there.into()),
+    )?;
+    accept::adopt_handed(shared, here, true);
+    shared.handover.start(channel);
+    Ok(())
 }
 
 /// Waits until `done()`, or until nothing has happened for [`HANDOVER_IDLE`] (no event

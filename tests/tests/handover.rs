@@ -15,7 +15,7 @@ use std::{
 
 use kong_sim::{
     server::Prefix,
-    steady::{Tally, hello_workers},
+    steady::{StopOnDrop, Tally, hello_workers},
 };
 use rustix::process::Signal;
 
@@ -42,6 +42,7 @@ fn reload(order: Order) -> (Tally, Tally) {
     let (old_tally, new_tally) = (Tally::default(), Tally::default());
     let new = thread::scope(|s| {
         hello_workers(s, WORKERS, &socket, &old_stop, &old_tally);
+        let _stop = (StopOnDrop(&old_stop), StopOnDrop(&new_stop));
         thread::sleep(Duration::from_millis(300));
         if order == Order::OldStoppedFirst {
             old.signal(Signal::TERM);

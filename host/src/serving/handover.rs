@@ -44,6 +44,8 @@ pub struct HandOver {
     channel: OnceLock<OwnedFd>,
     /// The engine this one replaces, while it runs events.
     predecessor: Mutex<Option<Forwarder>>,
+    /// Whether there is one; read on every Step without the lock.
+    forwards: AtomicBool,
 }
 
 impl Default for HandOver {
@@ -53,6 +55,7 @@ impl Default for HandOver {
             handed: AtomicU64::new(0),
             channel: OnceLock::new(),
             predecessor: Mutex::new(None),
+            forwards: AtomicBool::new(false),
         }
     }
 }
@@ -74,7 +77,7 @@ impl HandOver {
     /// (this engine then forgets it without closing it under Kong: its task, woken, finds it
     /// handed and reads nothing).
     pub fn hand_on(&self, conn: &Conn) -> bool {
-        if !self.is_on() || conn.stays() {
+        if !self.is_on() || conn.stays() || conn.handed() {
             return false;
         }
         let Some(channel) = self.channel.get() else {
@@ -105,6 +108,7 @@ impl HandOver {
     pub fn set_predecessor(&self, link: OwnedFd) -> std::io::Result<()> {
         let forwarder = Forwarder::start(UnixStream::from(link))?;
         *self.predecessor.lock().unwrap_or_else(|p| p.into_inner()) = Some(forwarder);
+        self.forwards.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -127,11 +131,9 @@ impl HandOver {
     }
 
     /// Whether Steps of unknown events go to an engine this one replaces.
+    #[inline]
     pub fn forwards(&self) -> bool {
-        self.predecessor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.forwards.load(Ordering::Acquire)
     }
 }
 

@@ -48,7 +48,6 @@ impl Server {
         Ok(server)
     }
 
-    /// Has worker `worker` accept on the listening socket.
     /// Hands on every connection idle now (its task waits for Kong, nothing buffered) to the
     /// engine replacing this one, each from the worker that serves it; a busy one goes when
     /// its task is done with it (see [`super::handover`]).
@@ -66,7 +65,7 @@ impl Server {
                         let buf = conn.take_buf();
                         let idle = buf.bytes.is_empty();
                         conn.put_buf(buf);
-                        if idle && !conn.handed() {
+                        if idle {
                             server.handover.hand_on(&conn);
                         }
                         conn.release();
@@ -76,6 +75,7 @@ impl Server {
         }
     }
 
+    /// Has worker `worker` accept on the listening socket.
     fn accept_on(&self, worker: usize) {
         if let Some(listener) = self.shared.listener() {
             self.shared.pool.send(

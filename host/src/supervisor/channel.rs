@@ -9,12 +9,12 @@
 //!   of binding;
 //! * `ready [DEV INO [metrics]]` — engine to supervisor, once it serves; with the sockets it
 //!   bound itself, for the engines after it;
-//! * `conn` — a Kong connection: from a draining engine at a moment it is idle, to the
-//!   supervisor, which hands it to the engine serving now;
-//! * `successor` — supervisor to a draining engine: a connection from the engine that replaces
-//!   it, over which the Steps of its events still come (never handed on);
-//! * `predecessor` — supervisor to the engine that replaces another: the other end, where the
-//!   Steps of events it does not know go;
+//! * `predecessor` — from a draining engine first, through the supervisor to the engine
+//!   serving now: a connection to the draining one, where the Steps of events the new one does
+//!   not know go;
+//! * `conn` — a Kong connection: from a draining engine at a moment it is idle, through the
+//!   supervisor to the engine serving now (the same two also come over a server's hand-over
+//!   socket at a reload: see [`crate::takeover`]);
 //! * `crash [PLUGIN]` — engine to supervisor, from a fatal signal's handler (see
 //!   [`crate::supervisor::crash`]): the plugin whose code ran on the thread that crashed, if
 //!   any did.
@@ -97,8 +97,6 @@ pub enum Message {
     Ready(Option<Listeners>),
     /// A Kong connection to serve.
     Conn(OwnedFd),
-    /// The connection from the engine that replaces this one.
-    Successor(OwnedFd),
     /// The connection to the engine this one replaces.
     Predecessor(OwnedFd),
     /// The engine crashed while this plugin's code ran (empty: outside any plugin's code).
@@ -128,7 +126,6 @@ pub fn send(channel: BorrowedFd<'_>, message: &Message) -> std::io::Result<()> {
             (format!("ready {words}"), fds)
         }
         Message::Conn(fd) => ("conn".to_owned(), vec![fd.as_fd()]),
-        Message::Successor(fd) => ("successor".to_owned(), vec![fd.as_fd()]),
         Message::Predecessor(fd) => ("predecessor".to_owned(), vec![fd.as_fd()]),
         Message::Crash(plugin) => (format!("crash {plugin}"), Vec::new()),
     };
@@ -177,7 +174,6 @@ pub fn receive(channel: BorrowedFd<'_>) -> std::io::Result<Option<Message>> {
         Some((&"ready", [])) => Message::Ready(None),
         Some((&"ready", rest)) => Message::Ready(Some(Listeners::parse(rest, fds).map_err(bad)?)),
         Some((&"conn", [])) => Message::Conn(one(fds).map_err(bad)?),
-        Some((&"successor", [])) => Message::Successor(one(fds).map_err(bad)?),
         Some((&"predecessor", [])) => Message::Predecessor(one(fds).map_err(bad)?),
         Some((&"crash", [])) => Message::Crash(String::new()),
         Some((&"crash", [plugin])) => Message::Crash((*plugin).to_owned()),

@@ -15,7 +15,7 @@
 //!   accepting and hands each of Kong's connections on, at a moment it is idle, through the
 //!   supervisor to the new engine, which greets it with its `serverPid` (Kong then starts its
 //!   instances there). The Steps of events the old engine still runs may arrive at the new
-//!   one: it passes them over a connection to the old one (`successor`/`predecessor`). The old
+//!   one: it passes them over a connection the old one sent first (`predecessor`). The old
 //!   engine leaves when its events are done and its connections handed on; nothing is closed
 //!   under Kong.
 //! * **A stop** (SIGTERM, SIGINT, SIGHUP, the parent's death) goes on to the engines, which
@@ -157,7 +157,8 @@ async fn supervise() -> anyhow::Result<()> {
     // before.
     let mut draining: Vec<Pid> = Vec::new();
     let mut served = false;
-    let mut previous = None;
+    // The engine an upgrade replaces: drained once `current` serves, kept if it never does.
+    let mut previous: Option<Engine> = None;
     if let Some(handoff) = std::env::var_os(HANDOFF_ENV) {
         let (listeners, engine, channel) = take_handoff(&handoff.to_string_lossy())?;
         me.listeners = Some(listeners);
@@ -176,8 +177,6 @@ async fn supervise() -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = watch::channel(Stop::Serving);
     armed.watch(stop_tx);
     let mut current = me.spawn()?;
-    // The engine to drain once `current` serves (the one an upgrade replaces).
-    let mut replaced = previous.map(|e| e.pid);
     let mut last_crash: HashMap<Pid, String> = HashMap::new();
     let mut upgrade_when_ready = false;
     loop {
@@ -203,14 +202,13 @@ async fn supervise() -> anyhow::Result<()> {
                     if me.listeners.is_none() {
                         me.listeners = bound;
                     }
-                    if let Some(old) = replaced.take() {
+                    if let Some(Engine { pid: old, .. }) = previous.take() {
                         tracing::info!(
                             old = old.as_raw_nonzero().get(),
                             new = pid.as_raw_nonzero().get(),
                             "the new engine serves: the old one hands its connections on, \
                              finishes its events and leaves"
                         );
-                        me.link(old, pid);
                         let _ = rustix::process::kill_process(old, Signal::USR2);
                         draining.push(old);
                     }
@@ -221,8 +219,10 @@ async fn supervise() -> anyhow::Result<()> {
                 Report::Message(pid, Message::Crash(plugin)) => {
                     last_crash.insert(pid, plugin);
                 }
-                Report::Message(pid, Message::Conn(conn)) if pid != current.pid => {
-                    me.send(current.pid, &Message::Conn(conn));
+                Report::Message(pid, message @ (Message::Conn(_) | Message::Predecessor(_)))
+                    if pid != current.pid =>
+                {
+                    me.send(current.pid, &message);
                 }
                 Report::Message(pid, message) => tracing::warn!(
                     engine = pid.as_raw_nonzero().get(),
@@ -233,7 +233,7 @@ async fn supervise() -> anyhow::Result<()> {
                     let crashed_in = last_crash.remove(&pid);
                     if !current.ready {
                         // An upgrade whose engine could not start: the old one serves on.
-                        if let Some(old) = replaced.take().and_then(|old| previous.take().filter(|e| e.pid == old)) {
+                        if let Some(old) = previous.take() {
                             tracing::error!(
                                 status = %describe(status),
                                 "the upgrade's engine exited before serving: the old engine serves on"
@@ -258,6 +258,7 @@ async fn supervise() -> anyhow::Result<()> {
                 Report::Exited(pid, _) => {
                     me.channels.remove(&pid);
                     draining.retain(|&p| p != pid);
+                    previous = previous.filter(|e| e.pid != pid);
                     last_crash.remove(&pid);
                 }
             }
@@ -274,8 +275,10 @@ async fn supervise() -> anyhow::Result<()> {
             Some(Report::Exited(pid, _)) => left.retain(|&p| p != pid),
             // A draining engine's connections still go to the one serving, which finishes
             // what Kong sends on them before it stops.
-            Some(Report::Message(pid, Message::Conn(conn))) if pid != current.pid => {
-                me.send(current.pid, &Message::Conn(conn));
+            Some(Report::Message(pid, message @ (Message::Conn(_) | Message::Predecessor(_))))
+                if pid != current.pid =>
+            {
+                me.send(current.pid, &message);
             }
             Some(Report::Message(..)) => {}
             None => break,
@@ -329,18 +332,6 @@ impl Supervisor {
                 engine = pid.as_raw_nonzero().get(),
                 "cannot send {message:?} to an engine: {e}"
             );
-        }
-    }
-
-    /// Connects draining engine `old` with `new`, the engine that replaces it, for the Steps of
-    /// the events `old` still runs.
-    fn link(&self, old: Pid, new: Pid) {
-        match std::os::unix::net::UnixStream::pair() {
-            Ok((to_old, to_new)) => {
-                self.send(old, &Message::Successor(to_old.into()));
-                self.send(new, &Message::Predecessor(to_new.into()));
-            }
-            Err(e) => tracing::warn!("cannot connect the old engine with the new: {e}"),
         }
     }
 

@@ -150,28 +150,26 @@ pub fn step_error(local: &Local, param: &Value, answering: Answering<'_>) -> Dis
 fn resume(local: &Local, id: u64, answer: Answer, answering: Answering<'_>) -> Dispatched {
     let home = home_of(id);
     let handover = &local.server.handover;
-    if home == local.worker.index && (local.events.has(id) || !handover.forwards()) {
+    let here_now = home == local.worker.index;
+    if here_now && (!handover.forwards() || local.events.has(id)) {
         return Dispatched::Now(local.events.step(id, answer));
     }
     let (reply, dispatched) = answering.reply();
-    let Some(worker) = local.server.pool.handle(home) else {
+    // Not an event of this engine's (its home is here, or no worker of this engine): the
+    // engine this one replaces may run it.
+    let Some(worker) = local.server.pool.handle(home).filter(|_| !here_now) else {
         if let Err((_, reply)) = handover.forward(id, answer, reply) {
             reply.send(Err(no_event(id)));
         }
         return dispatched;
     };
-    if home == local.worker.index {
-        if let Err((_, reply)) = handover.forward(id, answer, reply) {
-            reply.send(Err(no_event(id)));
-        }
-        return dispatched;
-    }
     let sent = worker.send(Box::new(move || {
         let local = here();
-        if local.events.has(id) {
+        let handover = &local.server.handover;
+        if !handover.forwards() || local.events.has(id) {
             return reply.send(local.events.step(id, answer));
         }
-        if let Err((answer, reply)) = local.server.handover.forward(id, answer, reply) {
+        if let Err((answer, reply)) = handover.forward(id, answer, reply) {
             reply.send(local.events.step(id, answer));
         }
     }));
