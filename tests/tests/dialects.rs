@@ -5,6 +5,9 @@
 
 use std::{collections::BTreeMap, thread};
 
+#[path = "../../plugin-abi/src/pdk/nil_table.rs"]
+mod nil_table;
+
 use kong_sim::protobuf::ProtoBufKong;
 use kong_sim::{
     Value,
@@ -15,6 +18,7 @@ use kong_sim::{
 use plugin_abi::schema::KongVersion;
 use pluginhost::protobuf::messages::{Call as RpcCommand, CmdHandleEvent, RpcCall};
 use prost::Message;
+use nil_table::NilMeans;
 use serde_json::json;
 
 fn serve(dialect: Dialect, extra: &[&str]) -> (Prefix, Server) {
@@ -29,33 +33,24 @@ fn serve(dialect: Dialect, extra: &[&str]) -> (Prefix, Server) {
 fn documented(dialect: Dialect) -> BTreeMap<String, String> {
     let docs = std::fs::read_to_string(paths::workspace().join("plugin-abi/src/pdk/mod.rs"))
         .expect("the PDK's docs");
-    let prefix = match dialect {
-        Dialect::MsgPack => "//! | nil | ",
-        Dialect::ProtoBuf(_) => "//! | nil, ProtoBuf:1 | ",
+    let table = match dialect {
+        Dialect::MsgPack => "nil",
+        Dialect::ProtoBuf(_) => "nil, ProtoBuf:1",
     };
-    let mut table = BTreeMap::new();
-    for row in docs.lines().filter_map(|l| l.strip_prefix(prefix)) {
-        let outcome = match row.split(" | ").next().expect("an outcome column") {
-            "`Ok(None)`: not there, a normal answer" | "`Ok(None)`" => "absent",
-            "`Err(PdkError::NoValue)`: these always have a value, so the call failed" => "novalue",
-            "`Ok(())`: nothing to answer, the normal answer" | "`Ok(())`" => "done",
-            "the zero of the answer's message: `\"\"`, `0`, `false`, empty" => "value",
-            "`Err(PdkError::Host)`: not a method of Kong's `service Kong`" => "refused",
-            other => panic!("a nil row the test does not know: {other}"),
-        };
-        let (_, functions) = row
-            .trim_end_matches(" |")
-            .rsplit_once(" | ")
-            .expect("a functions column");
-        for method in functions.split(", ") {
-            let method = method.trim_matches('`').to_owned();
-            assert!(
-                table.insert(method.clone(), outcome.to_owned()).is_none(),
-                "{method} is in two rows"
-            );
-        }
-    }
-    table
+    // The words the panicky plugin's `every` mode records for each outcome.
+    nil_table::read(&docs, table)
+        .into_iter()
+        .map(|(method, means)| {
+            let word = match means {
+                NilMeans::Absent => "absent",
+                NilMeans::NoValue => "novalue",
+                NilMeans::Done => "done",
+                NilMeans::Zero => "value",
+                NilMeans::Refused => "refused",
+            };
+            (method, word.to_owned())
+        })
+        .collect()
 }
 
 #[test]

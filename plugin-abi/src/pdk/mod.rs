@@ -336,6 +336,8 @@ pub(crate) fn encode_args(method: &str, args: &impl Serialize) -> PdkResult<Vec<
 }
 
 #[cfg(test)]
+mod nil_table;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use rmpv::Value;
 
+use super::nil_table::{self, NilMeans};
 use crate::{
     Kong, PdkError,
     pdk::{Consumer, MultiMap},
@@ -503,31 +504,18 @@ fn method_strings_and_argument_shapes() {
 
 /// The nil table of `crate::pdk`'s docs: method → what a nil answer gives.
 fn documented_nil_outcomes() -> BTreeMap<String, Outcome> {
-    let docs = include_str!("mod.rs");
-    let mut table = BTreeMap::new();
-    for row in docs.lines().filter_map(|l| l.strip_prefix("//! | nil | ")) {
-        let outcome = if row.starts_with("`Ok(None)`") {
-            Outcome::Absent
-        } else if row.starts_with("`Err(PdkError::NoValue)`") {
-            Outcome::Failed
-        } else if row.starts_with("`Ok(())`") {
-            Outcome::Done
-        } else {
-            panic!("a nil row the test does not know: {row}");
-        };
-        let (_, functions) = row
-            .trim_end_matches(" |")
-            .rsplit_once(" | ")
-            .expect("a functions column");
-        for method in functions.split(", ") {
-            let method = method.trim_matches('`').to_owned();
-            assert!(
-                table.insert(method.clone(), outcome.clone()).is_none(),
-                "{method} twice"
-            );
-        }
-    }
-    table
+    nil_table::read(include_str!("mod.rs"), "nil")
+        .into_iter()
+        .map(|(method, means)| {
+            let outcome = match means {
+                NilMeans::Absent => Outcome::Absent,
+                NilMeans::NoValue => Outcome::Failed,
+                NilMeans::Done => Outcome::Done,
+                other => panic!("{method}: MsgPack:1 sends nil itself, not {other:?}"),
+            };
+            (method, outcome)
+        })
+        .collect()
 }
 
 #[test]
