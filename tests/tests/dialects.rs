@@ -12,13 +12,15 @@ use kong_sim::protobuf::ProtoBufKong;
 use kong_sim::{
     Value,
     kong::{Answer, Client, Entity, map},
-    paths,
+    kong_proto::Schema,
+    metrics, paths,
     server::{Dialect, Prefix, Server, wait_for_file},
+    wait,
 };
+use nil_table::NilMeans;
 use plugin_abi::schema::KongVersion;
 use pluginhost::protobuf::messages::{Call as RpcCommand, CmdHandleEvent, RpcCall};
 use prost::Message;
-use nil_table::NilMeans;
 use serde_json::json;
 
 fn serve(dialect: Dialect, extra: &[&str]) -> (Prefix, Server) {
@@ -254,6 +256,131 @@ fn an_abandoned_event_is_reaped() {
         assert!(
             err.contains("abandoned") || err.contains("closed the event's"),
             "{dialect:?}: {recorded}"
+        );
+    }
+}
+
+/// One connection written byte by byte, as a client that sends a large request slowly does.
+enum Raw {
+    MsgPack(kong_sim::kong::Conn),
+    ProtoBuf(kong_sim::protobuf::Conn),
+}
+
+impl Raw {
+    fn open(dialect: Dialect, server: &Server) -> Raw {
+        match dialect {
+            Dialect::MsgPack => Raw::MsgPack(kong_sim::kong::Conn::open(server.socket()).unwrap()),
+            Dialect::ProtoBuf(kong) => {
+                Raw::ProtoBuf(ProtoBufKong::new(server.socket(), kong).acquire())
+            }
+        }
+    }
+
+    /// A request of about 700 KiB (a config padded with spaces) starting a hello instance,
+    /// framed as the dialect frames it; `id` is its msgid or sequence.
+    fn start_request(&self, id: u8) -> Vec<u8> {
+        let mut config = String::from(r#"{"message":"hi"}"#);
+        config.extend(std::iter::repeat_n(' ', 700 * 1024));
+        match self {
+            Raw::MsgPack(_) => {
+                let param = map([("Name", Value::from("hello")), ("Config", config.into())]);
+                let request = Value::Array(vec![
+                    Value::from(0),
+                    Value::from(id),
+                    Value::from("plugin.StartInstance"),
+                    Value::Array(vec![param]),
+                ]);
+                let mut frame = Vec::new();
+                rmpv::encode::write_value(&mut frame, &request).unwrap();
+                frame
+            }
+            Raw::ProtoBuf(_) => {
+                let args = map([("name", Value::from("hello")), ("config", config.into())]);
+                let payload =
+                    Schema::of(PROTOBUF_KONG).rpc_call(i64::from(id), "cmd_start_instance", &args);
+                let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+                frame.extend_from_slice(&payload);
+                frame
+            }
+        }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Raw::MsgPack(conn) => conn.send_raw(bytes).map_err(|e| e.to_string()),
+            Raw::ProtoBuf(conn) => conn.send_raw(bytes),
+        }
+    }
+
+    fn is_closed(&mut self) -> bool {
+        match self {
+            Raw::MsgPack(conn) => conn.is_closed(),
+            Raw::ProtoBuf(conn) => conn.is_closed(),
+        }
+    }
+
+    /// Whether request `id` was answered with the instance it started.
+    fn started(&mut self, id: u8) -> bool {
+        match self {
+            Raw::MsgPack(conn) => conn
+                .read_response(u64::from(id))
+                .is_ok_and(|status| kong_sim::kong::get(&status, "Id").is_some()),
+            Raw::ProtoBuf(conn) => {
+                let frame = conn.read().unwrap();
+                let (sequence, returned) = Schema::of(PROTOBUF_KONG).rpc_return(&frame).unwrap();
+                sequence == i64::from(id)
+                    && returned.is_some_and(|(field, _)| field == "instance_status")
+            }
+        }
+    }
+}
+
+const PROTOBUF_KONG: KongVersion = KongVersion::new(3, 9, 0);
+
+#[test]
+fn all_connections_share_one_budget_of_buffered_bytes() {
+    for dialect in [Dialect::MsgPack, Dialect::ProtoBuf(PROTOBUF_KONG)] {
+        let (_prefix, server) = serve(
+            dialect,
+            &[
+                "-max-request-bytes",
+                "1048576",
+                "-max-buffered-bytes",
+                "1048576",
+                metrics::LISTEN_ANY[0],
+                metrics::LISTEN_ANY[1],
+            ],
+        );
+        let address = metrics::address(&server);
+        // Two requests of about 700 KiB each, each allowed alone, both sent but their last
+        // 100 KiB.
+        let mut first = Raw::open(dialect, &server);
+        let (a, b) = (first.start_request(1), first.start_request(2));
+        let cut = a.len() - 100 * 1024;
+        first.send_raw(&a[..cut]).unwrap();
+        // Part of it may still be in the kernel: the second starts once the server holds all
+        // of it, or it could be the first one that crosses the budget.
+        wait::until("the first request's bytes to be buffered", || {
+            metrics::buffered_bytes(&address) == cut as f64
+        });
+        let mut second = Raw::open(dialect, &server);
+        // The server may close it before it has all of it.
+        let _ = second.send_raw(&b[..cut]);
+        assert!(
+            second.is_closed(),
+            "{dialect:?}: the connection past the budget stays open"
+        );
+        server.wait_for_log("past the budget of 1048576 bytes");
+        first.send_raw(&a[cut..]).unwrap();
+        assert!(
+            first.started(1),
+            "{dialect:?}: the first request is answered"
+        );
+        // The server goes on: a new connection is served.
+        let kong = server.client(dialect);
+        assert!(
+            kong.start_instance("hello", &json!({})).is_ok(),
+            "{dialect:?}"
         );
     }
 }

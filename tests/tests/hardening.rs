@@ -75,48 +75,6 @@ fn a_request_beyond_the_limits_is_refused_from_its_header() {
     assert!(conn.read_response(8).is_ok());
 }
 
-#[test]
-fn all_connections_share_one_budget_of_buffered_bytes() {
-    let (_prefix, server) = serve_hello(&[
-        "-max-request-bytes",
-        "1048576",
-        "-max-buffered-bytes",
-        "1048576",
-        metrics::LISTEN_ANY[0],
-        metrics::LISTEN_ANY[1],
-    ]);
-    let address = metrics::address(&server);
-    // Two requests of 700 KiB each, each allowed alone, both sent but their last 100 KiB.
-    let partial = |msgid: u8| {
-        let mut request = get_status_head(msgid);
-        request.extend_from_slice(&[0xc6, 0x00, 0x0a, 0xf0, 0x00]);
-        request.resize(request.len() + 600 * 1024, b'x');
-        request
-    };
-    let mut first = Conn::open(server.socket()).unwrap();
-    let sent = partial(1);
-    first.send_raw(&sent).unwrap();
-    // Part of what was sent may still be in the kernel: the second starts once the server
-    // holds all of it, or it could be the first one that crosses the budget.
-    wait::until("the first request's bytes to be buffered", || {
-        metrics::buffered_bytes(&address) == sent.len() as f64
-    });
-    let mut second = Conn::open(server.socket()).unwrap();
-    // The server may close it before it has all of it.
-    let _ = second.send_raw(&partial(2));
-    assert!(
-        second.is_closed(),
-        "the connection past the budget stays open"
-    );
-    server.wait_for_log("past the budget of 1048576 bytes");
-    first.send_raw(&vec![b'x'; 100 * 1024]).unwrap();
-    assert!(
-        first.read_response(1).is_ok(),
-        "the first request is answered"
-    );
-    still_serves(&server);
-}
-
 /// Voluntary context switches of the server's worker threads: how often they woke. Fails when
 /// it finds no worker thread: a count of none would pass any bound.
 fn worker_wakeups(pid: u32) -> u64 {

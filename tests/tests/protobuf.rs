@@ -10,7 +10,6 @@ use kong_sim::{
     metrics,
     protobuf::ProtoBufKong,
     server::{Dialect, Prefix, Server},
-    wait,
 };
 use plugin_abi::schema::KongVersion;
 use pluginhost::protobuf::messages::{
@@ -203,55 +202,4 @@ fn a_new_version_loaded_while_serving_serves_new_instances() {
     assert_eq!(greeting(&new), "VERSION 2 GREETS example.com");
     // The instance started before keeps the code it started with.
     assert_eq!(greeting(&old), "Rust says hi to example.com");
-}
-
-#[test]
-fn all_connections_share_one_budget_of_buffered_bytes() {
-    let (_prefix, server) = serve(&[
-        "-max-request-bytes",
-        "1048576",
-        "-max-buffered-bytes",
-        "1048576",
-        metrics::LISTEN_ANY[0],
-        metrics::LISTEN_ANY[1],
-    ]);
-    let address = metrics::address(&server);
-    let kong = ProtoBufKong::new(server.socket(), KONG);
-    // Two calls of about 700 KiB each (a config padded with spaces), each allowed alone, both
-    // sent but their last 100 KiB.
-    let mut config = br#"{"message":"hi"}"#.to_vec();
-    config.resize(700 * 1024, b' ');
-    let framed = |sequence| {
-        let payload = call(
-            sequence,
-            Call::CmdStartInstance(CmdStartInstance {
-                name: "hello".into(),
-                config: config.clone(),
-            }),
-        );
-        let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
-        frame.extend_from_slice(&payload);
-        frame
-    };
-    let (a, b) = (framed(2), framed(3));
-    let cut = a.len() - 100 * 1024;
-    let mut first = kong.acquire();
-    first.send_raw(&a[..cut]).unwrap();
-    // Part of it may still be in the kernel: the second starts once the server holds all of
-    // it, or it could be the first one that crosses the budget.
-    wait::until("the first call's bytes to be buffered", || {
-        metrics::buffered_bytes(&address) == cut as f64
-    });
-    let mut second = ProtoBufKong::new(server.socket(), KONG).acquire();
-    // The server may close it before it has all of it.
-    let _ = second.send_raw(&b[..cut]);
-    assert!(
-        second.is_closed(),
-        "the connection past the budget stays open"
-    );
-    server.wait_for_log("past the budget of 1048576 bytes");
-    first.send_raw(&a[cut..]).unwrap();
-    let ret = RpcReturn::decode(first.read().unwrap().as_slice()).unwrap();
-    assert_eq!(ret.sequence, 2);
-    assert!(matches!(ret.r#return, Some(Return::InstanceStatus(_))));
 }
