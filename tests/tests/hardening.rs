@@ -13,9 +13,8 @@ use std::{
 
 use kong_sim::{
     kong::{Conn, get, map},
-    metrics, paths,
+    paths,
     server::{Prefix, Server},
-    wait,
 };
 use rmpv::Value;
 use rustix::process::Signal;
