@@ -22,9 +22,9 @@ pub struct Cli {
     #[command(flatten)]
     pub serve: ServeFlags,
 
-    /// Directory holding the plugins (*.so).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub plugins_directory: PathBuf,
+    /// Where the plugins are.
+    #[command(flatten)]
+    pub plugins: PluginsDirectory,
 
     /// Print one plugin's info as a MessagePack map and exit (Kong 2.x legacy mode).
     #[arg(long, value_name = "NAME")]
@@ -69,13 +69,37 @@ pub struct Cli {
     pub allow_insecure_files: bool,
 }
 
+/// Where the plugins are: a flag of pluginhost's and of `kong-conf`, which writes the command
+/// line that serves them.
+#[derive(Debug, Args)]
+pub struct PluginsDirectory {
+    /// Directory holding the plugins (*.so).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub plugins_directory: PathBuf,
+}
+
+/// Where Kong looks for a server and which dialect it speaks: flags of every server and of
+/// `kong-conf`, which writes them into Kong's configuration.
+#[derive(Debug, Args)]
+pub struct KongFlags {
+    /// Kong's prefix directory, where the socket is made.
+    #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
+    pub kong_prefix: PathBuf,
+
+    /// The dialect Kong speaks to this server: MsgPack:1 (go-pluginserver's) or ProtoBuf:1
+    /// (go-pdk's embedded servers', Kong 2.4 and later; also `protobuf`). The query commands
+    /// tell Kong which.
+    #[arg(long, value_name = "PROTOCOL", default_value = "MsgPack:1")]
+    pub protocol: crate::dialect::Dialect,
+}
+
 /// The flags every server takes: pluginhost, and a plugin serving itself (see
 /// [`crate::embedded`]), spelled the same.
 #[derive(Debug, Args)]
 pub struct ServeFlags {
-    /// Kong's prefix directory, where the socket is made.
-    #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
-    pub kong_prefix: PathBuf,
+    /// Kong's prefix and dialect.
+    #[command(flatten)]
+    pub kong: KongFlags,
 
     /// Listen on this socket instead of the one in Kong's prefix.
     #[arg(long, value_name = "PATH")]
@@ -91,12 +115,6 @@ pub struct ServeFlags {
     /// (one object per line, for log pipelines).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::Format::Text)]
     pub log_format: crate::logging::Format,
-
-    /// The dialect Kong speaks to this server: MsgPack:1 (go-pluginserver's) or ProtoBuf:1
-    /// (go-pdk's embedded servers', Kong 2.4 and later; also `protobuf`). The query commands
-    /// tell Kong which.
-    #[arg(long, value_name = "PROTOCOL", default_value = "MsgPack:1")]
-    pub protocol: crate::dialect::Dialect,
 
     /// Leave field descriptions out of config schemas, whatever -kong-version says.
     #[arg(long)]
@@ -225,16 +243,12 @@ pub struct KongConfArgs {
     pub kong_version: KongVersion,
 
     /// The plugins directory pluginhost serves.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub plugins_directory: PathBuf,
+    #[command(flatten)]
+    pub plugins: PluginsDirectory,
 
-    /// Kong's prefix directory, where the sockets are made.
-    #[arg(long, value_name = "PREFIX", default_value = "/usr/local/kong")]
-    pub kong_prefix: PathBuf,
-
-    /// The dialect the servers speak (see `pluginhost -h`).
-    #[arg(long, value_name = "PROTOCOL", default_value = "MsgPack:1")]
-    pub protocol: crate::dialect::Dialect,
+    /// Kong's prefix and the dialect of the servers.
+    #[command(flatten)]
+    pub kong: KongFlags,
 
     /// The pluginhost executable the lines start; default: this one.
     #[arg(long, value_name = "PATH")]
@@ -344,7 +358,7 @@ impl ServeFlags {
     pub fn socket_path(&self, name: &str) -> PathBuf {
         self.socket
             .clone()
-            .unwrap_or_else(|| self.kong_prefix.join(name))
+            .unwrap_or_else(|| self.kong.kong_prefix.join(name))
     }
 
     /// `-event-timeout` as a duration.
@@ -497,6 +511,8 @@ pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use super::*;
 
     fn parse(args: &[&str]) -> Cli {
@@ -540,8 +556,8 @@ mod tests {
     #[test]
     fn go_style_single_dash_flags() {
         let cli = parse(&["-kong-prefix", "/p", "-plugins-directory", "/d"]);
-        assert_eq!(cli.serve.kong_prefix, PathBuf::from("/p"));
-        assert_eq!(cli.plugins_directory, PathBuf::from("/d"));
+        assert_eq!(cli.serve.kong.kong_prefix, PathBuf::from("/p"));
+        assert_eq!(cli.plugins.plugins_directory, PathBuf::from("/d"));
         assert_eq!(cli.socket_path(), PathBuf::from("/p/go_pluginserver.sock"));
     }
 
@@ -553,8 +569,8 @@ mod tests {
             "--dump-plugin-info",
             "x",
         ]);
-        assert_eq!(cli.serve.kong_prefix, PathBuf::from("/p"));
-        assert_eq!(cli.plugins_directory, PathBuf::from("/d"));
+        assert_eq!(cli.serve.kong.kong_prefix, PathBuf::from("/p"));
+        assert_eq!(cli.plugins.plugins_directory, PathBuf::from("/d"));
         assert_eq!(cli.dump_plugin_info.as_deref(), Some("x"));
     }
 
@@ -608,5 +624,86 @@ mod tests {
         };
         assert!(Cli::try_parse_from(argv(&["-no-such-flag"])).is_err());
         assert!(Cli::try_parse_from(argv(&["-event-timeout", "-3"])).is_err());
+    }
+
+    /// The guide's table of flags, read as data: each row's first cell (`-flag VALUE`, or a
+    /// subcommand's synopsis) and its default cell.
+    fn guide_rows() -> Vec<(String, String)> {
+        include_str!("../../docs/src/command-line.md")
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .map(|row| {
+                let mut cells = row.split(" | ");
+                let first = cells.next().unwrap_or_default();
+                let synopsis = first.split('`').next().unwrap_or_default().to_owned();
+                (synopsis, cells.next().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
+    fn shown(arg: &clap::Arg) -> bool {
+        !arg.is_hide_set() && arg.get_id() != "help"
+    }
+
+    #[test]
+    fn the_guides_flag_table_is_what_the_parser_defines() {
+        let command = <Cli as clap::CommandFactory>::command();
+        let rows = guide_rows();
+        let flag_rows: BTreeMap<String, String> = rows
+            .iter()
+            .filter_map(|(synopsis, default)| {
+                let flag = synopsis.split(' ').next()?.strip_prefix('-')?;
+                Some((flag.to_owned(), default.clone()))
+            })
+            .collect();
+        let mut defined = BTreeSet::new();
+        for arg in command.get_arguments().filter(|a| shown(a)) {
+            let long = arg.get_long().expect("every flag of pluginhost is long");
+            defined.insert(long.to_owned());
+            let default = flag_rows
+                .get(long)
+                .unwrap_or_else(|| panic!("-{long} has no row in the guide's table"));
+            // The default cell opens with the default in a code span, or has none.
+            let documented = default
+                .strip_prefix('`')
+                .and_then(|rest| rest.split('`').next());
+            let values = arg.get_default_values();
+            let parsed = values.first().map(|v| v.to_string_lossy().into_owned());
+            assert_eq!(
+                documented.map(str::to_owned),
+                parsed,
+                "-{long}: the guide's default against the parser's"
+            );
+        }
+        let documented: BTreeSet<_> = flag_rows.keys().cloned().collect();
+        assert_eq!(
+            documented, defined,
+            "the guide's flags against the parser's"
+        );
+        for sub in command.get_subcommands() {
+            let name = sub.get_name();
+            let synopsis: Vec<String> = rows
+                .iter()
+                .filter(|(s, _)| s.split(' ').next() == Some(name))
+                .flat_map(|(s, _)| s.split(' '))
+                .filter_map(|w| w.trim_matches(['[', ']', '…']).strip_prefix('-'))
+                .map(|flag| flag.trim_start_matches('-').to_owned())
+                .collect();
+            assert!(
+                !synopsis.is_empty(),
+                "{name} has no row in the guide's table"
+            );
+            // A global flag (-strict) has its own row.
+            let own = |a: &&clap::Arg| shown(a) && !a.is_positional() && !a.is_global_set();
+            for arg in sub.get_arguments().filter(own) {
+                let named = arg.get_long().map(str::to_owned).into_iter();
+                let short = arg.get_short().map(String::from).into_iter();
+                assert!(
+                    named.chain(short).any(|flag| synopsis.contains(&flag)),
+                    "{name}'s {} is not in its row of the guide's table",
+                    arg.get_id()
+                );
+            }
+        }
     }
 }

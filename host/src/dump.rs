@@ -84,7 +84,7 @@ pub enum DumpError {
 /// Runs the dump mode chosen on the command line. Refused plugins are left out of the dump and
 /// explained on stderr.
 pub fn run(cli: &Cli) -> Result<(), DumpError> {
-    let dialect = cli.serve.protocol;
+    let dialect = cli.serve.kong.protocol;
     dialect
         .check_kong(cli.serve.kong_version)
         .map_err(DumpError::Dialect)?;
@@ -99,7 +99,7 @@ pub fn run(cli: &Cli) -> Result<(), DumpError> {
     let registry = Registry::new(cli.policy())
         .for_kong(cli.schema_kong())
         .with_trust(cli.trust());
-    let report = registry.load_dir(&cli.plugins_directory)?;
+    let report = registry.load_dir(&cli.plugins.plugins_directory)?;
     report.log(&registry);
     if !report.refused.is_empty() {
         tracing::error!("refused plugins are left out of the dump");
@@ -108,7 +108,7 @@ pub fn run(cli: &Cli) -> Result<(), DumpError> {
     let one = |name: &str| {
         registry.get(name).ok_or_else(|| DumpError::UnknownPlugin {
             name: name.to_owned(),
-            dir: cli.plugins_directory.display().to_string(),
+            dir: cli.plugins.plugins_directory.display().to_string(),
             served: served(&registry),
         })
     };

@@ -89,7 +89,7 @@ pub fn main<P: Exported>() -> ExitCode {
     };
     let result = if cli.version {
         dump::print(version_text(&plugin.info).as_bytes()).map_err(Into::into)
-    } else if let Err(e) = cli.serve.protocol.check_kong(cli.serve.kong_version) {
+    } else if let Err(e) = cli.serve.kong.protocol.check_kong(cli.serve.kong_version) {
         Err(anyhow::anyhow!(e))
     } else if cli.dump {
         let mut info = plugin.info.clone();
@@ -97,7 +97,7 @@ pub fn main<P: Exported>() -> ExitCode {
         dump::print(&dump::dump_document(
             &[&info],
             cli.serve.kong_version,
-            cli.serve.protocol,
+            cli.serve.kong.protocol,
         ))
         .map_err(Into::into)
     } else {

@@ -59,7 +59,8 @@ pub fn run(args: &KongConfArgs) -> anyhow::Result<()> {
 /// The kong.conf lines for `args`.
 pub fn lines(args: &KongConfArgs) -> anyhow::Result<String> {
     let kong = args.kong_version;
-    args.protocol
+    args.kong
+        .protocol
         .check_kong(Some(kong))
         .map_err(anyhow::Error::msg)?;
     if args.embedded.is_empty() {
@@ -82,7 +83,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 fn shared(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
-    let dir = absolute(&args.plugins_directory);
+    let dir = absolute(&args.plugins.plugins_directory);
     let registry = Registry::new(Policy::default()).for_kong(kong);
     let report = registry
         .load_dir(&dir)
@@ -102,9 +103,9 @@ fn shared(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
     let (exe, dir, prefix) = (
         exe.display().to_string(),
         dir.display().to_string(),
-        absolute(&args.kong_prefix).display().to_string(),
+        absolute(&args.kong.kong_prefix).display().to_string(),
     );
-    let proto = protocol_flag(args.protocol);
+    let proto = protocol_flag(args.kong.protocol);
     let version = kong.to_string();
     let mut out = String::new();
     let plugins = names.join(",");
@@ -187,8 +188,8 @@ fn embedded(args: &KongConfArgs, kong: KongVersion) -> anyhow::Result<String> {
              go_pluginserver_exe (serve the plugins' .so files with pluginhost instead)"
         );
     }
-    let prefix = absolute(&args.kong_prefix).display().to_string();
-    let proto = protocol_flag(args.protocol);
+    let prefix = absolute(&args.kong.kong_prefix).display().to_string();
+    let proto = protocol_flag(args.kong.protocol);
     let version = kong.to_string();
     let mut entries = Vec::new();
     for exe in &args.embedded {

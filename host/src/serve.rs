@@ -71,7 +71,7 @@ pub enum Plugins {
 /// Runs pluginhost until SIGTERM, SIGINT or the parent's death.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let plugins = Plugins::Directory {
-        dir: cli.plugins_directory.clone(),
+        dir: cli.plugins.plugins_directory.clone(),
         policy: cli.policy(),
         trust: cli.trust(),
         max_generations: cli.max_generations,
@@ -90,6 +90,7 @@ pub fn serve_until_stopped(
     plugins: Plugins,
 ) -> anyhow::Result<()> {
     flags
+        .kong
         .protocol
         .check_kong(flags.kong_version)
         .map_err(anyhow::Error::msg)?;
@@ -143,7 +144,7 @@ async fn serve(
     };
     let cache = match &plugins {
         Plugins::Directory { .. } => {
-            let cache_dir = flags.kong_prefix.join(CACHE_DIR);
+            let cache_dir = flags.kong.kong_prefix.join(CACHE_DIR);
             // Emptied only by a server that starts alone: an engine before this one, or a
             // live server, may still map its copies.
             let alone = predecessor.is_none() && given.is_none();
@@ -174,7 +175,7 @@ async fn serve(
             max_buffered: flags.max_buffered(),
             max_events: flags.max_events_beside(max_threads),
             trust,
-            dialect: flags.protocol,
+            dialect: flags.kong.protocol,
         },
         cache,
     ));
