@@ -25,9 +25,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use abi_stable::{sabi_trait::TD_Opaque, std_types::RResult};
+use abi_stable::sabi_trait::TD_Opaque;
 use corosensei::{Coroutine, CoroutineResult, stack::DefaultStack};
-use plugin_abi::ffi::{BridgeError, BridgeErrorKind, HostBridge_TO};
+use plugin_abi::ffi::{BridgeError, BridgeErrorKind, HandlerError, HostBridge_TO};
 
 use plugin_abi::Phase;
 
@@ -45,7 +45,7 @@ use crate::{
     workers::{Share, WorkerHandle},
 };
 
-type Handler = Coroutine<Answer, PdkCall, Result<(), String>, DefaultStack>;
+type Handler = Coroutine<Answer, PdkCall, Result<(), HandlerError>, DefaultStack>;
 
 /// MessagePack `nil`: the answer to a call Kong never answers.
 const NIL: u8 = 0xc0;
@@ -79,17 +79,10 @@ impl Event {
     }
 
     /// How a handler that returned `result` ended.
-    fn outcome(&self, result: &Result<(), String>) -> Outcome {
+    fn outcome(result: &Result<(), HandlerError>) -> Outcome {
         match result {
             Ok(()) => Outcome::Ok,
-            // plugin-abi's text for a panic it caught (`guarded` in its export module); a
-            // handler's own error starts with "<name> <phase> handler failed".
-            Err(e)
-                if e.strip_prefix(self.plugin())
-                    .is_some_and(|rest| rest.starts_with(" panicked in ")) =>
-            {
-                Outcome::Panic
-            }
+            Err(e) if e.panicked() => Outcome::Panic,
             Err(_) => Outcome::HandlerError,
         }
     }
@@ -170,10 +163,7 @@ impl Events {
         let handler = Coroutine::with_stack(stack, move |yielder: &HandlerYielder, _: Answer| {
             let bridge = EventBridge::new(id, yielder);
             let bridge = HostBridge_TO::from_ptr(&bridge, TD_Opaque);
-            match instance.object.handle(phase.as_str().into(), bridge) {
-                RResult::ROk(()) => Ok(()),
-                RResult::RErr(e) => Err(e.into_string()),
-            }
+            instance.object.handle(phase.as_str().into(), bridge).into()
         });
         let now = Instant::now();
         let event = Event {
@@ -238,14 +228,14 @@ impl Events {
                 })
             }
             CoroutineResult::Return(result) => {
-                let outcome = event.outcome(&result);
-                self.recycle(&mut event, outcome);
+                self.recycle(&mut event, Event::outcome(&result));
                 match result {
                     Ok(()) => Ok(Reply::Step {
                         event_id: id,
                         data: StepData::Ret,
                     }),
                     Err(e) => {
+                        let e = e.message.into_string();
                         tracing::warn!(plugin = event.plugin(), event = id, "{e}");
                         Err(e)
                     }
@@ -260,7 +250,7 @@ impl Events {
         &self,
         event: &mut Event,
         answer: Answer,
-    ) -> CoroutineResult<PdkCall, Result<(), String>> {
+    ) -> CoroutineResult<PdkCall, Result<(), HandlerError>> {
         let plugin = &event.running.instance().plugin;
         let key = (Arc::as_ptr(plugin) as usize, event.phase);
         let same = self.last.get() == key;
@@ -298,6 +288,7 @@ impl Events {
                 CoroutineResult::Yield(_) => {}
                 CoroutineResult::Return(result) => {
                     if let Err(e) = result {
+                        let e = &e.message;
                         tracing::debug!(plugin = event.plugin(), event = id, "after its end: {e}");
                     }
                     self.recycle(&mut event, outcome);

@@ -186,8 +186,8 @@ pub mod __private {
     use crate::{
         ABI_REVISION, FailClosed, Kong, Phase, Plugin, PluginInfo,
         ffi::{
-            HostBridgeRef, PluginInstance, PluginInstance_TO, PluginInstanceBox, PluginMod,
-            PluginModRef,
+            HandlerError, HandlerErrorKind, HostBridgeRef, PluginInstance, PluginInstance_TO,
+            PluginInstanceBox, PluginMod, PluginModRef,
         },
         schema::kong_schema,
     };
@@ -280,7 +280,7 @@ pub mod __private {
     }
 
     impl<P: Plugin> PluginInstance for Guarded<P> {
-        fn handle(&self, phase: RStr<'_>, bridge: HostBridgeRef<'_>) -> RResult<(), RString> {
+        fn handle(&self, phase: RStr<'_>, bridge: HostBridgeRef<'_>) -> RResult<(), HandlerError> {
             let name = self.name;
             let Some(phase) = phase
                 .as_str()
@@ -288,17 +288,28 @@ pub mod __private {
                 .ok()
                 .filter(|p| self.phases.contains(p))
             else {
-                return RResult::RErr(format!("undefined method {phase} on plugin {name}").into());
+                let undefined = format!("undefined method {phase} on plugin {name}");
+                return RResult::RErr(HandlerError::new(HandlerErrorKind::FAILED, undefined));
             };
             let kong = Kong::new(bridge);
-            let result = guarded(name, phase.as_str(), || {
+            let result = catch_unwind(AssertUnwindSafe(|| {
                 crate::plugin::run_handler(&self.plugin, phase, &kong)
-                    .map_err(|e| format!("{name} {phase} handler failed: {e}"))
-            });
-            if let (Err(e), Some(closed)) = (&result, &self.fail_closed) {
-                fail_closed(&kong, closed, phase, e);
+            }));
+            let error = match result {
+                Ok(Ok(())) => return RResult::ROk(()),
+                Ok(Err(e)) => HandlerError::new(
+                    HandlerErrorKind::FAILED,
+                    format!("{name} {phase} handler failed: {e}"),
+                ),
+                Err(payload) => HandlerError::new(
+                    HandlerErrorKind::PANICKED,
+                    panicked(name, phase.as_str(), &*payload),
+                ),
+            };
+            if let Some(closed) = &self.fail_closed {
+                fail_closed(&kong, closed, phase, &error.message);
             }
-            result.map_err(RString::from).into()
+            RResult::RErr(error)
         }
     }
 
@@ -327,12 +338,13 @@ pub mod __private {
         doing: &str,
         f: impl FnOnce() -> Result<T, String>,
     ) -> Result<T, String> {
-        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-            Err(format!(
-                "{name} panicked in {doing}: {}",
-                message(&*payload)
-            ))
-        })
+        catch_unwind(AssertUnwindSafe(f))
+            .unwrap_or_else(|payload| Err(panicked(name, doing, &*payload)))
+    }
+
+    /// What a panic of plugin `name` in `doing` says in the log.
+    fn panicked(name: &str, doing: &str, payload: &(dyn Any + Send)) -> String {
+        format!("{name} panicked in {doing}: {}", message(payload))
     }
 
     fn message(payload: &(dyn Any + Send)) -> &str {

@@ -27,10 +27,13 @@ use abi_stable::{
 
 /// Revision of the FFI surface in this module. A host refuses plugins built for another revision.
 ///
+/// Revision 2 (plugin-abi 0.2): a handler's error says whether it panicked
+/// ([`HandlerError`]); revision 1 returned its text alone.
+///
 /// ```
-/// assert!(plugin_abi::ABI_REVISION >= 1);
+/// assert!(plugin_abi::ABI_REVISION >= 2);
 /// ```
-pub const ABI_REVISION: u32 = 1;
+pub const ABI_REVISION: u32 = 2;
 
 /// The abi_stable these types are made of (`RResult`, `RString`, the loader), pinned by
 /// plugin-abi: a host loads plugins with exactly this one.
@@ -86,7 +89,69 @@ impl RootModule for PluginModRef {
 pub trait PluginInstance: Send + Sync {
     /// Runs the handler of `phase`; every PDK call goes through `bridge`.
     #[sabi(last_prefix_field)]
-    fn handle(&self, phase: RStr<'_>, bridge: HostBridgeRef<'_>) -> RResult<(), RString>;
+    fn handle(&self, phase: RStr<'_>, bridge: HostBridgeRef<'_>) -> RResult<(), HandlerError>;
+}
+
+/// Why [`PluginInstance::handle`] did not succeed: the handler returned an error, or it
+/// panicked (the panic is caught in the plugin and never crosses the boundary).
+///
+/// ```
+/// use plugin_abi::ffi::{HandlerError, HandlerErrorKind};
+/// let e = HandlerError::new(HandlerErrorKind::PANICKED, "hello panicked in access: boom");
+/// assert!(e.panicked());
+/// ```
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError {
+    /// How the handler failed; an open set of [`HandlerErrorKind`] constants.
+    pub kind: HandlerErrorKind,
+    /// What happened, for the log.
+    pub message: RString,
+}
+
+impl HandlerError {
+    /// Builds an error of `kind` with `message`.
+    ///
+    /// ```
+    /// use plugin_abi::ffi::{HandlerError, HandlerErrorKind};
+    /// let e = HandlerError::new(HandlerErrorKind::FAILED, "hello access handler failed: no key");
+    /// assert_eq!(e.message.as_str(), "hello access handler failed: no key");
+    /// ```
+    pub fn new(kind: HandlerErrorKind, message: impl Into<String>) -> Self {
+        HandlerError {
+            kind,
+            message: RString::from(message.into()),
+        }
+    }
+
+    /// Whether the handler panicked.
+    ///
+    /// ```
+    /// use plugin_abi::ffi::{HandlerError, HandlerErrorKind};
+    /// assert!(!HandlerError::new(HandlerErrorKind::FAILED, "no key").panicked());
+    /// ```
+    pub fn panicked(&self) -> bool {
+        self.kind == HandlerErrorKind::PANICKED
+    }
+}
+
+/// The kind of a [`HandlerError`]. A number rather than an enum, as [`BridgeErrorKind`] is, so
+/// that a new kind never changes the layout; an unknown kind counts as
+/// [`HandlerErrorKind::FAILED`].
+///
+/// ```
+/// use plugin_abi::ffi::HandlerErrorKind;
+/// assert_ne!(HandlerErrorKind::FAILED, HandlerErrorKind::PANICKED);
+/// ```
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HandlerErrorKind(pub u32);
+
+impl HandlerErrorKind {
+    /// The handler returned an error (or the phase is not one the plugin handles).
+    pub const FAILED: Self = Self(1);
+    /// The handler panicked.
+    pub const PANICKED: Self = Self(2);
 }
 
 /// An owned instance as it crosses the boundary.

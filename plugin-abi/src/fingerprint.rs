@@ -222,7 +222,7 @@ mod tests {
     fn common_lines_parse() {
         let fp = Fingerprint::parse(COMMON).unwrap();
         assert_eq!(fp.get("abi_crate"), Some("plugin-abi"));
-        assert_eq!(fp.get("abi_revision"), Some("1"));
+        assert_eq!(fp.get("abi_revision"), Some("2"));
         assert_eq!(fp.get("target"), Some(TARGET));
     }
 }

@@ -27,9 +27,11 @@ fn refused_builds_never_load_and_the_good_plugins_keep_serving() {
     let abort = prefix.plugins().join("abort.so");
     std::fs::copy(fixtures::panic_abort_plugin("hello"), &abort).unwrap();
     let log = log_bytes();
+    // A plugin of the revision before this one (1: a handler's error was its text alone).
+    let old = plugin_abi::ABI_REVISION - 1;
     let revision = prefix.add_file(
         "revision.so",
-        &fixtures::set_fingerprint(&log, "abi_revision", "9"),
+        &fixtures::set_fingerprint(&log, "abi_revision", &old.to_string()),
     );
     let target = prefix.add_file(
         "target.so",
@@ -52,7 +54,10 @@ fn refused_builds_never_load_and_the_good_plugins_keep_serving() {
         ),
         refusal(
             &revision,
-            "1 incompatibility found -- not loading\nabi_revision\n\thave: 9\n\twant: 1",
+            &format!(
+                "1 incompatibility found -- not loading\nabi_revision\n\thave: {old}\n\twant: {}",
+                plugin_abi::ABI_REVISION
+            ),
         ),
         refusal(
             &target,

@@ -43,7 +43,7 @@ impl Runs for Local {
     fn run(&mut self, phase: Phase, bridge: HostBridgeRef<'_>) -> HandlerResult {
         match self.instance.handle(phase.as_str().into(), bridge) {
             RResult::ROk(()) => Ok(()),
-            RResult::RErr(e) => Err(e.into_string().into()),
+            RResult::RErr(e) => Err(e.message.into_string().into()),
         }
     }
 }

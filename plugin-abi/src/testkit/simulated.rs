@@ -331,7 +331,7 @@ impl SimulatedKong {
             }
             match instance.handle(phase.as_str().into(), bridge) {
                 RResult::ROk(()) => Ok(()),
-                RResult::RErr(e) => Err(e.into_string().into()),
+                RResult::RErr(e) => Err(e.message.into_string().into()),
             }
         })
     }
