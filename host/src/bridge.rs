@@ -10,7 +10,7 @@ use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use corosensei::Yielder;
 use plugin_abi::ffi::{BridgeError, BridgeErrorKind, HostBridge};
 
-use crate::rpc::frame;
+use crate::wire::msgpack::frame;
 
 /// A PDK call made by a handler: the dotted method name and its MessagePack argument array.
 #[derive(Debug)]

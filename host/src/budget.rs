@@ -1,6 +1,6 @@
 //! One budget of buffered request bytes for all connections together, so that many clients
 //! each holding a partial request cannot take the server's memory between them: each one is
-//! also held to the per-request limit (see [`crate::rpc::frame::Limits`]), but that alone lets N
+//! also held to the per-request limit (see [`crate::wire::msgpack::frame::Limits`]), but that alone lets N
 //! connections hold N times it.
 
 use std::sync::{

@@ -427,10 +427,10 @@ impl ServeFlags {
     }
 
     /// What one request may be (`-max-request-bytes`).
-    pub fn limits(&self) -> crate::rpc::frame::Limits {
-        crate::rpc::frame::Limits {
+    pub fn limits(&self) -> crate::wire::msgpack::frame::Limits {
+        crate::wire::msgpack::frame::Limits {
             max_bytes: usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX),
-            max_values: crate::rpc::frame::MAX_VALUES,
+            max_values: crate::wire::msgpack::frame::MAX_VALUES,
         }
     }
 

@@ -39,7 +39,7 @@ use crate::{
     instances::Running,
     metrics::{Outcome, PhaseMetrics},
     pace::{Change, PhasePace},
-    rpc::message::{Reply, StepData},
+    wire::msgpack::message::{Reply, StepData},
     sched::OwnClock,
     stacks::{NoStack, Stacks},
     workers::{Share, WorkerHandle},

@@ -11,7 +11,7 @@ use plugin_abi::{FailClosed, Phase};
 
 use crate::{
     loader::LoadedPlugin,
-    rpc::message::{Reply, StepData},
+    wire::msgpack::message::{Reply, StepData},
 };
 
 /// The event id a reply carries for an event that never ran: Kong sends no `Step` after a

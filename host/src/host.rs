@@ -35,7 +35,7 @@ pub struct Settings {
     /// How long a worker started for events apart stays idle before it retires.
     pub thread_idle: std::time::Duration,
     /// What one request may be (`-max-request-bytes`).
-    pub limits: crate::rpc::frame::Limits,
+    pub limits: crate::wire::msgpack::frame::Limits,
     /// Bytes all connections may hold unprocessed (`-max-buffered-bytes`).
     pub max_buffered: usize,
     /// Events suspended at once at most (`-max-events`).

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use pluginhost::rpc::{
+use pluginhost::wire::msgpack::{
     frame::{Limits, MAX_VALUES},
     incoming::read_requests,
     message::Incoming,
@@ -75,7 +75,7 @@ fn the_corpus_replays_and_covers_every_method() {
 
 #[test]
 fn the_protobuf_corpus_replays_and_covers_every_command() {
-    use pluginhost::protobuf::{incoming::read_calls, messages::Call};
+    use pluginhost::wire::protobuf::{incoming::read_calls, messages::Call};
     let mut commands = std::collections::HashSet::new();
     let inputs = corpus("protobuf");
     for (chunk, stream) in &inputs {
@@ -116,7 +116,7 @@ impl Xorshift {
 /// readers, which must neither panic nor disagree with themselves.
 #[test]
 fn mutated_corpus_inputs_never_break_the_readers() {
-    use pluginhost::protobuf::incoming::read_calls;
+    use pluginhost::wire::protobuf::incoming::read_calls;
     let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
     let inputs: Vec<(usize, Vec<u8>)> = corpus("protobuf")
         .into_iter()

@@ -19,7 +19,7 @@ use kong_sim::{
 };
 use nil_table::NilMeans;
 use plugin_abi::schema::KongVersion;
-use pluginhost::protobuf::messages::{Call as RpcCommand, CmdHandleEvent, RpcCall};
+use pluginhost::wire::protobuf::messages::{Call as RpcCommand, CmdHandleEvent, RpcCall};
 use prost::Message;
 use serde_json::json;
 

@@ -8,7 +8,7 @@
 
 use kong_sim::kong_proto::{PACKAGE, VERSIONS, compile, kong_name, lua_name};
 use plugin_abi::schema::KongVersion;
-use pluginhost::protobuf::{
+use pluginhost::wire::protobuf::{
     messages as m,
     methods::{Input, METHODS, Method, Output},
 };

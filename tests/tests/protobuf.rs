@@ -12,7 +12,7 @@ use kong_sim::{
     server::{Dialect, Prefix, Server},
 };
 use plugin_abi::schema::KongVersion;
-use pluginhost::protobuf::messages::{
+use pluginhost::wire::protobuf::messages::{
     Call, CmdHandleEvent, CmdStartInstance, InstanceRef, Return, RpcCall, RpcReturn,
 };
 use prost::Message;

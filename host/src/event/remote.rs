@@ -11,7 +11,7 @@ use plugin_abi::{HandlerResult, Phase, ffi::HostBridgeRef};
 use rmpv::Value;
 
 use super::runs::Runs;
-use crate::rpc::{client::Client, message::map, params::field};
+use crate::wire::msgpack::{client::Client, message::map, params::field};
 
 /// How long the server has to answer one call: the plugin's handler runs in between.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);

@@ -17,7 +17,7 @@ use super::{
     protobuf,
     shared::Shared,
 };
-use crate::{dialect::Dialect, rpc::message::server_pid_notification};
+use crate::{dialect::Dialect, wire::msgpack::message::server_pid_notification};
 
 /// Accepts connections while this worker serves and the server is not stopping.
 pub async fn accept_loop(local: Rc<Local>, listener: Arc<OwnedFd>) {

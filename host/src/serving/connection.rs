@@ -23,7 +23,7 @@ use super::{
 use crate::{
     budget::Buffer,
     metrics::RpcMethod,
-    rpc::{
+    wire::msgpack::{
         frame::Framer,
         message::{Incoming, decode},
     },

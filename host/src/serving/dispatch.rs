@@ -6,7 +6,7 @@ use super::{
     methods::{events, instances, status},
     reply::{Answering, Dispatched},
 };
-use crate::rpc::message::Request;
+use crate::wire::msgpack::message::Request;
 
 /// Answers one request; `answering` says how, if another worker answers it.
 pub fn dispatch(local: &Local, request: Request, answering: Answering<'_>) -> Dispatched {

@@ -27,7 +27,7 @@ use rmpv::Value;
 use super::{conn::Conn, reply::ReplySender};
 use crate::{
     bridge::Answer,
-    rpc::{
+    wire::msgpack::{
         client::Client,
         message::{Reply, map},
     },

@@ -5,7 +5,7 @@
 //! each PDK call, on this worker or on one of its own as its phase's pace says. Only the way
 //! its calls reach Kong differs: each is written here as a method-name frame and an argument
 //! frame, and Kong's answer frame is read here, translated both ways so that a plugin sees the
-//! same values in both dialects ([`crate::protobuf::args`], [`crate::protobuf::answers`]).
+//! same values in both dialects ([`crate::wire::protobuf::args`], [`crate::wire::protobuf::answers`]).
 //!
 //! Errors follow Kong's side of the dialect (see the protocol's section on ProtoBuf:1): an
 //! unknown instance closes the connection, which Kong 3.0+ takes as "instance lost" and
@@ -39,7 +39,7 @@ use crate::{
     ids::home_of,
     instances::{Instance, Running},
     metrics::RpcMethod,
-    protobuf::{
+    wire::protobuf::{
         answers, args, frame,
         messages::{
             Call, CmdHandleEvent, CmdStartInstance, InstanceStatus, PluginInfo, PluginNames,
@@ -48,7 +48,7 @@ use crate::{
         methods,
         structpb::to_value,
     },
-    rpc::message::{Reply, StepData, from_json},
+    wire::msgpack::message::{Reply, StepData, from_json},
     workers::Apart,
 };
 

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use super::{conn::Conn, stream::Stream};
 use crate::{
     metrics::RpcMethod,
-    rpc::message::{Reply, encode_response},
+    wire::msgpack::message::{Reply, encode_response},
 };
 
 /// What answering a request gave.

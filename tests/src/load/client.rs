@@ -26,7 +26,7 @@ use crate::{
     protobuf::answer_value,
 };
 use plugin_abi::schema::KongVersion;
-use pluginhost::protobuf::messages::{
+use pluginhost::wire::protobuf::messages::{
     Call as PbCall, CmdHandleEvent, CmdStartInstance, Return, RpcCall, RpcReturn,
 };
 use prost::Message;

@@ -13,8 +13,8 @@ use crate::{
     ids::home_of,
     loader::LoadedPlugin,
     pace::Where,
-    rpc::message::Reply,
-    rpc::params::{field, text, uint},
+    wire::msgpack::message::Reply,
+    wire::msgpack::params::{field, text, uint},
     serving::{
         local::{Local, here},
         reply::{Answering, Dispatched},

@@ -7,7 +7,7 @@ use rmpv::Value;
 use crate::{
     host::Host,
     instances::Instance,
-    rpc::{
+    wire::msgpack::{
         message::{Reply, from_json, map},
         params::{bytes, field, text, uint},
     },

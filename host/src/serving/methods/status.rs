@@ -11,7 +11,7 @@ use crate::{
     dump,
     host::Host,
     metrics::{Outcome, PluginMetrics},
-    rpc::{
+    wire::msgpack::{
         message::{Reply, map},
         params::text,
     },

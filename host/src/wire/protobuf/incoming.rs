@@ -53,7 +53,7 @@ pub fn read_calls(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protobuf::messages::{Call, CmdHandleEvent};
+    use crate::wire::protobuf::messages::{Call, CmdHandleEvent};
 
     #[test]
     fn calls_split_anywhere_read_the_same() {

@@ -219,7 +219,7 @@ fn credential(v: &Mp) -> Option<AuthenticatedCredential> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protobuf::methods::find;
+    use crate::wire::protobuf::methods::find;
 
     fn args(values: Vec<Mp>) -> Vec<u8> {
         let mut out = Vec::new();

@@ -227,7 +227,7 @@ fn captures(c: &UriCapturesResult) -> Mp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protobuf::methods::find;
+    use crate::wire::protobuf::methods::find;
 
     fn answer(method: &str, frame: &[u8]) -> Mp {
         let bytes = decode(find(method).unwrap(), frame).unwrap();
