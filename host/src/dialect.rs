@@ -47,13 +47,15 @@ impl Dialect {
     pub fn refuses(self, method: &str) -> Option<String> {
         match self {
             Dialect::MsgPack => None,
-            Dialect::ProtoBuf => crate::wire::protobuf::methods::find(method).is_none().then(|| {
-                format!(
-                    "{method} cannot be called over ProtoBuf:1: it is not a method of Kong's \
+            Dialect::ProtoBuf => crate::wire::protobuf::methods::find(method).is_none().then(
+                || {
+                    format!(
+                        "{method} cannot be called over ProtoBuf:1: it is not a method of Kong's \
                      `service Kong` (serve with -protocol MsgPack:1 to call any kong.* \
                      function)"
-                )
-            }),
+                    )
+                },
+            ),
         }
     }
 }

@@ -39,11 +39,30 @@ use crate::{
     instances::Running,
     metrics::{Outcome, PhaseMetrics},
     pace::{Change, PhasePace},
-    wire::msgpack::message::{Reply, StepData},
     sched::OwnClock,
     stacks::{NoStack, Stacks},
     workers::{Share, WorkerHandle},
 };
+
+/// Where an event stands after a stretch of its handler: the engine's answer to a
+/// `HandleEvent` or a `Step`, which each dialect writes in its own way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The handler calls a PDK function and waits for Kong's answer.
+    Call {
+        /// The event.
+        event_id: u64,
+        /// The dotted PDK method name.
+        method: String,
+        /// Its arguments, a MessagePack array as the plugin encoded it.
+        args: Vec<u8>,
+    },
+    /// The handler returned.
+    Ret {
+        /// The event.
+        event_id: u64,
+    },
+}
 
 type Handler = Coroutine<Answer, PdkCall, Result<(), HandlerError>, DefaultStack>;
 
@@ -140,7 +159,7 @@ impl Events {
         running: Running,
         phase: Phase,
         share: Option<Share>,
-    ) -> Result<Reply, String> {
+    ) -> Result<Progress, String> {
         let id = self.ids.next();
         let mut stack = self.stacks.take();
         if matches!(stack, Err(NoStack::Ceiling(_))) && self.make_room() {
@@ -185,7 +204,7 @@ impl Events {
     }
 
     /// Hands Kong's answer to the event's pending PDK call and returns its next step.
-    pub fn step(&self, id: u64, answer: Answer) -> Result<Reply, String> {
+    pub fn step(&self, id: u64, answer: Answer) -> Result<Progress, String> {
         let event = self
             .map
             .borrow_mut()
@@ -196,7 +215,7 @@ impl Events {
 
     /// Runs the handler until its next PDK call or its end, and turns that into the reply.
     /// A call the dialect has no method for is refused here, before anything is sent.
-    fn advance(&self, id: u64, mut event: Event, answer: Answer) -> Result<Reply, String> {
+    fn advance(&self, id: u64, mut event: Event, answer: Answer) -> Result<Progress, String> {
         let mut outcome = self.resume(&mut event, answer);
         while let CoroutineResult::Yield(PdkCall { method, .. }) = &outcome
             && let Some(why) = self.dialect.refuses(method)
@@ -222,18 +241,16 @@ impl Events {
                     }
                     map.insert(id, event);
                 }
-                Ok(Reply::Step {
+                Ok(Progress::Call {
                     event_id: id,
-                    data: StepData::Call { method, args },
+                    method,
+                    args,
                 })
             }
             CoroutineResult::Return(result) => {
                 self.recycle(&mut event, Event::outcome(&result));
                 match result {
-                    Ok(()) => Ok(Reply::Step {
-                        event_id: id,
-                        data: StepData::Ret,
-                    }),
+                    Ok(()) => Ok(Progress::Ret { event_id: id }),
                     Err(e) => {
                         let e = e.message.into_string();
                         tracing::warn!(plugin = event.plugin(), event = id, "{e}");

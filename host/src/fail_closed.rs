@@ -9,10 +9,7 @@
 
 use plugin_abi::{FailClosed, Phase};
 
-use crate::{
-    loader::LoadedPlugin,
-    wire::msgpack::message::{Reply, StepData},
-};
+use crate::{events::Progress, loader::LoadedPlugin};
 
 /// The event id a reply carries for an event that never ran: Kong sends no `Step` after a
 /// terminal call, so it is never looked up.
@@ -21,10 +18,10 @@ const NEVER_RAN: u64 = 0;
 /// `started` as it is, or, when it failed and `plugin` fails closed in `phase`, the declared
 /// response in its place (the failure is logged).
 pub fn answer(
-    started: Result<Reply, String>,
+    started: Result<Progress, String>,
     plugin: &LoadedPlugin,
     phase: Phase,
-) -> Result<Reply, String> {
+) -> Result<Progress, String> {
     declared(
         started,
         plugin.name(),
@@ -35,11 +32,11 @@ pub fn answer(
 
 /// [`answer`] for plugin `name`, which declared `closed`.
 fn declared(
-    started: Result<Reply, String>,
+    started: Result<Progress, String>,
     plugin: &str,
     phase: Phase,
     closed: Option<&FailClosed>,
-) -> Result<Reply, String> {
+) -> Result<Progress, String> {
     let (Err(error), Some(closed)) = (&started, closed.filter(|c| c.applies_to(phase))) else {
         return started;
     };
@@ -54,15 +51,13 @@ fn declared(
 }
 
 /// The step that ends the request with `closed`'s response.
-pub fn exit(closed: &FailClosed) -> Reply {
+pub fn exit(closed: &FailClosed) -> Progress {
     // A status and a JSON object encode infallibly.
     let args = rmp_serde::to_vec_named(&(closed.status, closed.body())).unwrap_or_default();
-    Reply::Step {
+    Progress::Call {
         event_id: NEVER_RAN,
-        data: StepData::Call {
-            method: "kong.response.exit".into(),
-            args,
-        },
+        method: "kong.response.exit".into(),
+        args,
     }
 }
 
@@ -73,11 +68,9 @@ mod tests {
     #[test]
     fn a_failure_to_start_becomes_the_declared_exit_where_the_phase_can_answer() {
         let closed = FailClosed::new(503, None);
-        let failed = || Err::<Reply, _>("refused".to_owned());
-        let Ok(Reply::Step {
-            data: StepData::Call { method, args },
-            ..
-        }) = declared(failed(), "auth", Phase::Access, Some(&closed))
+        let failed = || Err::<Progress, _>("refused".to_owned());
+        let Ok(Progress::Call { method, args, .. }) =
+            declared(failed(), "auth", Phase::Access, Some(&closed))
         else {
             panic!("an exit step");
         };

@@ -75,6 +75,7 @@ pub mod loader;
 pub mod logging;
 pub mod metrics;
 pub mod new;
+pub mod op;
 pub mod pace;
 pub mod registry;
 pub mod reload;

@@ -14,9 +14,9 @@ use std::{os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
 use super::{
     conn::Conn,
-    dispatch::dispatch,
     local::{self, Local},
-    reply::{self, Answering, Dispatched},
+    operations::operate,
+    reply::{self, Answering, Dispatched, Via},
     shared::Shared,
     stream::Stream,
 };
@@ -26,6 +26,7 @@ use crate::{
     wire::msgpack::{
         frame::Framer,
         message::{Incoming, decode},
+        request,
     },
 };
 
@@ -185,31 +186,31 @@ async fn answer_frames(
         let end = start + len;
         out.clear();
         match decode(&buf.bytes[start..end]) {
-            Incoming::Request(request) => {
-                let msgid = request.msgid.clone();
+            Incoming::Request(incoming) => {
+                let msgid = incoming.msgid;
                 let rpc = crate::metrics::get().map(|metrics| {
-                    let rpc = RpcMethod::of(&request.method);
+                    let rpc = RpcMethod::of(&incoming.method);
                     metrics.rpc(rpc);
                     rpc
                 });
-                let answering = Answering {
-                    conn,
-                    stream: &mut *stream,
-                    buf: &mut buf.bytes,
-                    end,
-                    msgid: &msgid,
-                    rpc,
-                };
-                let outcome = match dispatch(local, request, answering) {
-                    Dispatched::Now(outcome) => outcome,
-                    Dispatched::Later(answer) => answer
-                        .await
-                        .unwrap_or_else(|_| Err("pluginhost is stopping".into())),
-                    Dispatched::Handed => {
-                        buf.bytes.clear();
-                        let _ = buf.account();
-                        return State::Handed;
+                let dispatched = match request::decode(&incoming.method, incoming.param) {
+                    Ok(request) => {
+                        let answering = Answering {
+                            conn,
+                            stream: &mut *stream,
+                            buf: &mut buf.bytes,
+                            end,
+                            msgid: &msgid,
+                            rpc,
+                        };
+                        operate(local, request, Via::Connection(answering))
                     }
+                    Err(e) => Dispatched::Now(Err(e.into())),
+                };
+                let Some(outcome) = dispatched.outcome().await else {
+                    buf.bytes.clear();
+                    let _ = buf.account();
+                    return State::Handed;
                 };
                 reply::encode(&msgid, &outcome, rpc, out);
             }
@@ -219,7 +220,7 @@ async fn answer_frames(
                 reason,
             } => {
                 count_invalid();
-                reply::encode(&msgid, &Err(reason), None, out);
+                reply::encode(&msgid, &Err(reason.into()), None, out);
             }
             Incoming::Malformed {
                 msgid: None,

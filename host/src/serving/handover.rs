@@ -27,11 +27,9 @@ use rmpv::Value;
 use super::{conn::Conn, reply::ReplySender};
 use crate::{
     bridge::Answer,
-    wire::msgpack::{
-        client::Client,
-        message::{Reply, map},
-    },
+    op::{Done, Failure},
     supervisor::channel::{self, Message},
+    wire::msgpack::{client::Client, message::map, response},
 };
 
 /// What the connections of a replaced engine, and the engine replacing it, share.
@@ -161,10 +159,14 @@ impl Forwarder {
                         ),
                     };
                     let param = map([("EventId", Value::from(id)), ("Data", data)]);
-                    let outcome = client.call(method, param).map(Reply::Value).map_err(|e| {
-                        tracing::debug!(event = id, "the engine before this one: {e}");
-                        e
-                    });
+                    let outcome = client
+                        .call(method, param)
+                        .and_then(|value| response::progress_of(&value))
+                        .map(Done::Event)
+                        .map_err(|e| {
+                            tracing::debug!(event = id, "the engine before this one: {e}");
+                            Failure::Refused(e)
+                        });
                     reply.send(outcome);
                 }
             })?;

@@ -18,10 +18,9 @@
 pub mod accept;
 pub mod conn;
 pub mod connection;
-pub mod dispatch;
 pub mod handover;
 pub mod local;
-pub mod methods;
+pub mod operations;
 pub mod placement;
 pub mod protobuf;
 pub mod reply;

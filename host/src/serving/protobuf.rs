@@ -19,37 +19,28 @@
 
 use std::{ops::Range, os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
-use plugin_abi::{
-    Phase,
-    ffi::{BridgeError, BridgeErrorKind},
-};
+use plugin_abi::ffi::{BridgeError, BridgeErrorKind};
 use prost::Message;
-use tokio::sync::oneshot;
 
 use super::{
     conn::Conn,
-    local::{self, Local, here},
-    methods::{events::elsewhere, instances::no_such_plugin},
+    local::{self, Local},
+    operations::{events::abandon, operate},
+    reply::Via,
     shared::Shared,
     stream::Stream,
 };
 use crate::{
     budget::Buffer,
-    events::Answer,
-    ids::home_of,
-    instances::{Instance, Running},
+    events::Progress,
     metrics::RpcMethod,
+    op::{Done, Failure, Outcome, Request},
     wire::protobuf::{
         answers, args, frame,
-        messages::{
-            Call, CmdHandleEvent, CmdStartInstance, InstanceStatus, PluginInfo, PluginNames,
-            Return, RpcCall, RpcReturn,
-        },
+        messages::{RpcCall, RpcReturn},
         methods,
-        structpb::to_value,
+        request::{self, returned},
     },
-    wire::msgpack::message::{Reply, StepData, from_json},
-    workers::Apart,
 };
 
 /// Sends `conn` to the worker that owns it now, which serves it from then on.
@@ -224,71 +215,34 @@ fn count(method: RpcMethod, error: bool) {
     }
 }
 
+/// Does the operation `request` asks for, answered here or by the worker its event lives on.
+async fn run(local: &Local, request: Request) -> Outcome {
+    operate(local, request, Via::Channel)
+        .outcome()
+        .await
+        .unwrap_or_else(|| Err("pluginhost is stopping".into()))
+}
+
 /// Answers one `RpcCall`.
 async fn answer(local: &Rc<Local>, link: &mut Link, call: RpcCall) -> After {
     let sequence = call.sequence;
-    let label = |name| RpcMethod::of(name);
-    let host = local.host();
-    let returned = match call.call {
-        Some(Call::CmdHandleEvent(cmd)) => {
-            count(label("cmd_handle_event"), false);
-            return handle_event(local, link, sequence, cmd).await;
-        }
-        Some(Call::CmdStartInstance(cmd)) => {
-            let started = start_instance(local, &cmd);
-            count(label("cmd_start_instance"), started.is_err());
-            started.map(|instance| status(&instance))
-        }
-        Some(Call::CmdGetInstanceStatus(cmd)) => {
-            let found = u64::try_from(cmd.instance_id)
-                .ok()
-                .and_then(|id| host.instances.get(id))
-                .ok_or_else(|| lost(cmd.instance_id));
-            count(label("cmd_get_instance_status"), found.is_err());
-            found.map(|instance| status(&instance))
-        }
-        Some(Call::CmdCloseInstance(cmd)) => {
-            let closed = u64::try_from(cmd.instance_id)
-                .ok()
-                .and_then(|id| host.instances.close(id))
-                .ok_or_else(|| lost(cmd.instance_id));
-            count(label("cmd_close_instance"), closed.is_err());
-            closed.map(|instance| status(&instance))
-        }
-        Some(Call::CmdGetPluginNames(_)) => {
-            count(label("cmd_get_plugin_names"), false);
-            let plugins = host.registry.all();
-            Ok(Return::PluginNames(PluginNames {
-                names: plugins.iter().map(|p| p.name().to_owned()).collect(),
-            }))
-        }
-        Some(Call::CmdGetPluginInfo(cmd)) => {
-            let plugin = host
-                .registry
-                .get(&cmd.name)
-                .ok_or_else(|| no_such_plugin(host, &cmd.name));
-            count(label("cmd_get_plugin_info"), plugin.is_err());
-            plugin.map(|plugin| {
-                let info = &plugin.info;
-                let mut phases = info.phases.clone();
-                phases.sort();
-                Return::PluginInfo(PluginInfo {
-                    name: info.name.clone(),
-                    phases: phases.iter().map(|p| p.as_str().to_owned()).collect(),
-                    version: info.version.clone(),
-                    priority: i32::try_from(info.priority).unwrap_or(i32::MAX),
-                    schema: info.schema.to_string(),
-                    ..Default::default()
-                })
-            })
-        }
-        None => {
-            count(RpcMethod::INVALID, true);
-            Err("an RpcCall with no command this server knows".into())
-        }
+    let label = match request::name(call.call.as_ref()) {
+        "" => RpcMethod::INVALID,
+        name => RpcMethod::of(name),
     };
-    match returned {
-        Ok(r) => {
+    let request = request::decode(call.call);
+    let outcome = match request {
+        Ok(Request::HandleEvent { instance_id, event }) => {
+            count(label, false);
+            let start = Request::HandleEvent { instance_id, event };
+            return handle_event(local, link, sequence, start).await;
+        }
+        Ok(request) => run(local, request).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    count(label, outcome.is_err());
+    match outcome.map(|done| returned(&done)) {
+        Ok(Some(r)) => {
             let ret = RpcReturn {
                 sequence,
                 r#return: Some(r),
@@ -300,6 +254,10 @@ async fn answer(local: &Rc<Local>, link: &mut Link, call: RpcCall) -> After {
                 After::Close
             }
         }
+        Ok(None) => {
+            tracing::warn!("closing a ProtoBuf:1 connection: an answer the dialect cannot carry");
+            After::Close
+        }
         Err(e) => {
             // The dialect has no error message: Kong learns of it by the close.
             tracing::warn!("closing a ProtoBuf:1 connection: {e}");
@@ -308,93 +266,41 @@ async fn answer(local: &Rc<Local>, link: &mut Link, call: RpcCall) -> After {
     }
 }
 
-/// The text go-pdk logs for an unknown instance; Kong 3.0+ retries on `closed`, which it sees.
-fn lost(id: i32) -> String {
-    format!("no plugin instance {id}")
-}
-
-fn start_instance(local: &Local, cmd: &CmdStartInstance) -> Result<Arc<Instance>, String> {
-    let host = local.host();
-    let plugin = host
-        .registry
-        .get(&cmd.name)
-        .ok_or_else(|| no_such_plugin(host, &cmd.name))?;
-    let config = if cmd.config.is_empty() {
-        "{}"
-    } else {
-        std::str::from_utf8(&cmd.config).map_err(|e| format!("Decoding config: {e}"))?
-    };
-    host.instances.start(plugin, config)
-}
-
-fn status(instance: &Instance) -> Return {
-    Return::InstanceStatus(InstanceStatus {
-        name: instance.plugin.name().to_owned(),
-        // Ids are made below 2^31 in this dialect (see `Host::new`).
-        instance_id: i32::try_from(instance.id).unwrap_or(i32::MAX),
-        config: Some(to_value(&from_json(&instance.config))),
-        started_at: i64::try_from(instance.start_time).unwrap_or(0),
-    })
-}
-
 /// Runs one event: its PDK calls go out on `link` as they come, until the handler ends.
-async fn handle_event(
-    local: &Rc<Local>,
-    link: &mut Link,
-    sequence: i64,
-    cmd: CmdHandleEvent,
-) -> After {
-    let host = local.host();
-    let Some(running) = u64::try_from(cmd.instance_id)
-        .ok()
-        .and_then(|id| host.instances.enter(id))
-    else {
-        tracing::info!(
-            "closing a ProtoBuf:1 connection: {} (Kong starts a new instance)",
-            lost(cmd.instance_id)
-        );
-        return After::Close;
-    };
-    let plugin = Arc::clone(&running.instance().plugin);
-    let phase = cmd
-        .event_name
-        .parse::<Phase>()
-        .ok()
-        .filter(|phase| plugin.info.phases.contains(phase));
-    let mut outcome = match phase {
-        Some(phase) => start(local, running, phase).await,
-        None => Err(format!(
-            "undefined method {} on plugin {}",
-            cmd.event_name,
-            plugin.name()
-        )),
-    };
+async fn handle_event(local: &Rc<Local>, link: &mut Link, sequence: i64, start: Request) -> After {
+    let mut outcome = run(local, start).await;
     loop {
         let (id, method, call_args) = match outcome {
-            Ok(Reply::Step {
+            Ok(Done::Event(Progress::Call {
                 event_id,
-                data: StepData::Call { method, args },
-            }) => (event_id, method, args),
-            Ok(Reply::Step {
-                data: StepData::Ret,
-                ..
-            })
-            | Ok(Reply::Value(_)) => return end_event(link, sequence).await,
+                method,
+                args,
+            })) => (event_id, method, args),
+            Ok(_) => return end_event(link, sequence).await,
+            Err(Failure::NoInstance(id)) => {
+                // Kong 3.0+ takes the close as "instance lost" and starts a new one.
+                tracing::info!(
+                    "closing a ProtoBuf:1 connection: no plugin instance {id} (Kong starts a new \
+                     instance)"
+                );
+                return After::Close;
+            }
             Err(e) => {
                 // Logged where the handler ended; Kong goes on with the request, as over
                 // MsgPack:1 (see the module's docs).
-                tracing::debug!(plugin = plugin.name(), "a ProtoBuf:1 event failed: {e}");
+                tracing::debug!("a ProtoBuf:1 event failed: {e}");
                 return end_event(link, sequence).await;
             }
         };
         // The events refuse any other call (see `Events::advance`).
         let Some(method) = methods::find(&method) else {
-            abandon(local, id).await;
+            abandon(local, id, GONE).await;
             return end_event(link, sequence).await;
         };
         link.scratch.clear();
         if let Err(e) = args::encode(method, &call_args, &mut link.scratch) {
-            outcome = step(local, id, Err(BridgeError::new(BridgeErrorKind::HOST, e))).await;
+            let refused = Err(BridgeError::new(BridgeErrorKind::HOST, e));
+            outcome = run(local, request::step(id, refused)).await;
             continue;
         }
         frame::push(&mut link.out, method.name.as_bytes());
@@ -419,13 +325,16 @@ async fn handle_event(
                 answer
             }
             None => {
-                abandon(local, id).await;
+                abandon(local, id, GONE).await;
                 return After::Close;
             }
         };
-        outcome = step(local, id, answer).await;
+        outcome = run(local, request::step(id, answer)).await;
     }
 }
+
+/// Why an event whose connection is gone ends.
+const GONE: &str = "Kong closed the event's ProtoBuf:1 connection";
 
 /// Ends the event for Kong: the empty frame, then the `RpcReturn` with the call's sequence.
 async fn end_event(link: &mut Link, sequence: i64) -> After {
@@ -439,69 +348,5 @@ async fn end_event(link: &mut Link, sequence: i64) -> After {
         After::Open
     } else {
         After::Close
-    }
-}
-
-/// Starts the event here, or on the worker its phase's pace picks.
-async fn start(local: &Rc<Local>, running: Running, phase: Phase) -> Result<Reply, String> {
-    let plugin = Arc::clone(&running.instance().plugin);
-    let started = match elsewhere(local, &plugin, running.instance().id, phase) {
-        Err(refused) => Err(refused),
-        Ok(None) => {
-            local.worker.add_event();
-            local.events.start(running, phase, None)
-        }
-        Ok(Some(Apart { worker, share })) => {
-            let (tx, rx) = oneshot::channel();
-            let sent = worker.send(Box::new(move || {
-                let _ = tx.send(here().events.start(running, phase, share));
-            }));
-            if sent {
-                rx.await
-                    .unwrap_or_else(|_| Err("pluginhost is stopping".into()))
-            } else {
-                worker.remove_event();
-                Err("pluginhost is stopping".into())
-            }
-        }
-    };
-    crate::fail_closed::answer(started, &plugin, phase)
-}
-
-/// Hands Kong's answer to event `id`, here or on the worker it lives on.
-async fn step(local: &Local, id: u64, answer: Answer) -> Result<Reply, String> {
-    let home = home_of(id);
-    if home == local.worker.index {
-        return local.events.step(id, answer);
-    }
-    let (tx, rx) = oneshot::channel();
-    let sent = local.server.pool.handle(home).is_some_and(|worker| {
-        worker.send(Box::new(move || {
-            let _ = tx.send(here().events.step(id, answer));
-        }))
-    });
-    if !sent {
-        return Err(format!("No running event {id}"));
-    }
-    rx.await
-        .unwrap_or_else(|_| Err("pluginhost is stopping".into()))
-}
-
-/// Ends event `id` at once: its connection is gone, and with it Kong's interest.
-async fn abandon(local: &Local, id: u64) {
-    const WHY: &str = "Kong closed the event's ProtoBuf:1 connection";
-    let home = home_of(id);
-    if home == local.worker.index {
-        local.events.abandon(id, WHY);
-        return;
-    }
-    let (tx, rx) = oneshot::channel();
-    let sent = local.server.pool.handle(home).is_some_and(|worker| {
-        worker.send(Box::new(move || {
-            let _ = tx.send(here().events.abandon(id, WHY));
-        }))
-    });
-    if sent {
-        let _ = rx.await;
     }
 }

@@ -1,22 +1,16 @@
-//! Where every answer to Kong is encoded and written: by the connection's own task, on its
-//! stream ([`write()`]), or by the worker an event lives on, straight onto the connection it
-//! was handed ([`ReplySender::Direct`]).
+//! Where the answer to an operation goes when another worker gives it: back to the connection's
+//! task, which awaits it, or, over MsgPack:1, straight onto the connection the answering
+//! worker was handed ([`ReplySender::Direct`]).
 
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
 use super::{conn::Conn, stream::Stream};
-use crate::{
-    metrics::RpcMethod,
-    wire::msgpack::message::{Reply, encode_response},
-};
+use crate::{metrics::RpcMethod, op::Outcome, wire::msgpack::response};
 
-/// What answering a request gave.
-pub type Outcome = Result<Reply, String>;
-
-/// Encodes the response to request `msgid` into `out` (cleared first), counting an error
-/// answer of method `rpc` when metrics are on.
+/// Encodes the MsgPack:1 response to request `msgid` into `out` (cleared first), counting an
+/// error answer of method `rpc` when metrics are on.
 pub fn encode(msgid: &rmpv::Value, outcome: &Outcome, rpc: Option<RpcMethod>, out: &mut Vec<u8>) {
     if outcome.is_err()
         && let (Some(metrics), Some(rpc)) = (crate::metrics::get(), rpc)
@@ -24,20 +18,15 @@ pub fn encode(msgid: &rmpv::Value, outcome: &Outcome, rpc: Option<RpcMethod>, ou
         metrics.rpc_error(rpc);
     }
     out.clear();
-    encode_response(msgid, outcome, out);
-}
-
-/// Writes encoded responses on the connection's stream, waiting while Kong does not read.
-pub async fn write(stream: &Stream, out: &[u8]) -> std::io::Result<()> {
-    stream.write_all(out).await
+    response::encode(msgid, outcome, out);
 }
 
 /// Where the answer to a request another worker answers goes.
 pub enum ReplySender {
     /// Back to the connection's task, which writes it.
     Channel(oneshot::Sender<Outcome>),
-    /// Straight to the connection, whose claim the answering worker was handed with the
-    /// request and gives back once it has written.
+    /// Straight to a MsgPack:1 connection, whose claim the answering worker was handed with
+    /// the request and gives back once it has written.
     Direct {
         /// The connection.
         conn: Arc<Conn>,
@@ -68,10 +57,10 @@ impl ReplySender {
     }
 }
 
-/// What answering a request gave: the answer, or the promise of one from the worker thread
+/// What doing an operation gave: the outcome, or the promise of one from the worker thread
 /// the request's event lives on.
 pub enum Dispatched {
-    /// The answer.
+    /// The outcome.
     Now(Outcome),
     /// Another worker answers, through this channel.
     Later(oneshot::Receiver<Outcome>),
@@ -79,7 +68,37 @@ pub enum Dispatched {
     Handed,
 }
 
-/// How a request that another worker answers gets its answer back.
+impl Dispatched {
+    /// The outcome, once it is there; `None` when another worker answered on the connection.
+    pub async fn outcome(self) -> Option<Outcome> {
+        match self {
+            Dispatched::Now(outcome) => Some(outcome),
+            Dispatched::Later(answer) => Some(
+                answer
+                    .await
+                    .unwrap_or_else(|_| Err("pluginhost is stopping".into())),
+            ),
+            Dispatched::Handed => None,
+        }
+    }
+}
+
+impl From<Outcome> for Dispatched {
+    fn from(outcome: Outcome) -> Self {
+        Dispatched::Now(outcome)
+    }
+}
+
+/// How an operation another worker finishes gets its answer back.
+pub enum Via<'c> {
+    /// Through a channel the connection's task awaits (every ProtoBuf:1 call: its task holds
+    /// the connection for the whole event).
+    Channel,
+    /// Written on the MsgPack:1 connection by the answering worker when nothing else waits.
+    Connection(Answering<'c>),
+}
+
+/// A MsgPack:1 request another worker may answer on its connection.
 pub struct Answering<'c> {
     /// The connection the request came on.
     pub conn: &'c Arc<Conn>,
@@ -92,34 +111,35 @@ pub struct Answering<'c> {
     /// The request's msgid.
     pub msgid: &'c rmpv::Value,
     /// Its method, when metrics count errors.
-    pub rpc: Option<crate::metrics::RpcMethod>,
+    pub rpc: Option<RpcMethod>,
 }
 
-impl Answering<'_> {
+impl Via<'_> {
     /// Where the answer goes, and what the reader then waits for. The answering worker writes
-    /// on the connection itself when nothing else waits behind the request: a read finds
-    /// nothing more, which also clears the readiness, so the reader then sleeps until the
-    /// client's next request.
+    /// on a MsgPack:1 connection itself when nothing else waits behind the request: a read
+    /// finds nothing more, which also clears the readiness, so the reader then sleeps until
+    /// the client's next request.
     pub fn reply(self) -> (ReplySender, Dispatched) {
-        let alone =
-            self.end == self.buf.len() && matches!(self.stream.try_read(self.buf), Ok(None));
-        if alone {
-            return (
-                ReplySender::Direct {
-                    conn: Arc::clone(self.conn),
-                    msgid: self.msgid.clone(),
-                    rpc: self.rpc,
-                },
-                Dispatched::Handed,
-            );
+        if let Via::Connection(answering) = self {
+            let alone = answering.end == answering.buf.len()
+                && matches!(answering.stream.try_read(answering.buf), Ok(None));
+            if alone {
+                return (
+                    ReplySender::Direct {
+                        conn: Arc::clone(answering.conn),
+                        msgid: answering.msgid.clone(),
+                        rpc: answering.rpc,
+                    },
+                    Dispatched::Handed,
+                );
+            }
         }
         let (sender, receiver) = oneshot::channel();
         (ReplySender::Channel(sender), Dispatched::Later(receiver))
     }
 }
 
-impl From<Outcome> for Dispatched {
-    fn from(outcome: Outcome) -> Self {
-        Dispatched::Now(outcome)
-    }
+/// Writes encoded responses on the connection's stream, waiting while Kong does not read.
+pub async fn write(stream: &Stream, out: &[u8]) -> std::io::Result<()> {
+    stream.write_all(out).await
 }

@@ -1,9 +1,8 @@
 //! MessagePack-RPC messages: decoding Kong's requests, encoding our responses.
 //!
 //! Requests are `[0, msgid, "plugin.Method", [param]]`; responses `[1, msgid, error, result]`;
-//! the one notification is `[2, "serverPid", pid]`, written first on every connection. Step
-//! results carry the plugin's argument bytes verbatim: they were encoded by the plugin, and
-//! re-encoding them would only cost time.
+//! the one notification is `[2, "serverPid", pid]`, written first on every connection. What a
+//! request asks for is read in [`super::request`]; responses are written in [`super::response`].
 
 use rmpv::Value;
 
@@ -103,71 +102,6 @@ pub fn decode(frame: &[u8]) -> Incoming {
         method,
         param,
     })
-}
-
-/// A successful result.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    /// Any value.
-    Value(Value),
-    /// `{EventId, Data}`: the event's next PDK call, or `"ret"`.
-    Step {
-        /// The event.
-        event_id: u64,
-        /// What the handler did.
-        data: StepData,
-    },
-}
-
-/// The `Data` of a step result.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StepData {
-    /// The handler returned.
-    Ret,
-    /// The handler calls a PDK function; `args` is an encoded MessagePack array.
-    Call {
-        /// The dotted PDK method name.
-        method: String,
-        /// The argument array, as the plugin encoded it.
-        args: Vec<u8>,
-    },
-}
-
-/// Appends the response `[1, msgid, err, result]` to `out`.
-pub fn encode_response(msgid: &Value, outcome: &Result<Reply, String>, out: &mut Vec<u8>) {
-    // Writes into a Vec cannot fail.
-    let _ = rmp::encode::write_array_len(out, 4);
-    let _ = rmp::encode::write_uint(out, 1);
-    let _ = rmpv::encode::write_value(out, msgid);
-    match outcome {
-        Err(message) => {
-            let _ = rmp::encode::write_str(out, &crate::cap::cap(message, crate::cap::MAX_TEXT));
-            let _ = rmp::encode::write_nil(out);
-        }
-        Ok(Reply::Value(value)) => {
-            let _ = rmp::encode::write_nil(out);
-            let _ = rmpv::encode::write_value(out, value);
-        }
-        Ok(Reply::Step { event_id, data }) => {
-            let _ = rmp::encode::write_nil(out);
-            let _ = rmp::encode::write_map_len(out, 2);
-            let _ = rmp::encode::write_str(out, "EventId");
-            let _ = rmp::encode::write_uint(out, *event_id);
-            let _ = rmp::encode::write_str(out, "Data");
-            match data {
-                StepData::Ret => {
-                    let _ = rmp::encode::write_str(out, "ret");
-                }
-                StepData::Call { method, args } => {
-                    let _ = rmp::encode::write_map_len(out, 2);
-                    let _ = rmp::encode::write_str(out, "Method");
-                    let _ = rmp::encode::write_str(out, method);
-                    let _ = rmp::encode::write_str(out, "Args");
-                    out.extend_from_slice(args);
-                }
-            }
-        }
-    }
 }
 
 /// The `[2, "serverPid", pid]` notification written on every new connection.
@@ -351,36 +285,6 @@ mod tests {
         let mut ok = deep.clone();
         ok.remove(ok.len() - 2);
         assert!(matches!(decode(&ok), Incoming::Request(_)));
-    }
-
-    #[test]
-    fn step_results_splice_the_plugin_args() {
-        let mut out = Vec::new();
-        let reply = Reply::Step {
-            event_id: 9,
-            data: StepData::Call {
-                method: "kong.request.get_header".into(),
-                args: enc(Value::Array(vec![Value::from("host")])),
-            },
-        };
-        encode_response(&Value::from(3), &Ok(reply), &mut out);
-        let decoded = rmpv::decode::read_value(&mut out.as_slice()).unwrap();
-        let expected = Value::Array(vec![
-            Value::from(1),
-            Value::from(3),
-            Value::Nil,
-            map([
-                ("EventId", Value::from(9)),
-                (
-                    "Data",
-                    map([
-                        ("Method", Value::from("kong.request.get_header")),
-                        ("Args", Value::Array(vec![Value::from("host")])),
-                    ]),
-                ),
-            ]),
-        ]);
-        assert_eq!(decoded, expected);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! [`messages`] (the envelope and the PDK's messages), [`methods`] (the 74 methods of
 //! `service Kong`), [`args`] and [`answers`] (a PDK call's MessagePack arguments and answer to
 //! and from those messages, so that plugins and the PDK are the same in both dialects),
-//! [`structpb`] (Lua values as `google.protobuf.Value`), [`incoming`] (the same reading on a
+//! [`structpb`] (Lua values as `google.protobuf.Value`), [`request`] (each `RpcCall` read into
+//! an operation, and what it gave as the `RpcReturn`), [`incoming`] (the same reading on a
 //! byte string, for the fuzz target). Serving it is [`crate::serving::protobuf`].
 //!
 //! The dialect differs from MsgPack:1 in how Kong uses a connection: one event per connection,
@@ -15,4 +16,5 @@ pub mod frame;
 pub mod incoming;
 pub mod messages;
 pub mod methods;
+pub mod request;
 pub mod structpb;

@@ -1,0 +1,174 @@
+//! The outcome of an operation written as a MsgPack:1 response, `[1, msgid, error, result]`,
+//! in go-pluginserver's shapes: an instance is `{Name, Id, Config, StartTime}`, a plugin's info
+//! `{Name, Phases, Version, Priority, Schema}`, an event's progress `{EventId, Data}`.
+
+use rmpv::Value;
+
+use super::{
+    message::{from_json, map},
+    status,
+};
+use crate::{
+    events::Progress,
+    instances::Instance,
+    op::{Done, Outcome},
+};
+
+/// Appends the response to request `msgid` to `out`. A step's PDK arguments are spliced in as
+/// the plugin encoded them: re-encoding them would only cost time.
+pub fn encode(msgid: &Value, outcome: &Outcome, out: &mut Vec<u8>) {
+    // Writes into a Vec cannot fail.
+    let _ = rmp::encode::write_array_len(out, 4);
+    let _ = rmp::encode::write_uint(out, 1);
+    let _ = rmpv::encode::write_value(out, msgid);
+    let done = match outcome {
+        Err(failure) => {
+            let message = failure.to_string();
+            let _ = rmp::encode::write_str(out, &crate::cap::cap(&message, crate::cap::MAX_TEXT));
+            let _ = rmp::encode::write_nil(out);
+            return;
+        }
+        Ok(done) => done,
+    };
+    let _ = rmp::encode::write_nil(out);
+    let value = match done {
+        Done::Event(progress) => return progress_value(progress, out),
+        Done::Instance(instance) => instance_value(instance),
+        Done::Plugin(plugin) => crate::dump::info_value(&plugin.info),
+        Done::Plugins(plugins) => Value::Array(
+            plugins
+                .iter()
+                .map(|plugin| Value::from(plugin.name()))
+                .collect(),
+        ),
+        Done::Status(host) => status::value(host),
+        Done::Ok => Value::from("ok"),
+    };
+    let _ = rmpv::encode::write_value(out, &value);
+}
+
+/// `{EventId, Data}`: `Data` is `{Method, Args}` for a PDK call, `"ret"` at the end.
+fn progress_value(progress: &Progress, out: &mut Vec<u8>) {
+    let _ = rmp::encode::write_map_len(out, 2);
+    let _ = rmp::encode::write_str(out, "EventId");
+    match progress {
+        Progress::Ret { event_id } => {
+            let _ = rmp::encode::write_uint(out, *event_id);
+            let _ = rmp::encode::write_str(out, "Data");
+            let _ = rmp::encode::write_str(out, "ret");
+        }
+        Progress::Call {
+            event_id,
+            method,
+            args,
+        } => {
+            let _ = rmp::encode::write_uint(out, *event_id);
+            let _ = rmp::encode::write_str(out, "Data");
+            let _ = rmp::encode::write_map_len(out, 2);
+            let _ = rmp::encode::write_str(out, "Method");
+            let _ = rmp::encode::write_str(out, method);
+            let _ = rmp::encode::write_str(out, "Args");
+            out.extend_from_slice(args);
+        }
+    }
+}
+
+/// The status map of an instance.
+pub fn instance_value(instance: &Instance) -> Value {
+    map([
+        ("Name", Value::from(instance.plugin.name())),
+        ("Id", Value::from(instance.id)),
+        ("Config", from_json(&instance.config)),
+        ("StartTime", Value::from(instance.start_time)),
+    ])
+}
+
+/// An event's progress read back from a response's `{EventId, Data}` (the engine this one
+/// replaces answers a forwarded Step so).
+pub fn progress_of(value: &Value) -> Result<Progress, String> {
+    use super::params::{field, text, uint};
+    let event_id = field(value, "EventId")
+        .and_then(uint)
+        .ok_or_else(|| format!("a step's answer without an EventId: {value}"))?;
+    let data = field(value, "Data").unwrap_or(&Value::Nil);
+    if text(data).as_deref() == Some("ret") {
+        return Ok(Progress::Ret { event_id });
+    }
+    let method = field(data, "Method")
+        .and_then(text)
+        .ok_or_else(|| format!("a step's answer that is neither \"ret\" nor a call: {value}"))?;
+    let mut args = Vec::new();
+    let _ = rmpv::encode::write_value(&mut args, field(data, "Args").unwrap_or(&Value::Nil));
+    Ok(Progress::Call {
+        event_id,
+        method,
+        args,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        rmpv::encode::write_value(&mut out, &v).unwrap();
+        out
+    }
+
+    #[test]
+    fn step_results_splice_the_plugin_args_and_read_back_whole() {
+        let mut out = Vec::new();
+        let progress = Progress::Call {
+            event_id: 9,
+            method: "kong.request.get_header".into(),
+            args: enc(Value::Array(vec![Value::from("host")])),
+        };
+        encode(
+            &Value::from(3),
+            &Ok(Done::Event(progress.clone())),
+            &mut out,
+        );
+        let decoded = rmpv::decode::read_value(&mut out.as_slice()).unwrap();
+        let result = map([
+            ("EventId", Value::from(9)),
+            (
+                "Data",
+                map([
+                    ("Method", Value::from("kong.request.get_header")),
+                    ("Args", Value::Array(vec![Value::from("host")])),
+                ]),
+            ),
+        ]);
+        let expected = Value::Array(vec![
+            Value::from(1),
+            Value::from(3),
+            Value::Nil,
+            result.clone(),
+        ]);
+        assert_eq!(decoded, expected);
+        assert_eq!(progress_of(&result), Ok(progress));
+        let ret = map([("EventId", Value::from(4)), ("Data", Value::from("ret"))]);
+        assert_eq!(progress_of(&ret), Ok(Progress::Ret { event_id: 4 }));
+    }
+
+    #[test]
+    fn a_failure_is_the_error_slot_and_no_instance_says_what_kong_matches() {
+        let mut out = Vec::new();
+        encode(
+            &Value::from(5),
+            &Err(crate::op::Failure::NoInstance(7)),
+            &mut out,
+        );
+        let decoded = rmpv::decode::read_value(&mut out.as_slice()).unwrap();
+        assert_eq!(
+            decoded,
+            Value::Array(vec![
+                Value::from(1),
+                Value::from(5),
+                Value::from("No plugin instance 7"),
+                Value::Nil,
+            ])
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Kong's ProtoBuf:1 calls read into the one vocabulary of serving ([`crate::op::Request`]), and
+//! what they gave written as the `RpcReturn`'s return ([`returned`]).
+
+use crate::{
+    events::Answer,
+    op::{Done, Request},
+    wire::msgpack::message::from_json,
+};
+
+use super::{
+    messages::{Call, InstanceStatus, PluginInfo, PluginNames, Return},
+    structpb::to_value,
+};
+
+/// The command's name, as Kong's `RpcCall` field names it (the metrics' label).
+pub fn name(call: Option<&Call>) -> &'static str {
+    match call {
+        Some(Call::CmdGetPluginNames(_)) => "cmd_get_plugin_names",
+        Some(Call::CmdGetPluginInfo(_)) => "cmd_get_plugin_info",
+        Some(Call::CmdStartInstance(_)) => "cmd_start_instance",
+        Some(Call::CmdGetInstanceStatus(_)) => "cmd_get_instance_status",
+        Some(Call::CmdCloseInstance(_)) => "cmd_close_instance",
+        Some(Call::CmdHandleEvent(_)) => "cmd_handle_event",
+        None => "",
+    }
+}
+
+/// The operation an `RpcCall`'s command asks for.
+pub fn decode(call: Option<Call>) -> Result<Request, String> {
+    Ok(match call {
+        Some(Call::CmdGetPluginNames(_)) => Request::PluginNames,
+        Some(Call::CmdGetPluginInfo(cmd)) => Request::PluginInfo { name: cmd.name },
+        Some(Call::CmdStartInstance(cmd)) => Request::StartInstance {
+            name: cmd.name,
+            config: cmd.config,
+        },
+        Some(Call::CmdGetInstanceStatus(cmd)) => Request::InstanceStatus {
+            id: instance_id(cmd.instance_id)?,
+        },
+        Some(Call::CmdCloseInstance(cmd)) => Request::CloseInstance {
+            id: instance_id(cmd.instance_id)?,
+        },
+        Some(Call::CmdHandleEvent(cmd)) => Request::HandleEvent {
+            instance_id: instance_id(cmd.instance_id)?,
+            event: cmd.event_name,
+        },
+        None => return Err("an RpcCall with no command this server knows".into()),
+    })
+}
+
+/// Kong's answer to the PDK call of event `event_id`, as a Step.
+pub fn step(event_id: u64, answer: Answer) -> Request {
+    Request::Step { event_id, answer }
+}
+
+/// Ids are made below 2^31 in this dialect (see `Host::new`): a negative one names no
+/// instance, which Kong learns of by the close.
+fn instance_id(id: i32) -> Result<u64, String> {
+    u64::try_from(id).map_err(|_| format!("no plugin instance {id}"))
+}
+
+/// What `done` returns to Kong; `None` for what no command of this dialect gives.
+pub fn returned(done: &Done) -> Option<Return> {
+    Some(match done {
+        Done::Plugins(plugins) => Return::PluginNames(PluginNames {
+            names: plugins.iter().map(|p| p.name().to_owned()).collect(),
+        }),
+        Done::Plugin(plugin) => {
+            let info = &plugin.info;
+            let mut phases = info.phases.clone();
+            phases.sort();
+            Return::PluginInfo(PluginInfo {
+                name: info.name.clone(),
+                phases: phases.iter().map(|p| p.as_str().to_owned()).collect(),
+                version: info.version.clone(),
+                priority: i32::try_from(info.priority).unwrap_or(i32::MAX),
+                schema: info.schema.to_string(),
+                ..Default::default()
+            })
+        }
+        Done::Instance(instance) => Return::InstanceStatus(InstanceStatus {
+            name: instance.plugin.name().to_owned(),
+            instance_id: i32::try_from(instance.id).unwrap_or(i32::MAX),
+            config: Some(to_value(&from_json(&instance.config))),
+            started_at: i64::try_from(instance.start_time).unwrap_or(0),
+        }),
+        Done::Event(_) | Done::Status(_) | Done::Ok => return None,
+    })
+}
