@@ -24,7 +24,7 @@ use crate::{
     lifecycle::{self, Stop},
     loader::{LoadedPlugin, trust::Trust},
     reload,
-    serving::{Server, accept, local::here, shared::Shared},
+    serving::{Server, accept, local::here},
     socket,
     supervisor::{
         self,
@@ -247,8 +247,8 @@ async fn serve(
     let server = Server::start(Arc::clone(&host), listener, accepting_rx)
         .context("cannot start the worker threads")?;
     let on_handed = {
-        let shared = Arc::clone(&server.shared);
-        move |message| handed(&shared, message)
+        let server = Arc::clone(&server);
+        move |message| handed(&server, message)
     };
     link.listen(on_handed.clone())
         .context("cannot listen to the supervisor")?;
@@ -261,12 +261,12 @@ async fn serve(
         tracing::warn!("cannot serve the hand-over socket: {e}");
     }
     if let Some(metrics) = metrics {
-        metrics.live.watch(Arc::clone(&server.shared.pool) as _);
+        metrics.live.watch(Arc::clone(&server.pool) as _);
     }
     tracing::info!(
         socket = %bound.path().display(),
         plugins = loaded,
-        threads = server.shared.pool.count(),
+        threads = server.pool.count(),
         max_threads = host.settings.max_threads,
         open_files,
         "listening"
@@ -301,7 +301,7 @@ async fn serve(
     // may already come through the new workers' connections to this server.
     let superseded = draining || until_quiet(&server, deadline, || !bound.is_ours()).await;
     let _ = accepting_tx.send(true);
-    server.shared.stop_accepting();
+    server.stop_accepting();
     if superseded {
         // Kong's workers still finishing requests send their next events over the
         // connections they have: handed to the engine or server that took over (through the
@@ -331,10 +331,10 @@ async fn serve(
         })
         .await;
     }
-    wait_for_events(&server.shared.pool, deadline).await;
+    wait_for_events(&server.pool, deadline).await;
     if draining {
         tracing::info!(
-            connections = server.shared.handover.handed(),
+            connections = server.handover.handed(),
             "handed Kong's connections to the new engine"
         );
         // The socket files are the new engine's now.
@@ -353,15 +353,15 @@ async fn serve(
 
 /// Serves what the supervisor, or a server this one took the socket over from, hands over:
 /// Kong's connections, and the links between an engine and the one replacing it.
-fn handed(shared: &Arc<Shared>, message: Message) {
+fn handed(server: &Arc<Server>, message: Message) {
     match message {
         Message::Conn(conn) => {
-            if !accept::adopt_handed(shared, UnixStream::from(conn), false) {
+            if !accept::adopt_handed(server, UnixStream::from(conn), false) {
                 tracing::warn!("cannot serve a connection handed over: stopping");
             }
         }
         Message::Predecessor(link) => {
-            if let Err(e) = shared.handover.set_predecessor(link) {
+            if let Err(e) = server.handover.set_predecessor(link) {
                 tracing::warn!("cannot reach the engine this one replaces: {e}");
             }
         }
@@ -373,14 +373,13 @@ fn handed(shared: &Arc<Shared>, message: Message) {
 /// Steps of the events this one still runs (this end served here, never handed on), and from
 /// then on hands Kong's connections on there.
 fn hand_over(server: &Server, channel: OwnedFd) -> std::io::Result<()> {
-    let shared = &server.shared;
     let (here, there) = UnixStream::pair()?;
     supervisor::channel::send(
         std::os::fd::AsFd::as_fd(&channel),
         &Message::Predecessor(there.into()),
     )?;
-    accept::adopt_handed(shared, here, true);
-    shared.handover.start(channel);
+    accept::adopt_handed(server, here, true);
+    server.handover.start(channel);
     Ok(())
 }
 
@@ -397,8 +396,7 @@ async fn until_quiet(
     deadline: tokio::time::Instant,
     mut done: impl FnMut() -> bool,
 ) -> bool {
-    let shared = &server.shared;
-    let activity = || (shared.accepted(), shared.pool.started());
+    let activity = || (server.accepted(), server.pool.started());
     let mut seen = activity();
     let mut quiet_since = tokio::time::Instant::now();
     loop {
@@ -410,7 +408,7 @@ async fn until_quiet(
             return false;
         }
         let now_seen = activity();
-        if shared.pool.events() > 0 || now_seen != seen {
+        if server.pool.events() > 0 || now_seen != seen {
             quiet_since = now;
             seen = now_seen;
         } else if now - quiet_since >= HANDOVER_IDLE {

@@ -11,11 +11,10 @@ use std::{
 
 use super::{
     conn::Conn,
-    connection,
     local::{Local, here},
     placement::UNKNOWN_PID,
-    protobuf,
-    shared::Shared,
+    server::Server,
+    session,
 };
 use crate::{dialect::Dialect, wire::msgpack::message::server_pid_notification};
 
@@ -66,11 +65,11 @@ async fn accept(local: &Rc<Local>, listener: Arc<OwnedFd>) {
 
 /// Serves `stream`, a connection handed over by the engine this one replaces (or, with
 /// `stays`, the link from the engine replacing this one, never handed on), as if accepted.
-pub fn adopt_handed(shared: &Shared, stream: UnixStream, stays: bool) -> bool {
-    let Some(&worker) = shared.pool.serving().first() else {
+pub fn adopt_handed(server: &Server, stream: UnixStream, stays: bool) -> bool {
+    let Some(&worker) = server.pool.serving().first() else {
         return false;
     };
-    shared
+    server
         .pool
         .send(worker, Box::new(move || welcome(&here(), stream, stays)))
 }
@@ -101,18 +100,9 @@ fn welcome(local: &Rc<Local>, stream: UnixStream, stays: bool) {
         conn.keep_here();
     }
     server.track(&conn);
-    match (dialect, conn.owner() == local.worker.index) {
-        (Dialect::MsgPack, true) => {
-            tokio::task::spawn_local(connection::serve(Rc::clone(local), conn));
-        }
-        (Dialect::MsgPack, false) => {
-            connection::adopt(server, conn);
-        }
-        (Dialect::ProtoBuf, true) => {
-            tokio::task::spawn_local(protobuf::serve(Rc::clone(local), conn));
-        }
-        (Dialect::ProtoBuf, false) => {
-            protobuf::adopt(server, conn);
-        }
+    if conn.owner() == local.worker.index {
+        session::start(local, conn);
+    } else {
+        session::adopt(server, conn);
     }
 }

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use super::{conn::Conn, shared::Shared};
+use super::{conn::Conn, server::Server};
 use crate::{
     events::Events,
     host::Host,
@@ -24,7 +24,7 @@ thread_local! {
 /// One worker thread's serving state.
 pub struct Local {
     /// Plugins, instances, settings, connections: what every thread shares.
-    pub server: Arc<Shared>,
+    pub server: Arc<Server>,
     /// This worker.
     pub worker: Arc<WorkerHandle>,
     /// The events living on this thread.
@@ -42,7 +42,7 @@ impl Local {
 }
 
 /// Sets up worker `worker`'s thread; runs on it, inside its event loop.
-pub fn install(server: Arc<Shared>, worker: &Arc<WorkerHandle>) {
+pub fn install(server: Arc<Server>, worker: &Arc<WorkerHandle>) {
     let host = Arc::clone(&server.host);
     // Workers that serve connections run many events at once; the others, one at a time.
     let keep = if worker.born_serving {
@@ -80,13 +80,13 @@ pub fn here() -> Rc<Local> {
 
 /// Sends `conn` to the worker that owns it now, where `serve` (its dialect's connection
 /// task) serves it from then on; `false` when that worker has stopped.
-pub fn adopt<F, S>(shared: &Shared, conn: Arc<Conn>, serve: S) -> bool
+pub fn adopt<F, S>(server: &Server, conn: Arc<Conn>, serve: S) -> bool
 where
     S: FnOnce(Rc<Local>, Arc<Conn>) -> F + Send + 'static,
     F: Future<Output = ()> + 'static,
 {
     let to = conn.owner();
-    shared.pool.send(
+    server.pool.send(
         to,
         Box::new(move || {
             tokio::task::spawn_local(serve(here(), conn));

@@ -17,15 +17,13 @@
 
 pub mod accept;
 pub mod conn;
-pub mod connection;
 pub mod handover;
 pub mod local;
 pub mod operations;
 pub mod placement;
-pub mod protobuf;
 pub mod reply;
 pub mod server;
-pub mod shared;
+pub mod session;
 pub mod stream;
 
 pub use server::Server;

@@ -4,22 +4,39 @@
 
 use std::{
     os::fd::OwnedFd,
-    sync::{Arc, Weak},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use tokio::sync::watch;
 
-use super::{accept, connection, local, protobuf, shared::Shared};
+use super::{accept, conn::Conn, handover::HandOver, local, placement::Placement, session};
 use crate::{
-    dialect::Dialect,
     host::Host,
     workers::{self, Hooks, Pool, PoolSettings, WorkerHandle, watchdog::TICK},
 };
 
-/// A server of Kong's plugin protocol on a pool of worker threads.
+/// A server of Kong's plugin protocol on a pool of worker threads: what every worker thread
+/// shares to serve Kong (the host, the pool, where each Kong process is served, the open
+/// connections, the listening socket, the hand-over to another engine).
 pub struct Server {
-    /// What its threads share.
-    pub shared: Arc<Shared>,
+    /// Plugins, instances, settings.
+    pub host: Arc<Host>,
+    /// The worker threads.
+    pub pool: Arc<Pool>,
+    /// Which serving worker serves each Kong worker process.
+    pub placement: Arc<Placement>,
+    /// Connections handed to the engine replacing this one, and Steps passed back.
+    pub handover: HandOver,
+    /// Every open connection, for handing them over.
+    conns: Mutex<Vec<Weak<Conn>>>,
+    /// The listening socket; taken away when the server stops accepting.
+    listener: Mutex<Option<Arc<OwnedFd>>>,
+    /// Connections accepted so far.
+    accepted: AtomicU64,
+    stop: watch::Receiver<bool>,
 }
 
 impl Server {
@@ -35,14 +52,18 @@ impl Server {
             max_threads: usize::from(host.settings.max_threads),
             idle_retire: host.settings.thread_idle,
         };
-        let server = Arc::new_cyclic(|me: &Weak<Server>| {
-            let pool = Pool::new(settings, me.clone() as Weak<dyn Hooks>);
-            Server {
-                shared: Arc::new(Shared::new(host, pool, listener, stop)),
-            }
+        let server = Arc::new_cyclic(|me: &Weak<Server>| Server {
+            host,
+            pool: Pool::new(settings, me.clone() as Weak<dyn Hooks>),
+            placement: Arc::default(),
+            handover: HandOver::default(),
+            conns: Mutex::default(),
+            listener: Mutex::new(Some(Arc::new(listener))),
+            accepted: AtomicU64::new(0),
+            stop,
         });
-        workers::start(&server.shared.pool)?;
-        for worker in server.shared.pool.serving() {
+        workers::start(&server.pool)?;
+        for worker in server.pool.serving() {
             server.accept_on(worker);
         }
         Ok(server)
@@ -52,8 +73,8 @@ impl Server {
     /// engine replacing this one, each from the worker that serves it; a busy one goes when
     /// its task is done with it (see [`super::handover`]).
     pub fn hand_on_idle(&self) {
-        for worker in self.shared.pool.serving() {
-            self.shared.pool.send(
+        for worker in self.pool.serving() {
+            self.pool.send(
                 worker,
                 Box::new(move || {
                     let local = local::here();
@@ -77,8 +98,8 @@ impl Server {
 
     /// Has worker `worker` accept on the listening socket.
     fn accept_on(&self, worker: usize) {
-        if let Some(listener) = self.shared.listener() {
-            self.shared.pool.send(
+        if let Some(listener) = self.listener() {
+            self.pool.send(
                 worker,
                 Box::new(move || {
                     tokio::task::spawn_local(accept::accept_loop(local::here(), listener));
@@ -91,7 +112,7 @@ impl Server {
     /// returns how many moved.
     fn move_connections(&self, from: usize, to: usize) -> usize {
         let mut moved = 0;
-        for conn in self.shared.connections_of(from) {
+        for conn in self.connections_of(from) {
             if !conn.claim() {
                 continue;
             }
@@ -102,11 +123,7 @@ impl Server {
             }
             conn.set_owner(to);
             conn.release();
-            let adopted = match self.shared.host.settings.dialect {
-                Dialect::MsgPack => connection::adopt(&self.shared, conn),
-                Dialect::ProtoBuf => protobuf::adopt(&self.shared, conn),
-            };
-            if adopted {
+            if session::adopt(self, conn) {
                 moved += 1;
             }
         }
@@ -114,9 +131,61 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Turns true when the server stops accepting.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.clone()
+    }
+
+    /// Counts a connection accepted.
+    pub fn count_accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting and handing workers over.
+    pub fn stop_accepting(&self) {
+        self.pool.stop();
+        self.listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    /// The listening socket, until the server stops accepting.
+    pub fn listener(&self) -> Option<Arc<OwnedFd>> {
+        self.listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Keeps track of a new connection, to hand it over with its worker.
+    pub fn track(&self, conn: &Arc<Conn>) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|c| c.strong_count() > 0);
+        conns.push(Arc::downgrade(conn));
+    }
+
+    /// The open connections worker `owner` serves.
+    pub fn connections_of(&self, owner: usize) -> Vec<Arc<Conn>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| c.owner() == owner)
+            .collect()
+    }
+}
+
 impl Hooks for Server {
     fn started(self: Arc<Self>, worker: &Arc<WorkerHandle>) {
-        local::install(Arc::clone(&self.shared), worker);
+        local::install(self, worker);
     }
 
     fn held(&self, worker: &WorkerHandle) {
@@ -134,7 +203,7 @@ impl Hooks for Server {
     }
 
     fn handover(&self, from: usize, to: usize) {
-        self.shared.placement.move_all(from, to);
+        self.placement.move_all(from, to);
         self.accept_on(to);
         let moved = self.move_connections(from, to);
         tracing::debug!(

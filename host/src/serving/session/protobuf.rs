@@ -22,12 +22,12 @@ use std::{ops::Range, os::unix::net::UnixStream, rc::Rc, sync::Arc};
 use plugin_abi::ffi::{BridgeError, BridgeErrorKind};
 use prost::Message;
 
-use super::{
+use super::{claim, settle};
+use crate::serving::{
     conn::Conn,
-    local::{self, Local},
+    local::Local,
     operations::{events::abandon, operate},
     reply::Via,
-    shared::Shared,
     stream::Stream,
 };
 use crate::{
@@ -43,11 +43,6 @@ use crate::{
     },
 };
 
-/// Sends `conn` to the worker that owns it now, which serves it from then on.
-pub fn adopt(shared: &Shared, conn: Arc<Conn>) -> bool {
-    local::adopt(shared, conn, serve)
-}
-
 /// What became of the connection after a call.
 enum After {
     /// Answered: read the next call.
@@ -56,8 +51,8 @@ enum After {
     Close,
 }
 
-/// One connection's stream and what was read from it.
-struct Link {
+/// One connection's stream, what was read from it and what is to be written.
+struct Session {
     stream: Stream,
     buf: Buffer,
     out: Vec<u8>,
@@ -65,9 +60,9 @@ struct Link {
     limit: usize,
 }
 
-impl Link {
+impl Session {
     /// The next frame's payload range in `buf` (whose frame the caller drains with
-    /// [`Link::consume`]); `None` when the connection ended or must close.
+    /// [`Session::consume`]); `None` when the connection ended or must close.
     async fn frame(&mut self) -> Option<Range<usize>> {
         loop {
             match frame::next(&self.buf.bytes, self.limit) {
@@ -117,7 +112,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         }
     };
     let budget = Arc::clone(&local.host().buffers);
-    let mut link = Link {
+    let mut session = Session {
         stream,
         buf: Buffer::new(Arc::clone(&budget)),
         out: Vec::with_capacity(256),
@@ -128,29 +123,23 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
     loop {
         // Between calls the connection is not claimed, so that a handover can move it; it
         // is claimed once the next call's first bytes are there.
-        if link.stream.readable().await.is_err() {
+        if session.stream.readable().await.is_err() {
             return;
         }
-        // Whoever else holds the claim holds it for a moment: the watchdog moving it.
-        while !conn.claim() {
-            tokio::task::yield_now().await;
-        }
-        // Handed to another engine, which reads what Kong sends from now on.
-        if conn.owner() != me || conn.handed() {
-            conn.release();
+        if !claim(&conn, me).await {
             return;
         }
-        link.buf = conn.take_buf();
-        if link.buf.bytes.is_empty() {
-            let read = link.stream.try_read(&mut link.buf.bytes);
+        session.buf = conn.take_buf();
+        if session.buf.bytes.is_empty() {
+            let read = session.stream.try_read(&mut session.buf.bytes);
             let nothing = matches!(read, Ok(None));
             let ended = matches!(read, Ok(Some(0)) | Err(_));
-            let over = link.buf.account().err();
+            let over = session.buf.account().err();
             if nothing || ended || over.is_some() {
                 if let Some(e) = over {
                     tracing::warn!("closing a connection: {e}");
                 }
-                let buf = std::mem::replace(&mut link.buf, Buffer::new(Arc::clone(&budget)));
+                let buf = std::mem::replace(&mut session.buf, Buffer::new(Arc::clone(&budget)));
                 conn.put_buf(buf);
                 // Replaced by another engine: an idle connection goes to it.
                 let handed = nothing && handover.hand_on(&conn);
@@ -161,12 +150,12 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
                 return;
             }
         }
-        let after = match link.frame().await {
+        let after = match session.frame().await {
             Some(payload) => {
-                let call = RpcCall::decode(&link.buf.bytes[payload.clone()]);
-                link.consume(payload.end);
+                let call = RpcCall::decode(&session.buf.bytes[payload.clone()]);
+                session.consume(payload.end);
                 match call {
-                    Ok(call) => answer(&local, &mut link, call).await,
+                    Ok(call) => answer(&local, &mut session, call).await,
                     Err(e) => {
                         count(RpcMethod::INVALID, true);
                         tracing::warn!("closing a connection: not a ProtoBuf:1 RpcCall: {e}");
@@ -176,32 +165,11 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
             }
             None => After::Close,
         };
-        let buf = std::mem::replace(&mut link.buf, Buffer::new(Arc::clone(&budget)));
+        let buf = std::mem::replace(&mut session.buf, Buffer::new(Arc::clone(&budget)));
         let idle = buf.bytes.is_empty();
         conn.put_buf(buf);
-        let home = if local.worker.serves() {
-            me
-        } else {
-            conn.home()
-        };
-        match after {
-            After::Close => {
-                conn.release();
-                return;
-            }
-            After::Open if home != me && !local.server.pool.stopping() => {
-                conn.set_owner(home);
-                conn.release();
-                adopt(&local.server, conn);
-                return;
-            }
-            After::Open => {
-                let handed = idle && handover.hand_on(&conn);
-                conn.release();
-                if handed {
-                    return;
-                }
-            }
+        if !settle(&local, &conn, matches!(after, After::Open), idle) {
+            return;
         }
     }
 }
@@ -224,7 +192,7 @@ async fn run(local: &Local, request: Request) -> Outcome {
 }
 
 /// Answers one `RpcCall`.
-async fn answer(local: &Rc<Local>, link: &mut Link, call: RpcCall) -> After {
+async fn answer(local: &Rc<Local>, session: &mut Session, call: RpcCall) -> After {
     let sequence = call.sequence;
     let label = match request::name(call.call.as_ref()) {
         "" => RpcMethod::INVALID,
@@ -235,7 +203,7 @@ async fn answer(local: &Rc<Local>, link: &mut Link, call: RpcCall) -> After {
         Ok(Request::HandleEvent { instance_id, event }) => {
             count(label, false);
             let start = Request::HandleEvent { instance_id, event };
-            return handle_event(local, link, sequence, start).await;
+            return handle_event(local, session, sequence, start).await;
         }
         Ok(request) => run(local, request).await.map_err(|e| e.to_string()),
         Err(e) => Err(e),
@@ -247,8 +215,8 @@ async fn answer(local: &Rc<Local>, link: &mut Link, call: RpcCall) -> After {
                 sequence,
                 r#return: Some(r),
             };
-            frame::push_with(&mut link.out, |out| ret.encode_raw(out));
-            if link.flush().await {
+            frame::push_with(&mut session.out, |out| ret.encode_raw(out));
+            if session.flush().await {
                 After::Open
             } else {
                 After::Close
@@ -266,8 +234,13 @@ async fn answer(local: &Rc<Local>, link: &mut Link, call: RpcCall) -> After {
     }
 }
 
-/// Runs one event: its PDK calls go out on `link` as they come, until the handler ends.
-async fn handle_event(local: &Rc<Local>, link: &mut Link, sequence: i64, start: Request) -> After {
+/// Runs one event: its PDK calls go out on `session` as they come, until the handler ends.
+async fn handle_event(
+    local: &Rc<Local>,
+    session: &mut Session,
+    sequence: i64,
+    start: Request,
+) -> After {
     let mut outcome = run(local, start).await;
     loop {
         let (id, method, call_args) = match outcome {
@@ -276,7 +249,7 @@ async fn handle_event(local: &Rc<Local>, link: &mut Link, sequence: i64, start: 
                 method,
                 args,
             })) => (event_id, method, args),
-            Ok(_) => return end_event(link, sequence).await,
+            Ok(_) => return end_event(session, sequence).await,
             Err(Failure::NoInstance(id)) => {
                 // Kong 3.0+ takes the close as "instance lost" and starts a new one.
                 tracing::info!(
@@ -289,39 +262,39 @@ async fn handle_event(local: &Rc<Local>, link: &mut Link, sequence: i64, start: 
                 // Logged where the handler ended; Kong goes on with the request, as over
                 // MsgPack:1 (see the module's docs).
                 tracing::debug!("a ProtoBuf:1 event failed: {e}");
-                return end_event(link, sequence).await;
+                return end_event(session, sequence).await;
             }
         };
         // The events refuse any other call (see `Events::advance`).
         let Some(method) = methods::find(&method) else {
             abandon(local, id, GONE).await;
-            return end_event(link, sequence).await;
+            return end_event(session, sequence).await;
         };
-        link.scratch.clear();
-        if let Err(e) = args::encode(method, &call_args, &mut link.scratch) {
+        session.scratch.clear();
+        if let Err(e) = args::encode(method, &call_args, &mut session.scratch) {
             let refused = Err(BridgeError::new(BridgeErrorKind::HOST, e));
             outcome = run(local, request::step(id, refused)).await;
             continue;
         }
-        frame::push(&mut link.out, method.name.as_bytes());
-        frame::push(&mut link.out, &link.scratch);
-        let sent = link.flush().await;
+        frame::push(&mut session.out, method.name.as_bytes());
+        frame::push(&mut session.out, &session.scratch);
+        let sent = session.flush().await;
         if crate::bridge::is_terminal(method.name) {
             // The event is over (see `Events::advance`). Kong ends the request, or, where
             // exit does not end it, answers, and then wants the event's end.
-            return match sent.then_some(()).and(link.frame().await) {
+            return match sent.then_some(()).and(session.frame().await) {
                 Some(payload) => {
-                    link.consume(payload.end);
-                    end_event(link, sequence).await
+                    session.consume(payload.end);
+                    end_event(session, sequence).await
                 }
                 None => After::Close,
             };
         }
-        let answer = match sent.then_some(()).and(link.frame().await) {
+        let answer = match sent.then_some(()).and(session.frame().await) {
             Some(payload) => {
                 count(RpcMethod::of("pdk_answer"), false);
-                let answer = answers::decode(method, &link.buf.bytes[payload.clone()]);
-                link.consume(payload.end);
+                let answer = answers::decode(method, &session.buf.bytes[payload.clone()]);
+                session.consume(payload.end);
                 answer
             }
             None => {
@@ -337,14 +310,14 @@ async fn handle_event(local: &Rc<Local>, link: &mut Link, sequence: i64, start: 
 const GONE: &str = "Kong closed the event's ProtoBuf:1 connection";
 
 /// Ends the event for Kong: the empty frame, then the `RpcReturn` with the call's sequence.
-async fn end_event(link: &mut Link, sequence: i64) -> After {
-    frame::push(&mut link.out, &[]);
+async fn end_event(session: &mut Session, sequence: i64) -> After {
+    frame::push(&mut session.out, &[]);
     let ret = RpcReturn {
         sequence,
         r#return: None,
     };
-    frame::push_with(&mut link.out, |out| ret.encode_raw(out));
-    if link.flush().await {
+    frame::push_with(&mut session.out, |out| ret.encode_raw(out));
+    if session.flush().await {
         After::Open
     } else {
         After::Close

@@ -1,4 +1,4 @@
-//! The connection loop: one task per connection on the worker that owns it, its requests
+//! The MsgPack:1 session: one task per connection on the worker that owns it, its requests
 //! answered in order.
 //!
 //! Kong never pipelines, but nothing breaks if a client does: every complete frame in the buffer
@@ -12,12 +12,12 @@
 
 use std::{os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
-use super::{
+use super::{claim, settle};
+use crate::serving::{
     conn::Conn,
-    local::{self, Local},
+    local::Local,
     operations::operate,
     reply::{self, Answering, Dispatched, Via},
-    shared::Shared,
     stream::Stream,
 };
 use crate::{
@@ -29,11 +29,6 @@ use crate::{
         request,
     },
 };
-
-/// Sends `conn` to the worker that owns it now, which serves it from then on.
-pub fn adopt(shared: &Shared, conn: Arc<Conn>) -> bool {
-    local::adopt(shared, conn, serve)
-}
 
 /// Serves `conn` while this worker owns it and the client keeps it open.
 pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
@@ -48,26 +43,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
     };
     let mut out = Vec::with_capacity(4096);
     loop {
-        // Whoever else holds the claim holds it for a moment: a task that lost the connection,
-        // the watchdog moving it, or the worker writing an answer on it.
-        let mut tries = 0u32;
-        loop {
-            if conn.owner() != me {
-                return;
-            }
-            if conn.claim() {
-                break;
-            }
-            tries += 1;
-            if tries < 64 {
-                tokio::task::yield_now().await;
-            } else {
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
-        }
-        // Handed to another engine, which reads what Kong sends from now on.
-        if conn.owner() != me || conn.handed() {
-            conn.release();
+        if !claim(&conn, me).await {
             return;
         }
         let mut buf = conn.take_buf();
@@ -100,7 +76,6 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
                 break;
             }
         }
-        let handover = &local.server.handover;
         if state == State::Handed {
             // The worker answering holds the claim now, and nothing was left in the buffer.
             if stream.readable().await.is_err() {
@@ -108,30 +83,9 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
             }
             continue;
         }
-        let open = state == State::Open;
-        // Replaced by another engine: an idle connection goes to it (see `handover`).
-        if open && buf.bytes.is_empty() && handover.hand_on(&conn) {
-            conn.put_buf(buf);
-            conn.release();
-            return;
-        }
+        let idle = buf.bytes.is_empty();
         conn.put_buf(buf);
-        // A process's connections gather on its serving worker, where its events live. They
-        // are placed there when accepted; only a worker replaced while it held one (see
-        // `Server::handover`) has any to hand on.
-        let home = if local.worker.serves() {
-            me
-        } else {
-            conn.home()
-        };
-        if open && home != me && !local.server.pool.stopping() {
-            conn.set_owner(home);
-            conn.release();
-            adopt(&local.server, conn);
-            return;
-        }
-        conn.release();
-        if !open {
+        if !settle(&local, &conn, state == State::Open, idle) {
             return;
         }
         if stream.readable().await.is_err() {
