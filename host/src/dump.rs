@@ -6,8 +6,6 @@
 //! A JSON array means MsgPack:1 to Kong: with `-protocol ProtoBuf:1` every JSON dump is the
 //! object, which names the dialect, and the MessagePack one (Kong 2.0 - 2.2) is refused.
 
-use std::io::Write;
-
 use plugin_abi::{PluginInfo, schema::KongVersion};
 use serde::Serialize;
 
@@ -130,15 +128,8 @@ pub fn run(cli: &Cli) -> Result<(), DumpError> {
         let infos: Vec<KongInfo> = plugins.iter().map(|p| KongInfo::from(&p.info)).collect();
         to_json(&infos)
     };
-    print(&output)?;
+    crate::stdout::print(&output)?;
     Ok(())
-}
-
-/// Writes `bytes` whole to stdout, which carries nothing else, and flushes it.
-pub fn print(bytes: &[u8]) -> std::io::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(bytes)?;
-    stdout.flush()
 }
 
 /// The `-dump` document of `infos`, and a newline: `{"Protocol":"MsgPack:1","Plugins":[...]}`

@@ -88,13 +88,13 @@ pub fn main<P: Exported>() -> ExitCode {
         }
     };
     let result = if cli.version {
-        dump::print(version_text(&plugin.info).as_bytes()).map_err(Into::into)
+        crate::stdout::print(version_text(&plugin.info).as_bytes()).map_err(Into::into)
     } else if let Err(e) = cli.serve.kong.protocol.check_kong(cli.serve.kong_version) {
         Err(anyhow::anyhow!(e))
     } else if cli.dump {
         let mut info = plugin.info.clone();
         info.schema = plugin_abi::schema::for_kong(&info.schema, cli.serve.schema_kong());
-        dump::print(&dump::dump_document(
+        crate::stdout::print(&dump::dump_document(
             &[&info],
             cli.serve.kong_version,
             cli.serve.kong.protocol,

@@ -53,7 +53,7 @@ fn conf_value(value: String) -> anyhow::Result<String> {
 /// Prints the lines on stdout.
 pub fn run(args: &KongConfArgs) -> anyhow::Result<()> {
     let text = lines(args)?;
-    crate::dump::print(text.as_bytes()).context("cannot write to stdout")
+    crate::stdout::print(text.as_bytes()).context("cannot write to stdout")
 }
 
 /// The kong.conf lines for `args`.

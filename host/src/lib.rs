@@ -84,6 +84,7 @@ pub mod serve;
 pub mod serving;
 pub mod socket;
 pub mod stacks;
+pub mod stdout;
 pub mod supervisor;
 pub mod takeover;
 pub mod version;

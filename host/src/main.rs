@@ -1,6 +1,6 @@
 //! The `pluginhost` command. See the crate docs of `pluginhost` for the map of the code.
 
-use std::{io::Write, process::ExitCode};
+use std::process::ExitCode;
 
 use pluginhost::{
     check,
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let _logging = logging::init(cli.serve.log_format, dumping || printing);
     if cli.version {
         // stdout may be a closed pipe; nothing useful to do about it.
-        let _ = std::io::stdout().write_all(version::text().as_bytes());
+        let _ = pluginhost::stdout::print(version::text().as_bytes());
         return ExitCode::SUCCESS;
     }
     if let Some(Command::CheckPlugin(args)) = &cli.command {

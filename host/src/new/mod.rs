@@ -78,7 +78,7 @@ pub fn run(args: &NewArgs) -> anyhow::Result<()> {
         write(&dir.join("Cargo.lock"), HOST_LOCK)?;
     }
     // The command's answer, for its user: on stdout, as a dump's is.
-    crate::dump::print(
+    crate::stdout::print(
         format!(
             "wrote plugin {name} in {dir}\n\
              \x20 cargo test               runs its tests\n\
