@@ -29,7 +29,7 @@ use crate::{
     bridge::Answer,
     op::{Done, Failure},
     supervisor::channel::{self, Message},
-    wire::msgpack::{client::Client, message::map, response},
+    wire::msgpack::{client::Client, message::map},
 };
 
 /// What the connections of a replaced engine, and the engine replacing it, share.
@@ -161,7 +161,7 @@ impl Forwarder {
                     let param = map([("EventId", Value::from(id)), ("Data", data)]);
                     let outcome = client
                         .call(method, param)
-                        .and_then(|value| response::progress_of(&value))
+                        .and_then(|value| crate::op::msgpack::progress_of(&value))
                         .map(Done::Event)
                         .map_err(|e| {
                             tracing::debug!(event = id, "the engine before this one: {e}");

@@ -18,6 +18,7 @@
 pub mod accept;
 pub mod conn;
 pub mod handover;
+pub mod hooks;
 pub mod local;
 pub mod operations;
 pub mod placement;

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::{conn::Conn, stream::Stream};
-use crate::{metrics::RpcMethod, op::Outcome, wire::msgpack::response};
+use crate::{
+    metrics::RpcMethod,
+    op::{Outcome, msgpack as response},
+};
 
 /// Encodes the MsgPack:1 response to request `msgid` into `out` (cleared first), counting an
 /// error answer of method `rpc` when metrics are on.

@@ -1,6 +1,5 @@
-//! The server: starting the worker threads with every serving worker accepting, and what the
-//! pool's hooks mean for serving (a thread's setup, a handler that holds its worker, a held
-//! serving worker's handover).
+//! The server: what every worker thread shares to serve Kong. Starting it, and what the
+//! pool's hooks mean for serving, is [`super::hooks`].
 
 use std::{
     os::fd::OwnedFd,
@@ -12,11 +11,8 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{accept, conn::Conn, handover::HandOver, local, placement::Placement, session};
-use crate::{
-    host::Host,
-    workers::{self, Hooks, Pool, PoolSettings, WorkerHandle, watchdog::TICK},
-};
+use super::{conn::Conn, handover::HandOver, placement::Placement};
+use crate::{host::Host, workers::Pool};
 
 /// A server of Kong's plugin protocol on a pool of worker threads: what every worker thread
 /// shares to serve Kong (the host, the pool, where each Kong process is served, the open
@@ -40,98 +36,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the worker threads and serves `listener` on every serving worker, until `stop`
-    /// turns true.
-    pub fn start(
+    /// The state of a server listening on `listener` with `pool`, until `stop` turns true.
+    pub fn new(
         host: Arc<Host>,
+        pool: Arc<Pool>,
         listener: OwnedFd,
         stop: watch::Receiver<bool>,
-    ) -> std::io::Result<Arc<Server>> {
-        let settings = PoolSettings {
-            threads: host.settings.threads,
-            max_threads: usize::from(host.settings.max_threads),
-            idle_retire: host.settings.thread_idle,
-        };
-        let server = Arc::new_cyclic(|me: &Weak<Server>| Server {
+    ) -> Self {
+        Server {
             host,
-            pool: Pool::new(settings, me.clone() as Weak<dyn Hooks>),
+            pool,
             placement: Arc::default(),
             handover: HandOver::default(),
             conns: Mutex::default(),
             listener: Mutex::new(Some(Arc::new(listener))),
             accepted: AtomicU64::new(0),
             stop,
-        });
-        workers::start(&server.pool)?;
-        for worker in server.pool.serving() {
-            server.accept_on(worker);
-        }
-        Ok(server)
-    }
-
-    /// Hands on every connection idle now (its task waits for Kong, nothing buffered) to the
-    /// engine replacing this one, each from the worker that serves it; a busy one goes when
-    /// its task is done with it (see [`super::handover`]).
-    pub fn hand_on_idle(&self) {
-        for worker in self.pool.serving() {
-            self.pool.send(
-                worker,
-                Box::new(move || {
-                    let local = local::here();
-                    let server = &local.server;
-                    for conn in server.connections_of(local.worker.index) {
-                        if !conn.claim() {
-                            continue;
-                        }
-                        let buf = conn.take_buf();
-                        let idle = buf.bytes.is_empty();
-                        conn.put_buf(buf);
-                        if idle {
-                            server.handover.hand_on(&conn);
-                        }
-                        conn.release();
-                    }
-                }),
-            );
         }
     }
 
-    /// Has worker `worker` accept on the listening socket.
-    fn accept_on(&self, worker: usize) {
-        if let Some(listener) = self.listener() {
-            self.pool.send(
-                worker,
-                Box::new(move || {
-                    tokio::task::spawn_local(accept::accept_loop(local::here(), listener));
-                }),
-            );
-        }
-    }
-
-    /// Moves the connections of worker `from` that it is not processing now to worker `to`;
-    /// returns how many moved.
-    fn move_connections(&self, from: usize, to: usize) -> usize {
-        let mut moved = 0;
-        for conn in self.connections_of(from) {
-            if !conn.claim() {
-                continue;
-            }
-            // Whoever held the claim since the list was made may have moved it already.
-            if conn.owner() != from {
-                conn.release();
-                continue;
-            }
-            conn.set_owner(to);
-            conn.release();
-            if session::adopt(self, conn) {
-                moved += 1;
-            }
-        }
-        moved
-    }
-}
-
-impl Server {
     /// Turns true when the server stops accepting.
     pub fn stop_signal(&self) -> watch::Receiver<bool> {
         self.stop.clone()
@@ -180,37 +103,5 @@ impl Server {
             .filter_map(Weak::upgrade)
             .filter(|c| c.owner() == owner)
             .collect()
-    }
-}
-
-impl Hooks for Server {
-    fn started(self: Arc<Self>, worker: &Arc<WorkerHandle>) {
-        local::install(self, worker);
-    }
-
-    fn held(&self, worker: &WorkerHandle) {
-        if let Some((plugin, phase)) = worker.current()
-            && plugin.pace.phase(phase).go_apart()
-        {
-            tracing::info!(
-                plugin = plugin.name(),
-                %phase,
-                "a {phase} handler ran over {TICK:?} without a PDK call: the other events go \
-                 on on other threads, and this phase now runs apart, each event on a worker \
-                 thread of its own"
-            );
-        }
-    }
-
-    fn handover(&self, from: usize, to: usize) {
-        self.placement.move_all(from, to);
-        self.accept_on(to);
-        let moved = self.move_connections(from, to);
-        tracing::debug!(
-            from,
-            to,
-            moved,
-            "a handler holds a serving worker: another serves"
-        );
     }
 }

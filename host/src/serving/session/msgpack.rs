@@ -12,7 +12,7 @@
 
 use std::{os::unix::net::UnixStream, rc::Rc, sync::Arc};
 
-use super::{claim, settle};
+use super::claim::{claim, settle};
 use crate::serving::{
     conn::Conn,
     local::Local,
@@ -23,10 +23,10 @@ use crate::serving::{
 use crate::{
     budget::Buffer,
     metrics::RpcMethod,
+    op,
     wire::msgpack::{
         frame::Framer,
         message::{Incoming, decode},
-        request,
     },
 };
 
@@ -85,7 +85,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         }
         let idle = buf.bytes.is_empty();
         conn.put_buf(buf);
-        if !settle(&local, &conn, state == State::Open, idle) {
+        if !settle(&local, &conn, state == State::Open, idle, serve) {
             return;
         }
         if stream.readable().await.is_err() {
@@ -147,7 +147,7 @@ async fn answer_frames(
                     metrics.rpc(rpc);
                     rpc
                 });
-                let dispatched = match request::decode(&incoming.method, incoming.param) {
+                let dispatched = match op::msgpack::decode(&incoming.method, incoming.param) {
                     Ok(request) => {
                         let answering = Answering {
                             conn,

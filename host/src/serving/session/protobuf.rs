@@ -22,7 +22,7 @@ use std::{ops::Range, os::unix::net::UnixStream, rc::Rc, sync::Arc};
 use plugin_abi::ffi::{BridgeError, BridgeErrorKind};
 use prost::Message;
 
-use super::{claim, settle};
+use super::claim::{claim, settle};
 use crate::serving::{
     conn::Conn,
     local::Local,
@@ -34,12 +34,14 @@ use crate::{
     budget::Buffer,
     events::Progress,
     metrics::RpcMethod,
-    op::{Done, Failure, Outcome, Request},
+    op::{
+        Done, Failure, Outcome, Request,
+        protobuf::{self as request, returned},
+    },
     wire::protobuf::{
         answers, args, frame,
         messages::{RpcCall, RpcReturn},
         methods,
-        request::{self, returned},
     },
 };
 
@@ -168,7 +170,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         let buf = std::mem::replace(&mut session.buf, Buffer::new(Arc::clone(&budget)));
         let idle = buf.bytes.is_empty();
         conn.put_buf(buf);
-        if !settle(&local, &conn, matches!(after, After::Open), idle) {
+        if !settle(&local, &conn, matches!(after, After::Open), idle, serve) {
             return;
         }
     }

@@ -1,4 +1,5 @@
-//! `plugin.GetStatus`'s answer: go-pluginserver's shape, `{Pid, Plugins: {name: {Name, Modtime,
+//! MsgPack:1's statuses: an instance's (`{Name, Id, Config, StartTime}`), and
+//! `plugin.GetStatus`'s answer in go-pluginserver's shape, `{Pid, Plugins: {name: {Name, Modtime,
 //! LoadTime, Generation, Sha256, File, Instances, LastStartInstance, LastCloseInstance}}}`.
 //! Generation, Sha256 and File are pluginhost's own (hot reload). With metrics on, each plugin
 //! also has `Events` (per phase: `Started`, `InFlight`, `Ended` by outcome) and `PdkCalls` (by
@@ -9,10 +10,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use plugin_abi::Phase;
 use rmpv::Value;
 
-use super::{message::map, response::instance_value};
 use crate::{
     host::Host,
+    instances::Instance,
     metrics::{Outcome, PluginMetrics},
+    wire::msgpack::message::{from_json, map},
 };
 
 /// The status of every plugin `host` serves.
@@ -84,4 +86,14 @@ fn counter_fields(counters: &PluginMetrics) -> [(Value, Value); 2] {
         (Value::from("Events"), Value::Map(phases)),
         (Value::from("PdkCalls"), Value::Map(calls)),
     ]
+}
+
+/// The status map of an instance.
+pub fn instance_value(instance: &Instance) -> Value {
+    map([
+        ("Name", Value::from(instance.plugin.name())),
+        ("Id", Value::from(instance.id)),
+        ("Config", from_json(&instance.config)),
+        ("StartTime", Value::from(instance.start_time)),
+    ])
 }

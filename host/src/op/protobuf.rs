@@ -1,15 +1,17 @@
-//! Kong's ProtoBuf:1 calls read into the one vocabulary of serving ([`crate::op::Request`]), and
-//! what they gave written as the `RpcReturn`'s return ([`returned`]).
+//! The one vocabulary over ProtoBuf:1: each `RpcCall`'s command read into a [`Request`]
+//! ([`decode`]), Kong's answer to a PDK call into a Step ([`step`]), and what an operation gave
+//! written as the `RpcReturn`'s return ([`returned`]).
 
+use super::{Done, Request};
 use crate::{
     events::Answer,
-    op::{Done, Request},
-    wire::msgpack::message::from_json,
-};
-
-use super::{
-    messages::{Call, InstanceStatus, PluginInfo, PluginNames, Return},
-    structpb::to_value,
+    wire::{
+        msgpack::message::from_json,
+        protobuf::{
+            messages::{Call, InstanceStatus, PluginInfo, PluginNames, Return},
+            structpb::to_value,
+        },
+    },
 };
 
 /// The command's name, as Kong's `RpcCall` field names it (the metrics' label).

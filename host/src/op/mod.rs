@@ -1,9 +1,14 @@
 //! The one vocabulary of serving, whichever dialect carries it: what Kong (or a tool) asks of
 //! the server, a [`Request`], and what it gets back, a [`Done`] or a [`Failure`].
 //!
-//! Each dialect reads its frames into a `Request` ([`crate::wire::msgpack::request`],
-//! [`crate::wire::protobuf::request`]) and writes the outcome in its own encoding; the
-//! operations themselves are written once, against the engine ([`crate::serving::operations`]).
+//! Each dialect's frames ([`crate::wire`]) are read into a `Request` here ([`msgpack`],
+//! [`protobuf`]), and each outcome written back in the dialect's own shapes ([`msgpack`],
+//! [`status`], [`protobuf`]); the operations themselves are written once, against the engine
+//! ([`crate::serving::operations`]).
+
+pub mod msgpack;
+pub mod protobuf;
+pub mod status;
 
 use std::{fmt, sync::Arc};
 
