@@ -1,5 +1,7 @@
-//! The state every thread shares: plugins and instances, which the reload thread reaches too,
-//! and the server's settings.
+//! The engine's state: its plugins and instances, which the reload thread reaches too, and its
+//! settings. Serving Kong adds its own shared state on top ([`crate::serving::Server`]: the
+//! pool, the connections, the listening socket), and each worker thread its own
+//! ([`crate::serving::local::Local`]).
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -46,7 +48,7 @@ pub struct Settings {
     pub dialect: crate::dialect::Dialect,
 }
 
-/// The shared state of one pluginhost process.
+/// The engine's state: plugins, instances, settings (see the module's docs).
 pub struct Host {
     /// Loaded plugins.
     pub registry: Registry,

@@ -18,27 +18,31 @@
 //!   death; [`socket`] — the listening socket; [`takeover`] — the hand-over socket beside it; [`logging`] — stderr, never blocking; [`cap`]
 //!   — the size cap of log lines and error replies; [`metrics`] — what is counted for
 //!   Prometheus, and the `/metrics` endpoint;
-//! * [`dialect`] — MsgPack:1 or ProtoBuf:1, one per process; [`protobuf`] — ProtoBuf:1's wire
-//!   alone: framing, messages, the methods of `service Kong`, a PDK call's arguments and
-//!   answer translated to and from them;
-//! * [`rpc`] — the MsgPack:1 wire alone: [`rpc::frame`] (framing, with its limits),
-//!   [`rpc::message`] (requests and responses), [`rpc::params`], [`rpc::incoming`] (the same
-//!   framing and decoding on a byte string, for the fuzz target), [`rpc::client`] (a client on
-//!   one connection);
-//! * [`serving`] — serving Kong, in one room: [`serving::server`] (starting, the pool's hooks),
-//!   [`serving::shared`] (what the threads share), [`serving::accept`] (accepting, `serverPid`),
-//!   [`serving::placement`] (a Kong worker process's connections on one serving thread),
-//!   [`serving::connection`] (the connection loop), [`serving::protobuf`] (the same for
-//!   ProtoBuf:1, an event per connection), [`serving::dispatch`] (the method table),
-//!   [`serving::methods`] (one function per `plugin.*` method), [`serving::reply`] (where
-//!   every answer is encoded and written), [`serving::local`] (what each thread keeps),
-//!   [`serving::handover`] (connections handed to the engine that replaces this one);
-//!   [`budget`] — the bytes all connections may buffer;
+//! * [`dialect`] — MsgPack:1 or ProtoBuf:1, one per process; [`wire`] — the two dialects'
+//!   bytes alone: [`wire::msgpack`] (framing with its limits, messages, parameters, a client)
+//!   and [`wire::protobuf`] (u32-LE frames, Kong's messages, the methods of `service Kong`, a PDK
+//!   call's arguments and answer translated to and from them); each has a byte-string reader
+//!   for its fuzz target;
+//! * [`op`] — the one vocabulary of serving: a [`op::Request`] (what Kong asks) and its
+//!   [`op::Outcome`], read from and written to each dialect by [`op::msgpack`] (with
+//!   [`op::status`]) and [`op::protobuf`];
+//! * [`serving`] — serving Kong, in one room, an event's trip in the order it goes:
+//!   [`serving::accept`] (accepting, `serverPid`), [`serving::placement`] (a Kong worker
+//!   process's connections on one serving thread), [`serving::session`] (the task serving a
+//!   connection: [`serving::session::msgpack`], [`serving::session::protobuf`], and
+//!   [`serving::session::claim`], what both do around a request), [`serving::operations`]
+//!   (each operation, written once against the engine), [`serving::reply`] (where an answer
+//!   another worker gives goes); beside them [`serving::server`] (what the threads share),
+//!   [`serving::hooks`] (starting, the pool's hooks), [`serving::conn`] (a connection as the
+//!   threads share it), [`serving::stream`] (its socket on one thread), [`serving::local`]
+//!   (what each thread keeps), [`serving::handover`] (connections handed to the engine that
+//!   replaces this one); [`budget`] — the bytes all connections may buffer; [`stdout`] — what
+//!   commands print;
 //! * [`workers`] — the pool of worker threads, which knows nothing of the protocol, and its
 //!   [`workers::watchdog`]; [`pace`] — which phases run inline on a serving thread and which
 //!   apart, each event on a thread of its own; [`sched`] — a thread's run-queue wait, so that a
 //!   handler's pace is its own time;
-//! * [`host`] — the shared state; [`instances`] — started instances; [`events`] — running
+//! * [`host`] — the engine's state; [`instances`] — started instances; [`events`] — running
 //!   handlers, each a coroutine suspended at its PDK calls; [`ids`] — ids never reused, and
 //!   the layout of an event id; [`stacks`] — handler stacks; [`bridge`] — the host's side of
 //!   a PDK call; [`fail_closed`] — the answer to an event that cannot run, for a plugin that

@@ -23,7 +23,7 @@ thread_local! {
 
 /// One worker thread's serving state.
 pub struct Local {
-    /// Plugins, instances, settings, connections: what every thread shares.
+    /// The server this worker serves for: what every worker thread shares.
     pub server: Arc<Server>,
     /// This worker.
     pub worker: Arc<WorkerHandle>,

@@ -39,7 +39,7 @@ pub async fn claim(conn: &Conn, me: usize) -> bool {
 
 /// Releases `conn` after a request, its buffer put back (`idle`: nothing left in it); whether
 /// this session goes on serving it. An open, idle connection of an engine being replaced goes
-/// on to the new one (see [`super::handover`]). A Kong process's connections gather on its
+/// on to the new one (see [`crate::serving::handover`]). A Kong process's connections gather on its
 /// serving worker, where its events live: they are placed there when accepted, and only a
 /// worker replaced while it held one (see [`crate::serving::Server`]'s handover) has any to send home.
 /// `serve` is the session's own task, which serves the connection on the worker it goes to.

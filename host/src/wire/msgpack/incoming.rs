@@ -1,5 +1,5 @@
 //! What the server makes of a client's bytes, short of answering: framed as they arrive, in
-//! reads of any size, then decoded. The connection loop ([`crate::serving::connection`]) does this inline;
+//! reads of any size, then decoded. The MsgPack:1 session ([`crate::serving::session::msgpack`]) does this inline;
 //! this is the same work on a byte string, for the fuzz target and its corpus replay.
 
 use super::{

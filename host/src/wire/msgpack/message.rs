@@ -2,7 +2,7 @@
 //!
 //! Requests are `[0, msgid, "plugin.Method", [param]]`; responses `[1, msgid, error, result]`;
 //! the one notification is `[2, "serverPid", pid]`, written first on every connection. What a
-//! request asks for is read in [`super::request`]; responses are written in [`super::response`].
+//! request asks for, and the responses, are [`crate::op::msgpack`]'s.
 
 use rmpv::Value;
 
