@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pluginhost::protobuf::incoming::read_calls;
+use pluginhost::wire::protobuf::incoming::read_calls;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the size of the reads, the rest is the stream.

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pluginhost::rpc::{
+use pluginhost::wire::msgpack::{
     frame::{Limits, MAX_VALUES},
     incoming::read_requests,
 };
