@@ -185,13 +185,10 @@ pub fn progress_of(value: &Value) -> Result<Progress, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{op::Failure, wire::msgpack::message::map};
-
-    fn enc(v: Value) -> Vec<u8> {
-        let mut out = Vec::new();
-        rmpv::encode::write_value(&mut out, &v).unwrap();
-        out
-    }
+    use crate::{
+        op::Failure,
+        wire::msgpack::message::{map, tests::enc},
+    };
 
     #[test]
     fn step_results_splice_the_plugin_args_and_read_back_whole() {

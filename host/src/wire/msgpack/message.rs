@@ -192,10 +192,11 @@ fn kind(v: &Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn enc(v: Value) -> Vec<u8> {
+    /// `v` encoded, for the tests of what is built on these messages too.
+    pub(crate) fn enc(v: Value) -> Vec<u8> {
         let mut out = Vec::new();
         rmpv::encode::write_value(&mut out, &v).unwrap();
         out
