@@ -100,7 +100,8 @@ BENCH_ARGS = --pluginhost $(RELEASE_DIR)/pluginhost --hello $(RELEASE_DIR)/libhe
 	  --panicky $(RELEASE_DIR)/libpanicky.so
 
 ## BASELINE_REV=<git revision>: make bench also measures that revision's pluginhost (built in
-## target/baseline) beside this one, for an A/B of a change: `make bench BASELINE_REV=HEAD~1`
+## target/baseline) beside this one, for an A/B of a change: `make bench BASELINE_REV=HEAD~1`.
+## The plugins it serves are that revision's builds too (a plugin matches its host's ABI).
 BASELINE_REV ?=
 BASELINE_SRC := $(CURDIR)/target/baseline-src
 BASELINE_BIN := $(CURDIR)/target/baseline/release/pluginhost
@@ -109,8 +110,8 @@ bench-baseline:
 ifneq ($(BASELINE_REV),)
 	rm -rf $(BASELINE_SRC) && git worktree prune
 	git worktree add --force --detach $(BASELINE_SRC) $(BASELINE_REV)
-	$(CARGO) build --release -p pluginhost --manifest-path $(BASELINE_SRC)/Cargo.toml \
-	  --target-dir $(CURDIR)/target/baseline
+	$(CARGO) build --release -p pluginhost -p hello -p request-transformer -p blocker -p sleeper \
+	  -p panicky --manifest-path $(BASELINE_SRC)/Cargo.toml --target-dir $(CURDIR)/target/baseline
 	git worktree remove --force $(BASELINE_SRC)
 endif
 

@@ -107,31 +107,40 @@ fn workloads() -> Vec<Workload> {
 pub fn run(bench: &Bench) -> anyhow::Result<String> {
     let work = tempfile::tempdir().context("cannot make a work directory")?;
     let dir = work.path();
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins)?;
-    std::fs::copy(&bench.hello, plugins.join("hello.so"))
-        .with_context(|| format!("cannot copy {}", bench.hello.display()))?;
-    std::fs::copy(
-        &bench.transformer,
-        plugins.join("rust-request-transformer.so"),
-    )
-    .with_context(|| format!("cannot copy {}", bench.transformer.display()))?;
-    std::fs::copy(&bench.blocker, plugins.join("blocker.so"))
-        .with_context(|| format!("cannot copy {}", bench.blocker.display()))?;
+    // Each figure's plugins, in a directory of its own: what they always served; the storm's
+    // blocker and sleeper; the crash's hello, and panicky to abort the process.
+    let served = [
+        ("hello.so", bench.hello.as_path()),
+        ("rust-request-transformer.so", bench.transformer.as_path()),
+        ("blocker.so", bench.blocker.as_path()),
+    ];
+    let storm = [
+        ("blocker.so", bench.blocker.as_path()),
+        ("sleeper.so", bench.sleeper.as_path()),
+    ];
+    let crash = [
+        ("hello.so", bench.hello.as_path()),
+        ("panicky.so", bench.panicky.as_path()),
+    ];
+    let plugins = plugin_dir(dir, "plugins", &served, None)?;
     let me = std::env::current_exe()?;
-    // The storm's plugins, in a directory of their own: the other figures serve what they
-    // always served.
-    let storm_plugins = dir.join("storm-plugins");
-    std::fs::create_dir_all(&storm_plugins)?;
-    std::fs::copy(&bench.blocker, storm_plugins.join("blocker.so"))?;
-    std::fs::copy(&bench.sleeper, storm_plugins.join("sleeper.so"))
-        .with_context(|| format!("cannot copy {}", bench.sleeper.display()))?;
-    // The crash's plugins: hello, and panicky to abort the process.
-    let crash_plugins = dir.join("crash-plugins");
-    std::fs::create_dir_all(&crash_plugins)?;
-    std::fs::copy(&bench.hello, crash_plugins.join("hello.so"))?;
-    std::fs::copy(&bench.panicky, crash_plugins.join("panicky.so"))
-        .with_context(|| format!("cannot copy {}", bench.panicky.display()))?;
+    let mut builds = vec![Build {
+        name: "this build",
+        binary: &bench.pluginhost,
+        plugins: plugins.clone(),
+        storm: plugin_dir(dir, "storm-plugins", &storm, None)?,
+        crash: plugin_dir(dir, "crash-plugins", &crash, None)?,
+    }];
+    if let Some(baseline) = &bench.baseline {
+        let beside = baseline.parent();
+        builds.push(Build {
+            name: "baseline build",
+            binary: baseline,
+            plugins: plugin_dir(dir, "baseline-plugins", &served, beside)?,
+            storm: plugin_dir(dir, "baseline-storm-plugins", &storm, beside)?,
+            crash: plugin_dir(dir, "baseline-crash-plugins", &crash, beside)?,
+        });
+    }
     let steal_before = steal_ticks();
     let started = Instant::now();
 
@@ -216,7 +225,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
         }
         eprintln!("loadgen: {n} in flight measured");
     }
-    let spread = measure_spread(bench, dir, &plugins, &host, &single)?;
+    let spread = measure_spread(bench, &builds, dir, &host, &single)?;
     eprintln!("loadgen: spread over threads, idle and cold burst measured");
     drop(single);
     drop(mocks);
@@ -224,17 +233,16 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
     let blocking = blocking::measure(&host, bench.rounds.min(3), bench.measure)?;
     eprintln!("loadgen: blocking and computing handlers measured");
     drop(host);
-    let mut builds = vec![("this build", bench.pluginhost.as_path())];
-    if let Some(baseline) = &bench.baseline {
-        builds.push(("baseline build", baseline.as_path()));
-    }
-    let storms = storm::measure(
-        &builds,
-        dir,
-        &storm_plugins,
-        bench.measure < Duration::from_secs(1),
-    )?;
-    let crashes = crash::measure(&builds, dir, &crash_plugins, bench.rounds.clamp(1, 5))?;
+    let storm_builds: Vec<_> = builds
+        .iter()
+        .map(|b| (b.name, b.binary, b.storm.as_path()))
+        .collect();
+    let storms = storm::measure(&storm_builds, dir, bench.measure < Duration::from_secs(1))?;
+    let crash_builds: Vec<_> = builds
+        .iter()
+        .map(|b| (b.name, b.binary, b.crash.as_path()))
+        .collect();
+    let crashes = crash::measure(&crash_builds, dir, bench.rounds.clamp(1, 5))?;
     eprintln!("loadgen: a crash measured");
     let metrics = metrics_cost::measure(
         &bench.pluginhost,
@@ -338,15 +346,15 @@ pub fn run(bench: &Bench) -> anyhow::Result<String> {
 /// server; each one idle; and a cold burst on a fresh server.
 fn measure_spread(
     bench: &Bench,
+    builds: &[Build],
     dir: &Path,
-    plugins: &Path,
     host: &ServerProcess,
     single: &ServerProcess,
 ) -> anyhow::Result<Spread> {
-    let baseline = bench
-        .baseline
-        .as_ref()
-        .map(|b| start_pluginhost(b, dir, "baseline", plugins, &[]))
+    let plugins = &builds[0].plugins;
+    let baseline = builds
+        .get(1)
+        .map(|b| start_pluginhost(b.binary, dir, "baseline", &b.plugins, &[]))
         .transpose()?;
     let mut servers = vec![("pluginhost", host), ("one thread", single)];
     if let Some(baseline) = &baseline {
@@ -387,6 +395,42 @@ fn measure_spread(
         idle,
         burst: Some(burst),
     })
+}
+
+/// A pluginhost build measured beside another, and the plugins each figure serves it: the
+/// baseline's are its own builds, for a plugin must match its host's ABI revision.
+struct Build<'a> {
+    name: &'static str,
+    binary: &'a Path,
+    plugins: PathBuf,
+    storm: PathBuf,
+    crash: PathBuf,
+}
+
+/// A plugins directory `name` in `dir` holding `files` (each its name there and this build's
+/// file); with `beside`, each file is instead the one of the same name in that directory (the
+/// baseline's own build of the plugin, made beside its binary by `make bench BASELINE_REV=`).
+fn plugin_dir(
+    dir: &Path,
+    name: &str,
+    files: &[(&str, &Path)],
+    beside: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out)?;
+    for (to, file) in files {
+        let from = match (beside, file.file_name()) {
+            (Some(beside), Some(file_name)) => beside.join(file_name),
+            _ => file.to_path_buf(),
+        };
+        std::fs::copy(&from, out.join(to)).with_context(|| {
+            format!(
+                "cannot copy {} (a baseline's plugins are built beside its binary)",
+                from.display()
+            )
+        })?;
+    }
+    Ok(out)
 }
 
 /// Starts pluginhost on `plugins`, with its prefix `dir/name` and its log `dir/name.log`.

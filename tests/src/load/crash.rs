@@ -39,17 +39,16 @@ pub struct Build {
     pub supervisor_kib: Option<u64>,
 }
 
-/// Crashes each build of `builds` (`(name, binary)`) `rounds` times, serving `plugins` (with
-/// `hello` and `panicky`) from `dir`.
+/// Crashes each build of `builds` (`(name, binary, plugins)`, its plugins directory holding
+/// `hello` and `panicky`) `rounds` times, in `dir`.
 pub fn measure(
-    builds: &[(&str, &Path)],
+    builds: &[(&str, &Path, &Path)],
     dir: &Path,
-    plugins: &Path,
     rounds: usize,
 ) -> anyhow::Result<Vec<Build>> {
     builds
         .iter()
-        .map(|(name, binary)| measure_build(name, binary, dir, plugins, rounds))
+        .map(|(name, binary, plugins)| measure_build(name, binary, dir, plugins, rounds))
         .collect()
 }
 

@@ -83,18 +83,17 @@ impl Sizes {
     }
 }
 
-/// Measures the storm and the slow service on each build of `builds` (`(name, binary)`),
-/// serving `plugins` (with `blocker` and `sleeper`) from `dir`.
+/// Measures the storm and the slow service on each build of `builds` (`(name, binary,
+/// plugins)`, its plugins directory holding `blocker` and `sleeper`), in `dir`.
 pub fn measure(
-    builds: &[(&str, &Path)],
+    builds: &[(&str, &Path, &Path)],
     dir: &Path,
-    plugins: &Path,
     smoke: bool,
 ) -> anyhow::Result<Vec<Build>> {
     let sizes = Sizes::of(smoke);
     builds
         .iter()
-        .map(|(name, binary)| measure_build(name, binary, dir, plugins, &sizes))
+        .map(|(name, binary, plugins)| measure_build(name, binary, dir, plugins, &sizes))
         .collect()
 }
 
