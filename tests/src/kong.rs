@@ -283,7 +283,7 @@ pub fn get<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 /// What a Kong worker does with a plugin server, in either dialect: [`Kong`] speaks
-/// MsgPack:1, [`crate::wire::protobuf::ProtoBufKong`] ProtoBuf:1.
+/// MsgPack:1, [`crate::protobuf::ProtoBufKong`] ProtoBuf:1.
 pub trait Client: Sync {
     /// Starts an instance of plugin `name` with `config` (sent as Kong's JSON text); returns
     /// its id.

@@ -1,5 +1,5 @@
 //! Kong's own `pluginsocket.proto`, as each Kong release ships it, compiled when first needed:
-//! the ProtoBuf:1 client ([`crate::wire::protobuf`]) encodes and decodes through it, so that what it
+//! the ProtoBuf:1 client ([`crate::protobuf`]) encodes and decodes through it, so that what it
 //! sends and expects is Kong's schema, not the server's. The files are read from
 //! `shared/kong-proto/` beside the checkout (Kong's data, never copied here).
 //!
