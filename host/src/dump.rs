@@ -28,17 +28,22 @@ pub struct KongInfo<'a> {
 
 impl<'a> From<&'a PluginInfo> for KongInfo<'a> {
     fn from(info: &'a PluginInfo) -> Self {
-        // Phase's order is the fixed dump order.
-        let mut phases = info.phases.clone();
-        phases.sort();
         KongInfo {
             name: &info.name,
-            phases: phases.into_iter().map(|p| p.as_str()).collect(),
+            phases: kong_phases(info),
             version: &info.version,
             priority: info.priority,
             schema: &info.schema,
         }
     }
+}
+
+/// The plugin's phases by name, in Kong's fixed order (`Phase`'s), as every dialect and dump
+/// lists them.
+pub fn kong_phases(info: &PluginInfo) -> Vec<&'static str> {
+    let mut phases = info.phases.clone();
+    phases.sort();
+    phases.into_iter().map(|p| p.as_str()).collect()
 }
 
 /// A plugin info as the MessagePack value `plugin.GetPluginInfo` returns.

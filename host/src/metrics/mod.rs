@@ -48,6 +48,16 @@ pub fn get() -> Option<&'static Metrics> {
     METRICS.get()
 }
 
+/// Counts one request of `method`, and its error answer if `failed`, when metrics are on.
+pub fn count_rpc(method: RpcMethod, failed: bool) {
+    if let Some(metrics) = get() {
+        metrics.rpc(method);
+        if failed {
+            metrics.rpc_error(method);
+        }
+    }
+}
+
 /// Turns recording on for this process and returns the metrics.
 pub fn install() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)

@@ -1,16 +1,13 @@
 //! The one vocabulary over ProtoBuf:1: each `RpcCall`'s command read into a [`Request`]
-//! ([`decode`]), Kong's answer to a PDK call into a Step ([`step`]), and what an operation gave
-//! written as the `RpcReturn`'s return ([`returned`]).
+//! ([`decode`]), and what an operation gave written as the `RpcReturn`'s return
+//! ([`returned`]). Kong's answer to a PDK call is read by [`crate::wire::protobuf::answers`].
 
 use super::{Done, Request};
-use crate::{
-    events::Answer,
-    wire::{
-        msgpack::message::from_json,
-        protobuf::{
-            messages::{Call, InstanceStatus, PluginInfo, PluginNames, Return},
-            structpb::to_value,
-        },
+use crate::wire::{
+    msgpack::message::from_json,
+    protobuf::{
+        messages::{Call, InstanceStatus, PluginInfo, PluginNames, Return},
+        structpb::to_value,
     },
 };
 
@@ -50,11 +47,6 @@ pub fn decode(call: Option<Call>) -> Result<Request, String> {
     })
 }
 
-/// Kong's answer to the PDK call of event `event_id`, as a Step.
-pub fn step(event_id: u64, answer: Answer) -> Request {
-    Request::Step { event_id, answer }
-}
-
 /// Ids are made below 2^31 in this dialect (see `Host::new`): a negative one names no
 /// instance, which Kong learns of by the close.
 fn instance_id(id: i32) -> Result<u64, String> {
@@ -69,11 +61,12 @@ pub fn returned(done: &Done) -> Option<Return> {
         }),
         Done::Plugin(plugin) => {
             let info = &plugin.info;
-            let mut phases = info.phases.clone();
-            phases.sort();
             Return::PluginInfo(PluginInfo {
                 name: info.name.clone(),
-                phases: phases.iter().map(|p| p.as_str().to_owned()).collect(),
+                phases: crate::dump::kong_phases(info)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
                 version: info.version.clone(),
                 priority: i32::try_from(info.priority).unwrap_or(i32::MAX),
                 schema: info.schema.to_string(),

@@ -22,7 +22,7 @@ use crate::serving::{
 };
 use crate::{
     budget::Buffer,
-    metrics::RpcMethod,
+    metrics::{RpcMethod, count_rpc},
     op,
     wire::msgpack::{
         frame::Framer,
@@ -91,14 +91,6 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         if stream.readable().await.is_err() {
             return;
         }
-    }
-}
-
-/// Counts a frame that is not a request.
-fn count_invalid() {
-    if let Some(metrics) = crate::metrics::get() {
-        metrics.rpc(RpcMethod::INVALID);
-        metrics.rpc_error(RpcMethod::INVALID);
     }
 }
 
@@ -173,14 +165,14 @@ async fn answer_frames(
                 msgid: Some(msgid),
                 reason,
             } => {
-                count_invalid();
+                count_rpc(RpcMethod::INVALID, true);
                 reply::encode(&msgid, &Err(reason.into()), None, out);
             }
             Incoming::Malformed {
                 msgid: None,
                 reason,
             } => {
-                count_invalid();
+                count_rpc(RpcMethod::INVALID, true);
                 tracing::warn!("closing a connection: {reason}");
                 break State::Close;
             }

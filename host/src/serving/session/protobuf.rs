@@ -33,7 +33,7 @@ use crate::serving::{
 use crate::{
     budget::Buffer,
     events::Progress,
-    metrics::RpcMethod,
+    metrics::{RpcMethod, count_rpc},
     op::{
         Done, Failure, Outcome, Request,
         protobuf::{self as request, returned},
@@ -159,7 +159,7 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
                 match call {
                     Ok(call) => answer(&local, &mut session, call).await,
                     Err(e) => {
-                        count(RpcMethod::INVALID, true);
+                        count_rpc(RpcMethod::INVALID, true);
                         tracing::warn!("closing a connection: not a ProtoBuf:1 RpcCall: {e}");
                         After::Close
                     }
@@ -172,15 +172,6 @@ pub async fn serve(local: Rc<Local>, conn: Arc<Conn>) {
         conn.put_buf(buf);
         if !settle(&local, &conn, matches!(after, After::Open), idle, serve) {
             return;
-        }
-    }
-}
-
-fn count(method: RpcMethod, error: bool) {
-    if let Some(metrics) = crate::metrics::get() {
-        metrics.rpc(method);
-        if error {
-            metrics.rpc_error(method);
         }
     }
 }
@@ -202,15 +193,14 @@ async fn answer(local: &Rc<Local>, session: &mut Session, call: RpcCall) -> Afte
     };
     let request = request::decode(call.call);
     let outcome = match request {
-        Ok(Request::HandleEvent { instance_id, event }) => {
-            count(label, false);
-            let start = Request::HandleEvent { instance_id, event };
+        Ok(start @ Request::HandleEvent { .. }) => {
+            count_rpc(label, false);
             return handle_event(local, session, sequence, start).await;
         }
         Ok(request) => run(local, request).await.map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
-    count(label, outcome.is_err());
+    count_rpc(label, outcome.is_err());
     match outcome.map(|done| returned(&done)) {
         Ok(Some(r)) => {
             let ret = RpcReturn {
@@ -275,7 +265,14 @@ async fn handle_event(
         session.scratch.clear();
         if let Err(e) = args::encode(method, &call_args, &mut session.scratch) {
             let refused = Err(BridgeError::new(BridgeErrorKind::HOST, e));
-            outcome = run(local, request::step(id, refused)).await;
+            outcome = run(
+                local,
+                Request::Step {
+                    event_id: id,
+                    answer: refused,
+                },
+            )
+            .await;
             continue;
         }
         frame::push(&mut session.out, method.name.as_bytes());
@@ -294,7 +291,7 @@ async fn handle_event(
         }
         let answer = match sent.then_some(()).and(session.frame().await) {
             Some(payload) => {
-                count(RpcMethod::of("pdk_answer"), false);
+                count_rpc(RpcMethod::of("pdk_answer"), false);
                 let answer = answers::decode(method, &session.buf.bytes[payload.clone()]);
                 session.consume(payload.end);
                 answer
@@ -304,7 +301,14 @@ async fn handle_event(
                 return After::Close;
             }
         };
-        outcome = run(local, request::step(id, answer)).await;
+        outcome = run(
+            local,
+            Request::Step {
+                event_id: id,
+                answer,
+            },
+        )
+        .await;
     }
 }
 
