@@ -299,6 +299,40 @@ impl Server {
         self.child.id()
     }
 
+    /// The supervisor and its engines as /proc shows them now: each process's state and each
+    /// thread's name, state and wait channel (and, for a thread in uninterruptible sleep, its
+    /// kernel stack), for a test to say where a server that does not leave is stuck.
+    pub fn processes(&self) -> String {
+        let describe = |pid: u32| {
+            let read = |path: String| std::fs::read_to_string(path).unwrap_or_default();
+            let state = |stat: String| stat.rsplit(") ").next().unwrap_or("?").chars().next();
+            let mut text = format!("{pid} {:?}\n", state(read(format!("/proc/{pid}/stat"))));
+            for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+            {
+                let task = task.map(|t| t.path()).unwrap_or_default();
+                let stat = read(format!("{}/stat", task.display()));
+                let state = state(stat);
+                text += &format!(
+                    "  {} {state:?} {}\n",
+                    read(format!("{}/comm", task.display())).trim(),
+                    read(format!("{}/wchan", task.display()))
+                );
+                // Where the kernel holds a thread it will not let go (readable as root).
+                if state == Some('D') {
+                    text += &read(format!("{}/stack", task.display()));
+                }
+            }
+            text
+        };
+        let supervisor = self.child.id();
+        std::iter::once(supervisor)
+            .chain(self.engines())
+            .map(describe)
+            .collect()
+    }
+
     /// Everything it wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()

@@ -66,7 +66,10 @@ fn reload(order: Order) -> (Tally, Tally) {
         let exit = old.wait_exit(Duration::from_secs(6));
         assert!(
             exit.is_some_and(|s| s.success()),
-            "the old server: {exit:?}"
+            "the old server: {exit:?}\nOLD PROCESSES:\n{}\nOLD LOG:\n{}\nNEW LOG:\n{}",
+            old.processes(),
+            old.stderr(),
+            new.stderr()
         );
         thread::sleep(Duration::from_millis(300));
         new_stop.store(true, Ordering::Relaxed);
